@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Private clamd instances for the demo, the tests and the benchmark.
+#
+#   scripts/clamd.sh start [NAME] [--stream-max-length 1M] [--disable-cache]
+#   scripts/clamd.sh stop [NAME|all]
+#   scripts/clamd.sh env [NAME]        # prints CLAMD_PORT=… CLAMD_SOCKET=… CLAMD_PID=…
+#
+# Each instance lives in $POMPELMI_CLAMD_DIR/NAME (default /tmp/pompelmi-clamd/NAME), listens on a
+# free loopback TCP port and on a UNIX socket, and loads only the project's own test signatures
+# from testdata/signatures (freshclam cannot reach its mirrors here, and tests must be hermetic).
+# `start` is idempotent: a running instance is left alone. It installs ClamAV with apt-get when
+# clamd is missing and that is possible, and otherwise says exactly what to run.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+base="${POMPELMI_CLAMD_DIR:-/tmp/pompelmi-clamd}"
+cmd="${1:-start}"; shift || true
+name="main"
+if [[ $# -gt 0 && "$1" != --* ]]; then name="$1"; shift; fi
+dir="$base/$name"
+
+find_clamd() {
+  command -v clamd 2>/dev/null || { [[ -x /usr/sbin/clamd ]] && echo /usr/sbin/clamd; } || true
+}
+
+install_clamav() {
+  [[ -n "$(find_clamd)" ]] && command -v clamscan >/dev/null && return 0
+  if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    echo "clamd.sh: installing ClamAV (apt-get install clamav clamav-daemon)" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav clamav-daemon >&2
+  elif command -v apt-get >/dev/null && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo apt-get update -qq >&2
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clamav clamav-daemon >&2
+  else
+    echo "clamd.sh: ClamAV is not installed. Install it first, e.g.:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y clamav clamav-daemon   # Debian/Ubuntu" >&2
+    echo "  brew install clamav                                                  # macOS" >&2
+    exit 1
+  fi
+  # Debian's package may start its own daemon and freshclam; ours do not need them.
+  if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+    systemctl stop clamav-daemon clamav-freshclam >/dev/null 2>&1 || true
+  fi
+}
+
+running() { [[ -f "$dir/clamd.pid" ]] && kill -0 "$(cat "$dir/clamd.pid")" 2>/dev/null; }
+
+ping_clamd() { # exits 0 once clamd answers PONG on its UNIX socket
+  node -e '
+    const s = require("net").connect(process.argv[1]);
+    let r = ""; s.on("connect", () => s.write("zPING\0"));
+    s.on("data", d => { r += d; }); s.on("error", () => process.exit(1));
+    s.on("close", () => process.exit(r.startsWith("PONG") ? 0 : 1));
+    setTimeout(() => process.exit(1), 1000);' "$dir/clamd.sock" 2>/dev/null
+}
+
+print_env() {
+  echo "CLAMD_PORT=$(cat "$dir/port")"
+  echo "CLAMD_SOCKET=$dir/clamd.sock"
+  echo "CLAMD_PID=$(cat "$dir/clamd.pid")"
+}
+
+start() {
+  local stream_max="100M" cache="no"
+  while [[ $# -gt 0 ]]; do
+    case "$1" in
+      --stream-max-length) stream_max="$2"; shift 2 ;;
+      --disable-cache) cache="yes"; shift ;;
+      *) echo "clamd.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+  done
+  install_clamav
+  mkdir -p "$dir"
+  exec 9>"$dir/lock"; flock 9   # parallel test files may ask for the same instance
+  if running && ping_clamd; then print_env; return 0; fi
+  [[ -f "$dir/clamd.pid" ]] && kill "$(cat "$dir/clamd.pid")" 2>/dev/null || true
+  rm -f "$dir/clamd.sock" "$dir/clamd.pid"
+  local port
+  port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+  echo "$port" > "$dir/port"
+  mkdir -p "$dir/tmp"
+  local user_line=""
+  # Running as an unprivileged user, as packaged clamd does, is what makes the FILDES test
+  # meaningful: clamd can then scan a descriptor for a file it could not open by path.
+  if [[ "$(id -u)" == 0 ]] && id clamav >/dev/null 2>&1; then
+    user_line="User clamav"
+    chown -R clamav "$dir"
+    chmod 755 "$base" "$dir"
+  fi
+  cat > "$dir/clamd.conf" <<EOF
+Foreground yes
+$user_line
+LocalSocket $dir/clamd.sock
+LocalSocketMode 666
+TCPSocket $port
+TCPAddr 127.0.0.1
+DatabaseDirectory $repo/testdata/signatures
+PidFile $dir/clamd.pid
+LogFile $dir/clamd.log
+LogTime yes
+TemporaryDirectory $dir/tmp
+StreamMaxLength $stream_max
+MaxThreads 10
+MaxConnectionQueueLength 200
+DisableCache $cache
+SelfCheck 0
+EOF
+  local clamd; clamd="$(find_clamd)"
+  nohup "$clamd" --config-file="$dir/clamd.conf" >"$dir/stdout.log" 2>&1 &
+  echo $! > "$dir/clamd.pid"
+  for _ in $(seq 1 300); do
+    if ping_clamd; then print_env; return 0; fi
+    if ! running; then break; fi
+    sleep 0.1
+  done
+  echo "clamd.sh: clamd '$name' did not answer PING; its logs:" >&2
+  tail -n 30 "$dir/stdout.log" "$dir/clamd.log" >&2 || true
+  exit 1
+}
+
+stop() {
+  local dirs=("$dir")
+  [[ "$name" == all ]] && dirs=("$base"/*)
+  for d in "${dirs[@]}"; do
+    [[ -f "$d/clamd.pid" ]] || continue
+    local pid; pid="$(cat "$d/clamd.pid")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$d/clamd.pid" "$d/clamd.sock"
+  done
+}
+
+case "$cmd" in
+  start) start "$@" ;;
+  stop) stop ;;
+  env) running || { echo "clamd.sh: '$name' is not running" >&2; exit 1; }; print_env ;;
+  install) install_clamav ;;
+  *) echo "usage: scripts/clamd.sh start|stop|env|install [NAME] [options]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,181 @@
+//! The one error type of the crate. `lib.rs` turns it into a plain object and `index.js` turns
+//! that into an `Error` shaped like Node's own (`code`, `errno`, `syscall`, `address`, `port`).
+
+use std::io;
+
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum ClamError {
+  /// A socket or file system call failed. Socket errors read like Node's
+  /// (`connect ECONNREFUSED 127.0.0.1:3310`); for file errors (`path` set) the shim rewrites the
+  /// message into Node's fs form (`EACCES: permission denied, open '/x'`) from libuv's own text.
+  #[error("{}", node_message(.syscall, .code, .address.as_deref().or(.path.as_deref()), *.port))]
+  Os {
+    code: String,
+    syscall: String,
+    address: Option<String>,
+    port: Option<u16>,
+    /// The file a file-system call was about (`path` on Node's fs errors).
+    path: Option<String>,
+  },
+  /// Name resolution failed (`getaddrinfo ENOTFOUND clamav`).
+  #[error("getaddrinfo ENOTFOUND {host}")]
+  NotFound { host: String },
+  #[error("clamd connection timed out after {0}ms")]
+  Timeout(u64),
+  /// clamd closed the connection without answering; like Node's `socket hang up`.
+  #[error("clamd closed the connection without a reply")]
+  HangUp,
+  /// clamscan could not be started; Node's message for a failed spawn (`spawn clamscan ENOENT`).
+  #[error("spawn {command} {code}")]
+  Spawn { code: String, command: String, args: Vec<String> },
+  #[error("Unexpected exit code: {0}")]
+  UnexpectedExit(i32),
+  #[error("Process killed by signal: {0}")]
+  KilledBySignal(String),
+  /// The payload could not be produced (the JS stream failed or was aborted by the shim).
+  #[error("{0}")]
+  SourceFailed(String),
+  /// A failure that is a bug or an unsupported platform, never a verdict.
+  #[error("{0}")]
+  Internal(String),
+}
+
+fn node_message(syscall: &str, code: &str, address: Option<&str>, port: Option<u16>) -> String {
+  match (address, port) {
+    (Some(a), Some(p)) => format!("{syscall} {code} {a}:{p}"),
+    (Some(a), None) => format!("{syscall} {code} {a}"),
+    _ => format!("{syscall} {code}"),
+  }
+}
+
+impl ClamError {
+  pub fn socket(err: &io::Error, syscall: &str, address: &str, port: Option<u16>) -> Self {
+    ClamError::Os {
+      code: errno_code(err).to_string(),
+      syscall: syscall.to_string(),
+      address: Some(address.to_string()),
+      port,
+      path: None,
+    }
+  }
+
+  pub fn file(err: &io::Error, syscall: &str, path: &str) -> Self {
+    ClamError::Os {
+      code: errno_code(err).to_string(),
+      syscall: syscall.to_string(),
+      address: None,
+      port: None,
+      path: Some(path.to_string()),
+    }
+  }
+
+  /// A failure of the payload rather than of clamd or the connection.
+  pub fn is_payload_error(&self) -> bool {
+    matches!(self, ClamError::Os { path: Some(_), .. } | ClamError::SourceFailed(_))
+  }
+
+  /// Node's error code (`ECONNREFUSED`, …) where there is one.
+  pub fn code(&self) -> Option<&str> {
+    match self {
+      ClamError::Os { code, .. } | ClamError::Spawn { code, .. } => Some(code),
+      ClamError::NotFound { .. } => Some("ENOTFOUND"),
+      ClamError::HangUp => Some("ECONNRESET"),
+      ClamError::Timeout(_) => Some("ETIMEDOUT"),
+      _ => None,
+    }
+  }
+
+  /// Errors after which the same request may be sent again: the connection failed, was reset,
+  /// or went idle. Never a file error, a verdict or a local-mode failure.
+  pub fn is_retryable(&self) -> bool {
+    match self {
+      ClamError::Os { path: Some(_), .. } => false,
+      ClamError::Os { syscall, .. } => matches!(syscall.as_str(), "connect" | "read" | "write"),
+      ClamError::NotFound { .. } | ClamError::Timeout(_) | ClamError::HangUp => true,
+      _ => false,
+    }
+  }
+}
+
+/// The POSIX name of an I/O error, as Node reports it in `err.code`.
+pub fn errno_code(err: &io::Error) -> &'static str {
+  if let Some(raw) = err.raw_os_error() {
+    if let Some(name) = errno_name(raw) {
+      return name;
+    }
+  }
+  use io::ErrorKind::*;
+  match err.kind() {
+    ConnectionRefused => "ECONNREFUSED",
+    ConnectionReset => "ECONNRESET",
+    ConnectionAborted => "ECONNABORTED",
+    BrokenPipe => "EPIPE",
+    NotFound => "ENOENT",
+    PermissionDenied => "EACCES",
+    TimedOut => "ETIMEDOUT",
+    AddrNotAvailable => "EADDRNOTAVAIL",
+    UnexpectedEof => "ECONNRESET",
+    _ => "EIO",
+  }
+}
+
+#[cfg(unix)]
+fn errno_name(raw: i32) -> Option<&'static str> {
+  let table: &[(i32, &'static str)] = &[
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::ECONNRESET, "ECONNRESET"),
+    (libc::ECONNABORTED, "ECONNABORTED"),
+    (libc::EPIPE, "EPIPE"),
+    (libc::ENOENT, "ENOENT"),
+    (libc::EACCES, "EACCES"),
+    (libc::EPERM, "EPERM"),
+    (libc::ETIMEDOUT, "ETIMEDOUT"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
+    (libc::ENETUNREACH, "ENETUNREACH"),
+    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (libc::EISDIR, "EISDIR"),
+    (libc::ENOTDIR, "ENOTDIR"),
+    (libc::ELOOP, "ELOOP"),
+    (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+    (libc::ENOTSOCK, "ENOTSOCK"),
+    (libc::EPROTOTYPE, "EPROTOTYPE"),
+    (libc::EMFILE, "EMFILE"),
+    (libc::ENFILE, "ENFILE"),
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::EIO, "EIO"),
+    (libc::ENXIO, "ENXIO"),
+  ];
+  table.iter().find(|(n, _)| *n == raw).map(|(_, name)| *name)
+}
+
+#[cfg(not(unix))]
+fn errno_name(_raw: i32) -> Option<&'static str> {
+  None
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn socket_errors_read_like_node() {
+    let err = io::Error::from_raw_os_error(libc::ECONNREFUSED);
+    let e = ClamError::socket(&err, "connect", "127.0.0.1", Some(3310));
+    assert_eq!(e.to_string(), "connect ECONNREFUSED 127.0.0.1:3310");
+    assert_eq!(e.code(), Some("ECONNREFUSED"));
+    assert!(e.is_retryable());
+    let err = io::Error::from_raw_os_error(libc::ENOENT);
+    let e = ClamError::socket(&err, "connect", "/run/clamd.sock", None);
+    assert_eq!(e.to_string(), "connect ENOENT /run/clamd.sock");
+  }
+
+  #[test]
+  fn file_errors_are_not_retried() {
+    let err = io::Error::from_raw_os_error(libc::EACCES);
+    let e = ClamError::file(&err, "open", "/secret");
+    assert_eq!(e.to_string(), "open EACCES /secret");
+    assert!(!e.is_retryable());
+    assert_eq!(ClamError::Timeout(50).to_string(), "clamd connection timed out after 50ms");
+  }
+}

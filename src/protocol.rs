@@ -1,0 +1,340 @@
+//! clamd's wire protocol, without any I/O: command framing, INSTREAM chunking, reply
+//! splitting and reply classification. Everything here is a pure function or a small state
+//! machine fed with bytes, so it is unit- and property-tested without a socket.
+
+/// clamd has no per-chunk limit, but pompelmi 1.x and clamdjs use 64 KiB, which is a good
+/// balance between syscalls and memory.
+pub const CHUNK_MAX: usize = 64 * 1024;
+
+/// The zero-length chunk that ends an INSTREAM upload.
+pub const END_OF_STREAM: [u8; 4] = [0, 0, 0, 0];
+
+/// A reply longer than this is never a verdict: clamd's longest real reply (STATS) is a few KiB.
+pub const REPLY_MAX: usize = 64 * 1024;
+
+/// A `z`-framed command: `z<NAME>\0`. clamd then terminates its replies with NUL too.
+pub fn command(name: &str) -> Vec<u8> {
+  let mut out = Vec::with_capacity(name.len() + 2);
+  out.push(b'z');
+  out.extend_from_slice(name.as_bytes());
+  out.push(0);
+  out
+}
+
+/// The 4-byte big-endian length that precedes each INSTREAM chunk.
+pub fn chunk_header(len: usize) -> [u8; 4] {
+  debug_assert!(len <= u32::MAX as usize);
+  (len as u32).to_be_bytes()
+}
+
+/// Splits a payload into INSTREAM chunks of at most `CHUNK_MAX` bytes. An empty payload yields no
+/// chunk: a zero-length chunk would end the stream early.
+pub fn chunks(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
+  payload.chunks(CHUNK_MAX)
+}
+
+/// The complete INSTREAM request for an in-memory payload (used by tests and small bodies).
+pub fn instream_request(payload: &[u8]) -> Vec<u8> {
+  let mut out = command("INSTREAM");
+  for chunk in chunks(payload) {
+    out.extend_from_slice(&chunk_header(chunk.len()));
+    out.extend_from_slice(chunk);
+  }
+  out.extend_from_slice(&END_OF_STREAM);
+  out
+}
+
+/// Decodes an INSTREAM request back into its payload; `None` if it is malformed. This is what a
+/// (fake) clamd does, and lets the tests check that framing round-trips.
+pub fn decode_instream(request: &[u8]) -> Option<Vec<u8>> {
+  let mut rest = request.strip_prefix(b"zINSTREAM\0")?;
+  let mut payload = Vec::new();
+  loop {
+    if rest.len() < 4 {
+      return None;
+    }
+    let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+    rest = &rest[4..];
+    if len == 0 {
+      return rest.is_empty().then_some(payload);
+    }
+    if rest.len() < len {
+      return None;
+    }
+    payload.extend_from_slice(&rest[..len]);
+    rest = &rest[len..];
+  }
+}
+
+/// Collects reply bytes and cuts them into NUL-terminated replies, with a size cap.
+#[derive(Debug, Default)]
+pub struct ReplyReader {
+  pending: Vec<u8>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReplyEvent {
+  /// One reply, without its terminating NUL.
+  Reply(Vec<u8>),
+  /// More than `REPLY_MAX` bytes arrived without a terminator.
+  TooLong,
+}
+
+impl ReplyReader {
+  pub fn new() -> Self {
+    Self::default()
+  }
+
+  pub fn push(&mut self, bytes: &[u8]) {
+    self.pending.extend_from_slice(bytes);
+  }
+
+  /// The next complete reply, if one has arrived.
+  pub fn next_event(&mut self) -> Option<ReplyEvent> {
+    if let Some(pos) = self.pending.iter().position(|&b| b == 0) {
+      let reply = self.pending[..pos].to_vec();
+      self.pending.drain(..=pos);
+      if reply.len() > REPLY_MAX {
+        return Some(ReplyEvent::TooLong);
+      }
+      return Some(ReplyEvent::Reply(reply));
+    }
+    if self.pending.len() > REPLY_MAX {
+      self.pending.clear();
+      return Some(ReplyEvent::TooLong);
+    }
+    None
+  }
+
+  /// What is left when the peer closes: an unterminated reply (clamd ends `COMMAND READ TIMED
+  /// OUT` with a newline whatever the framing, and old clamd builds may omit the NUL).
+  pub fn take_rest(&mut self) -> Option<Vec<u8>> {
+    if self.pending.is_empty() {
+      None
+    } else {
+      Some(std::mem::take(&mut self.pending))
+    }
+  }
+}
+
+/// Why a scan did not produce Clean or Malicious.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorReason {
+  /// `INSTREAM size limit exceeded. ERROR`: the upload is larger than clamd's StreamMaxLength.
+  SizeLimit,
+  /// Any other error clamd reports (`… ERROR`, `UNKNOWN COMMAND`, `COMMAND READ TIMED OUT`).
+  ClamdError,
+  /// A reply that is none of clamd's (garbage, empty, or longer than `REPLY_MAX`).
+  UnexpectedReply,
+}
+
+impl ErrorReason {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      ErrorReason::SizeLimit => "size-limit",
+      ErrorReason::ClamdError => "clamd-error",
+      ErrorReason::UnexpectedReply => "unexpected-reply",
+    }
+  }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+  Clean,
+  Malicious { viruses: Vec<String> },
+  ScanError { reason: ErrorReason },
+}
+
+/// A classified scan reply, with its normalised text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanReply {
+  pub verdict: Verdict,
+  pub text: String,
+}
+
+/// Normalises a raw reply as pompelmi 1.x does: NULs removed, surrounding whitespace trimmed.
+pub fn normalise(raw: &[u8]) -> String {
+  let without_nul: Vec<u8> = raw.iter().copied().filter(|&b| b != 0).collect();
+  String::from_utf8_lossy(&without_nul).trim().to_string()
+}
+
+/// True for the exact clean replies of INSTREAM (`stream: OK`) and FILDES (`fd[N]: OK`).
+fn is_clean(text: &str) -> bool {
+  if text == "stream: OK" {
+    return true;
+  }
+  match text.strip_prefix("fd[").and_then(|t| t.strip_suffix("]: OK")) {
+    Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+    None => false,
+  }
+}
+
+/// Classifies a scan reply. Only an exact clean reply is Clean; anything ending in ` FOUND` is
+/// Malicious (pompelmi 1.x compatible); everything else is a ScanError with a reason.
+pub fn classify(raw: &[u8]) -> ScanReply {
+  let text = normalise(raw);
+  let verdict = if is_clean(&text) {
+    Verdict::Clean
+  } else if let Some(head) = text.strip_suffix(" FOUND") {
+    // `stream: Eicar-Test-Signature FOUND` → `Eicar-Test-Signature`.
+    let name = match head.find(": ") {
+      Some(i) => &head[i + 2..],
+      None => head,
+    };
+    Verdict::Malicious { viruses: vec![name.trim().to_string()] }
+  } else if text.contains("size limit exceeded") {
+    Verdict::ScanError { reason: ErrorReason::SizeLimit }
+  } else if text.ends_with("ERROR") || text == "UNKNOWN COMMAND" || text == "COMMAND READ TIMED OUT" {
+    Verdict::ScanError { reason: ErrorReason::ClamdError }
+  } else {
+    Verdict::ScanError { reason: ErrorReason::UnexpectedReply }
+  };
+  ScanReply { verdict, text }
+}
+
+/// The reply to an oversized upload, classified without its text (for `REPLY_MAX` overruns).
+pub fn too_long_reply() -> ScanReply {
+  ScanReply {
+    verdict: Verdict::ScanError { reason: ErrorReason::UnexpectedReply },
+    text: String::new(),
+  }
+}
+
+/// Splits an IDSESSION reply `"<id>: <reply>"` into its request id and reply.
+pub fn split_session_reply(raw: &[u8]) -> Option<(u64, &[u8])> {
+  let colon = raw.iter().position(|&b| b == b':')?;
+  let (digits, rest) = raw.split_at(colon);
+  if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+    return None;
+  }
+  let id = std::str::from_utf8(digits).ok()?.parse().ok()?;
+  let rest = rest[1..].strip_prefix(b" ").unwrap_or(&rest[1..]);
+  Some((id, rest))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use proptest::prelude::*;
+
+  #[test]
+  fn frames_commands_with_z_and_nul() {
+    assert_eq!(command("INSTREAM"), b"zINSTREAM\0");
+    assert_eq!(command("PING"), b"zPING\0");
+  }
+
+  #[test]
+  fn chunk_headers_are_big_endian() {
+    assert_eq!(chunk_header(11), [0, 0, 0, 11]);
+    assert_eq!(chunk_header(65536), [0, 1, 0, 0]);
+  }
+
+  #[test]
+  fn instream_request_matches_pompelmi_wire_sequence() {
+    let req = instream_request(b"hello world");
+    assert_eq!(req, b"zINSTREAM\0\0\0\0\x0bhello world\0\0\0\0");
+  }
+
+  #[test]
+  fn empty_payload_sends_only_command_and_terminator() {
+    assert_eq!(instream_request(b""), b"zINSTREAM\0\0\0\0\0");
+  }
+
+  #[test]
+  fn payloads_are_cut_into_64k_chunks() {
+    let payload = vec![7u8; CHUNK_MAX * 2 + 5];
+    let lens: Vec<usize> = chunks(&payload).map(<[u8]>::len).collect();
+    assert_eq!(lens, vec![CHUNK_MAX, CHUNK_MAX, 5]);
+  }
+
+  #[test]
+  fn classifies_clamd_replies() {
+    assert_eq!(classify(b"stream: OK\0").verdict, Verdict::Clean);
+    assert_eq!(classify(b"stream: OK").verdict, Verdict::Clean);
+    assert_eq!(classify(b"  stream: OK \n").verdict, Verdict::Clean);
+    assert_eq!(classify(b"fd[10]: OK\0").verdict, Verdict::Clean);
+    assert_eq!(
+      classify(b"stream: Eicar-Test-Signature FOUND\0").verdict,
+      Verdict::Malicious { viruses: vec!["Eicar-Test-Signature".into()] }
+    );
+    assert_eq!(
+      classify(b"INSTREAM size limit exceeded. ERROR\0").verdict,
+      Verdict::ScanError { reason: ErrorReason::SizeLimit }
+    );
+    assert_eq!(
+      classify(b"stream: Can't create temporary file ERROR").verdict,
+      Verdict::ScanError { reason: ErrorReason::ClamdError }
+    );
+    assert_eq!(classify(b"UNKNOWN COMMAND").verdict, Verdict::ScanError { reason: ErrorReason::ClamdError });
+    for garbage in [&b""[..], b"\0\0", b"stream: OKAY", b"OK", b"stream: ok", b"fd[]: OK", b"PONG"] {
+      assert_eq!(
+        classify(garbage).verdict,
+        Verdict::ScanError { reason: ErrorReason::UnexpectedReply },
+        "{garbage:?}"
+      );
+    }
+  }
+
+  #[test]
+  fn reply_reader_splits_on_nul_and_caps_length() {
+    let mut r = ReplyReader::new();
+    r.push(b"1: stream: OK\x002: stre");
+    assert_eq!(r.next_event(), Some(ReplyEvent::Reply(b"1: stream: OK".to_vec())));
+    assert_eq!(r.next_event(), None);
+    r.push(b"am: OK\0");
+    assert_eq!(r.next_event(), Some(ReplyEvent::Reply(b"2: stream: OK".to_vec())));
+    r.push(&vec![b'a'; REPLY_MAX + 1]);
+    assert_eq!(r.next_event(), Some(ReplyEvent::TooLong));
+    r.push(b"COMMAND READ TIMED OUT\n");
+    assert_eq!(r.next_event(), None);
+    assert_eq!(r.take_rest(), Some(b"COMMAND READ TIMED OUT\n".to_vec()));
+  }
+
+  #[test]
+  fn splits_session_replies() {
+    assert_eq!(split_session_reply(b"12: stream: OK"), Some((12, &b"stream: OK"[..])));
+    assert_eq!(split_session_reply(b"stream: OK"), None);
+    assert_eq!(split_session_reply(b": OK"), None);
+    assert_eq!(split_session_reply(b"99999999999999999999: OK"), None);
+  }
+
+  proptest! {
+    #[test]
+    fn any_reply_classifies_without_panicking(raw in proptest::collection::vec(any::<u8>(), 0..256)) {
+      let reply = classify(&raw);
+      if reply.verdict == Verdict::Clean {
+        prop_assert!(is_clean(&normalise(&raw)));
+      }
+    }
+
+    #[test]
+    fn only_exact_clean_replies_are_clean(prefix in ".{0,8}", suffix in ".{0,8}") {
+      let text = format!("{prefix}stream: OK{suffix}");
+      let clean = classify(text.as_bytes()).verdict == Verdict::Clean;
+      let trimmed = text.replace('\0', "");
+      prop_assert_eq!(clean, trimmed.trim() == "stream: OK");
+    }
+
+    #[test]
+    fn framing_round_trips(payload in proptest::collection::vec(any::<u8>(), 0..200_000)) {
+      let req = instream_request(&payload);
+      prop_assert_eq!(decode_instream(&req), Some(payload.clone()));
+      for chunk in chunks(&payload) {
+        prop_assert!(!chunk.is_empty() && chunk.len() <= CHUNK_MAX);
+      }
+    }
+
+    #[test]
+    fn reply_reader_reassembles_any_split(reply in "[ -~]{0,100}", cut in 0usize..101) {
+      let mut bytes = reply.clone().into_bytes();
+      bytes.push(0);
+      let cut = cut.min(bytes.len());
+      let mut r = ReplyReader::new();
+      r.push(&bytes[..cut]);
+      let first = r.next_event();
+      r.push(&bytes[cut..]);
+      let event = first.or_else(|| r.next_event());
+      prop_assert_eq!(event, Some(ReplyEvent::Reply(reply.into_bytes())));
+    }
+  }
+}

@@ -1,0 +1,132 @@
+//! What a scan uploads: an in-memory buffer, a file read on its own thread, or chunks pushed from
+//! a JS stream. Each fills INSTREAM frames one at a time, so memory stays bounded.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::error::ClamError;
+use crate::protocol::{chunk_header, CHUNK_MAX};
+
+/// Bytes the caller handed over; kept alive until the scan settles so it can be replayed.
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+pub enum Source {
+  Buffer { bytes: SharedBytes, offset: usize },
+  /// Chunks from a reader thread (files) or from JS (streams). `taken` records whether a chunk
+  /// was consumed, after which the source cannot be replayed.
+  Channel { rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>, pending: Option<Vec<u8>>, taken: bool },
+}
+
+impl Source {
+  pub fn buffer(bytes: SharedBytes) -> Self {
+    Source::Buffer { bytes, offset: 0 }
+  }
+
+  pub fn channel(rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>) -> Self {
+    Source::Channel { rx, pending: None, taken: false }
+  }
+
+  /// Reads a file on a plain thread. tokio's file I/O would use its blocking pool, which keeps
+  /// Node from exiting under napi-rs; a thread of our own ends with the read.
+  pub fn file(path: String) -> Self {
+    let (tx, rx) = mpsc::channel(2);
+    std::thread::Builder::new()
+      .name("pompelmi-read".into())
+      .spawn(move || read_file(&path, tx))
+      .expect("spawn file reader thread");
+    Source::channel(rx)
+  }
+
+  /// Whether nothing was consumed yet, so a failed attempt can start over with this source.
+  pub fn untouched(&self) -> bool {
+    match self {
+      Source::Buffer { .. } => true,
+      Source::Channel { taken, .. } => !taken,
+    }
+  }
+
+  /// Rewinds a buffer for another attempt. Channels cannot rewind; see `untouched`.
+  pub fn rewind(&mut self) {
+    if let Source::Buffer { offset, .. } = self {
+      *offset = 0;
+    }
+  }
+
+  /// Appends the next INSTREAM frame (header and data) to `frame`. Returns the payload size, or
+  /// 0 at the end. Chunks larger than `CHUNK_MAX` are split, empty ones skipped.
+  pub async fn next_frame(&mut self, frame: &mut Vec<u8>) -> Result<usize, ClamError> {
+    match self {
+      Source::Buffer { bytes, offset } => {
+        let data = (**bytes).as_ref();
+        let end = (*offset + CHUNK_MAX).min(data.len());
+        let chunk = &data[*offset..end];
+        *offset = end;
+        push_frame(frame, chunk);
+        Ok(chunk.len())
+      }
+      Source::Channel { rx, pending, taken } => loop {
+        if let Some(buf) = pending.as_mut() {
+          if buf.len() > CHUNK_MAX {
+            let rest = buf.split_off(CHUNK_MAX);
+            push_frame(frame, buf);
+            let n = buf.len();
+            *pending = Some(rest);
+            return Ok(n);
+          }
+          let buf = pending.take().unwrap();
+          if !buf.is_empty() {
+            push_frame(frame, &buf);
+            return Ok(buf.len());
+          }
+        }
+        match rx.recv().await {
+          Some(Ok(chunk)) => {
+            *taken = true;
+            *pending = Some(chunk);
+          }
+          Some(Err(err)) => {
+            *taken = true;
+            return Err(err);
+          }
+          None => return Ok(0),
+        }
+      },
+    }
+  }
+}
+
+fn push_frame(frame: &mut Vec<u8>, chunk: &[u8]) {
+  if !chunk.is_empty() {
+    frame.extend_from_slice(&chunk_header(chunk.len()));
+    frame.extend_from_slice(chunk);
+  }
+}
+
+fn read_file(path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
+  use std::io::Read;
+  let mut file = match std::fs::File::open(path) {
+    Ok(f) => f,
+    Err(err) => {
+      let _ = tx.blocking_send(Err(ClamError::file(&err, "open", path)));
+      return;
+    }
+  };
+  loop {
+    let mut buf = vec![0u8; CHUNK_MAX];
+    match file.read(&mut buf) {
+      Ok(0) => return,
+      Ok(n) => {
+        buf.truncate(n);
+        if tx.blocking_send(Ok(buf)).is_err() {
+          return; // the scan ended early (a reply, an error or an abort)
+        }
+      }
+      Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+      Err(err) => {
+        let _ = tx.blocking_send(Err(ClamError::file(&err, "read", path)));
+        return;
+      }
+    }
+  }
+}
