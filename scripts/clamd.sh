@@ -107,7 +107,7 @@ DisableCache $cache
 SelfCheck 0
 EOF
   local clamd; clamd="$(find_clamd)"
-  nohup "$clamd" --config-file="$dir/clamd.conf" >"$dir/stdout.log" 2>&1 &
+  nohup "$clamd" --config-file="$dir/clamd.conf" >"$dir/stdout.log" 2>&1 9>&- &
   echo $! > "$dir/clamd.pid"
   for _ in $(seq 1 300); do
     if ping_clamd; then print_env; return 0; fi

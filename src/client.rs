@@ -82,7 +82,9 @@ impl Client {
           })
         }
         Err(err) => {
-          if attempt >= self.config.retries || !err.is_retryable() || !source.untouched() {
+          // Buffers and files are opened afresh for each attempt; streams replay what they kept.
+          let replayable = payload.is_some() || source.replayable();
+          if attempt >= self.config.retries || !err.is_retryable() || !replayable {
             return Err(err);
           }
           attempt += 1;

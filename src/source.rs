@@ -13,9 +13,27 @@ pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 pub enum Source {
   Buffer { bytes: SharedBytes, offset: usize },
-  /// Chunks from a reader thread (files) or from JS (streams). `taken` records whether a chunk
-  /// was consumed, after which the source cannot be replayed.
-  Channel { rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>, pending: Option<Vec<u8>>, taken: bool },
+  /// Chunks from a reader thread (files) or from JS (streams). The first `REPLAY_MAX` bytes
+  /// handed out are kept, so an attempt that fails early (a reset right after connect) can be
+  /// replayed; past that the source is single-use.
+  Channel {
+    rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>,
+    pending: Option<Vec<u8>>,
+    replay: Replay,
+  },
+}
+
+/// How much of a stream is kept for a replay.
+pub const REPLAY_MAX: usize = 256 * 1024;
+
+#[derive(Default)]
+pub struct Replay {
+  chunks: Vec<Vec<u8>>,
+  bytes: usize,
+  /// Next chunk to hand out again after a rewind.
+  position: usize,
+  /// False once more than `REPLAY_MAX` bytes were handed out.
+  exhausted: bool,
 }
 
 impl Source {
@@ -24,7 +42,7 @@ impl Source {
   }
 
   pub fn channel(rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>) -> Self {
-    Source::Channel { rx, pending: None, taken: false }
+    Source::Channel { rx, pending: None, replay: Replay::default() }
   }
 
   /// Reads a file on a plain thread. tokio's file I/O would use its blocking pool, which keeps
@@ -35,21 +53,23 @@ impl Source {
       .name("pompelmi-read".into())
       .spawn(move || read_file(&path, tx))
       .expect("spawn file reader thread");
-    Source::channel(rx)
+    // A file is reopened for each attempt, so keeping its first chunks would be wasted.
+    Source::Channel { rx, pending: None, replay: Replay { exhausted: true, ..Replay::default() } }
   }
 
-  /// Whether nothing was consumed yet, so a failed attempt can start over with this source.
-  pub fn untouched(&self) -> bool {
+  /// Whether a failed attempt can start over with this source.
+  pub fn replayable(&self) -> bool {
     match self {
       Source::Buffer { .. } => true,
-      Source::Channel { taken, .. } => !taken,
+      Source::Channel { replay, .. } => !replay.exhausted,
     }
   }
 
-  /// Rewinds a buffer for another attempt. Channels cannot rewind; see `untouched`.
+  /// Starts the source over for another attempt (see `replayable`).
   pub fn rewind(&mut self) {
-    if let Source::Buffer { offset, .. } = self {
-      *offset = 0;
+    match self {
+      Source::Buffer { offset, .. } => *offset = 0,
+      Source::Channel { replay, .. } => replay.position = 0,
     }
   }
 
@@ -65,33 +85,44 @@ impl Source {
         push_frame(frame, chunk);
         Ok(chunk.len())
       }
-      Source::Channel { rx, pending, taken } => loop {
-        if let Some(buf) = pending.as_mut() {
-          if buf.len() > CHUNK_MAX {
-            let rest = buf.split_off(CHUNK_MAX);
-            push_frame(frame, buf);
-            let n = buf.len();
-            *pending = Some(rest);
-            return Ok(n);
+      Source::Channel { rx, pending, replay } => {
+        if replay.position < replay.chunks.len() {
+          let chunk = &replay.chunks[replay.position];
+          replay.position += 1;
+          push_frame(frame, chunk);
+          return Ok(chunk.len());
+        }
+        let chunk = loop {
+          if let Some(mut buf) = pending.take() {
+            if buf.len() > CHUNK_MAX {
+              *pending = Some(buf.split_off(CHUNK_MAX));
+            }
+            if !buf.is_empty() {
+              break buf;
+            }
           }
-          let buf = pending.take().unwrap();
-          if !buf.is_empty() {
-            push_frame(frame, &buf);
-            return Ok(buf.len());
+          match rx.recv().await {
+            Some(Ok(chunk)) => *pending = Some(chunk),
+            Some(Err(err)) => {
+              replay.exhausted = true;
+              return Err(err);
+            }
+            None => return Ok(0),
+          }
+        };
+        push_frame(frame, &chunk);
+        if !replay.exhausted {
+          if replay.bytes + chunk.len() <= REPLAY_MAX {
+            replay.bytes += chunk.len();
+            replay.position += 1;
+            replay.chunks.push(chunk.clone());
+          } else {
+            replay.exhausted = true;
+            replay.chunks = Vec::new();
           }
         }
-        match rx.recv().await {
-          Some(Ok(chunk)) => {
-            *taken = true;
-            *pending = Some(chunk);
-          }
-          Some(Err(err)) => {
-            *taken = true;
-            return Err(err);
-          }
-          None => return Ok(0),
-        }
-      },
+        Ok(chunk.len())
+      }
     }
   }
 }

@@ -1,0 +1,309 @@
+'use strict'
+// Faults a real clamd will not produce on cue, from a fake clamd (a node:net server).
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { Readable } = require('node:stream')
+
+const { scan, scanBuffer, scanStream, Verdict } = require('..')
+const { startFakeClamd, closedPort } = require('./helpers/fake-clamd.js')
+const { CLEAN_FILE } = require('./helpers/samples.js')
+
+const unhandled = []
+process.on('unhandledRejection', (err) => unhandled.push(err))
+test.after(() => assert.deepEqual(unhandled, [], 'no unhandled rejections'))
+
+async function fake(t, behaviour, opts) {
+  const server = await startFakeClamd(behaviour, opts)
+  t.after(() => server.close())
+  return server
+}
+
+const entryPoints = {
+  scan: (opts) => scan(CLEAN_FILE, opts),
+  scanBuffer: (opts) => scanBuffer(Buffer.from('payload'), opts),
+  scanStream: (opts) => scanStream(Readable.from([Buffer.from('payload')]), opts),
+}
+
+test('the wire sequence is zINSTREAM\\0, 4-byte big-endian length, data, four zero bytes', async (t) => {
+  let received
+  const server = await fake(t, async (conn) => {
+    await conn.instream()
+    received = conn.data
+    conn.reply('stream: OK')
+  })
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-test-'))
+  t.after(() => fs.rmSync(dir, { recursive: true }))
+  const file = path.join(dir, 'hello.txt')
+  fs.writeFileSync(file, 'hello world')
+  assert.equal(await scan(file, { port: server.port }), Verdict.Clean)
+  assert.deepEqual(received, Buffer.concat([Buffer.from('zINSTREAM\0'), Buffer.from([0, 0, 0, 11]), Buffer.from('hello world'), Buffer.alloc(4)]))
+})
+
+test('a buffer is sent in chunks of at most 64 KiB', async (t) => {
+  let sizes = []
+  const server = await fake(t, async (conn) => {
+    await conn.instream()
+    let off = conn.data.indexOf(0) + 1
+    for (;;) {
+      const len = conn.data.readUInt32BE(off)
+      if (len === 0) break
+      sizes.push(len)
+      off += 4 + len
+    }
+    conn.reply('stream: OK')
+  })
+  assert.equal(await scanBuffer(Buffer.alloc(65536 * 2 + 100), { port: server.port }), Verdict.Clean)
+  assert.deepEqual(sizes, [65536, 65536, 100])
+})
+
+for (const [name, call] of Object.entries(entryPoints)) {
+  test(`${name}: replies with and without a trailing NUL`, async (t) => {
+    const replies = [
+      ['stream: OK', { nul: true }, Verdict.Clean],
+      ['stream: OK', { nul: false }, Verdict.Clean],
+      ['stream: Win.Test.EICAR_HDB-1 FOUND', { nul: true }, Verdict.Malicious],
+      ['stream: Win.Test.EICAR_HDB-1 FOUND', { nul: false }, Verdict.Malicious],
+      ['ERROR: Could not connect', { nul: true }, Verdict.ScanError],
+      ['stream: Can\'t allocate memory ERROR', { nul: true }, Verdict.ScanError],
+      ['UNKNOWN COMMAND', { nul: false }, Verdict.ScanError],
+    ]
+    let i = 0
+    const server = await fake(t, async (conn) => {
+      await conn.instream()
+      const [text, opts] = replies[i++]
+      conn.reply(text, opts)
+    })
+    for (const [text, , expected] of replies) {
+      assert.equal(await call({ port: server.port }), expected, text)
+    }
+  })
+
+  test(`${name}: silence rejects with the idle-timeout message`, async (t) => {
+    const server = await fake(t, () => {})
+    const started = Date.now()
+    await assert.rejects(call({ port: server.port, timeout: 200 }), { message: 'clamd connection timed out after 200ms' })
+    assert.ok(Date.now() - started < 2000)
+  })
+
+  test(`${name}: a reply without NUL on an open socket times out instead of hanging`, async (t) => {
+    const server = await fake(t, async (conn) => {
+      await conn.instream()
+      conn.write('stream: OK', { nul: false })
+    })
+    await assert.rejects(call({ port: server.port, timeout: 300 }), /timed out after 300ms/)
+  })
+
+  test(`${name}: a slow reply within the idle timeout still resolves`, async (t) => {
+    const server = await fake(t, async (conn) => {
+      await conn.instream()
+      await new Promise((r) => setTimeout(r, 300))
+      conn.reply('stream: OK')
+    })
+    assert.equal(await call({ port: server.port, timeout: 2000 }), Verdict.Clean)
+  })
+
+  test(`${name}: a dripping reply (one byte at a time) resolves`, async (t) => {
+    const server = await fake(t, async (conn) => {
+      await conn.instream()
+      for (const ch of 'stream: Eicar FOUND\0') {
+        conn.write(ch, { nul: false })
+        await new Promise((r) => setTimeout(r, 5))
+      }
+      conn.socket.end()
+    })
+    assert.equal(await call({ port: server.port, timeout: 500 }), Verdict.Malicious)
+  })
+
+  test(`${name}: a close without a reply rejects with ECONNRESET, never Clean`, async (t) => {
+    const server = await fake(t, async (conn) => {
+      await conn.command()
+      conn.socket.end()
+    })
+    await assert.rejects(call({ port: server.port }), { code: 'ECONNRESET', message: 'clamd closed the connection without a reply' })
+  })
+
+  test(`${name}: a reset mid-upload rejects with a Node-style code`, async (t) => {
+    const server = await fake(t, async (conn) => {
+      await conn.command()
+      conn.reset()
+    })
+    await assert.rejects(call({ port: server.port }), (err) => {
+      assert.ok(['ECONNRESET', 'EPIPE'].includes(err.code), err.code)
+      assert.equal(typeof err.errno, 'number')
+      assert.ok(['read', 'write'].includes(err.syscall))
+      return true
+    })
+  })
+
+  test(`${name}: garbage and oversized replies are ScanError, never Clean`, async (t) => {
+    const replies = ['\x01\x02garbage stream: OK?', 'stream: OKAY', 'x'.repeat(70 * 1024)]
+    let i = 0
+    const server = await fake(t, async (conn) => {
+      await conn.instream()
+      conn.reply(replies[i++])
+    })
+    for (const text of replies) {
+      assert.equal(await call({ port: server.port }), Verdict.ScanError, text.slice(0, 20))
+    }
+  })
+
+  test(`${name}: a refused connection rejects like Node (ECONNREFUSED, errno, syscall, address, port)`, async () => {
+    const port = await closedPort()
+    await assert.rejects(call({ port }), (err) => {
+      assert.ok(err instanceof Error)
+      assert.equal(err.message, `connect ECONNREFUSED 127.0.0.1:${port}`)
+      assert.equal(err.code, 'ECONNREFUSED')
+      assert.equal(err.errno, os.constants.errno.ECONNREFUSED * -1)
+      assert.equal(err.syscall, 'connect')
+      assert.equal(err.address, '127.0.0.1')
+      assert.equal(err.port, port)
+      return true
+    })
+  })
+
+  test(`${name}: a missing socket path rejects with ENOENT`, async () => {
+    await assert.rejects(call({ socket: '/nonexistent/clamd.sock' }), {
+      code: 'ENOENT',
+      syscall: 'connect',
+      address: '/nonexistent/clamd.sock',
+      message: 'connect ENOENT /nonexistent/clamd.sock',
+    })
+  })
+
+  test(`${name}: retries: 2 succeeds on the third connection`, async (t) => {
+    const server = await fake(t, async (conn, index) => {
+      if (index < 2) return conn.reset()
+      await conn.instream()
+      conn.reply('stream: OK')
+    })
+    assert.equal(await call({ port: server.port, retries: 2, retryDelay: 0 }), Verdict.Clean)
+    assert.equal(server.connections, 3)
+  })
+
+  test(`${name}: a timeout is retried, and the last error rejects`, async (t) => {
+    const server = await fake(t, () => {})
+    const started = Date.now()
+    await assert.rejects(call({ port: server.port, timeout: 100, retries: 2, retryDelay: 50 }), /timed out after 100ms/)
+    assert.equal(server.connections, 3)
+    assert.ok(Date.now() - started >= 400)
+  })
+
+  test(`${name}: a ScanError reply is never retried`, async (t) => {
+    const server = await fake(t, async (conn) => {
+      await conn.instream()
+      conn.reply('INSTREAM size limit exceeded. ERROR')
+    })
+    assert.equal(await call({ port: server.port, retries: 3, retryDelay: 0 }), Verdict.ScanError)
+    assert.equal(server.connections, 1)
+  })
+}
+
+test('retries: 1 against a refused port rejects with ECONNREFUSED after two attempts', async () => {
+  const port = await closedPort()
+  const started = Date.now()
+  await assert.rejects(scanBuffer(Buffer.from('x'), { port, retries: 1, retryDelay: 100 }), { code: 'ECONNREFUSED' })
+  assert.ok(Date.now() - started >= 100)
+})
+
+test('a stream sent beyond its 256 KiB replay window is not retried', async (t) => {
+  const server = await fake(t, async (conn) => {
+    await conn.until(() => conn.bytes > 300_000)
+    conn.reset()
+  })
+  const source = Readable.from([1, 2, 3, 4, 5, 6].map((n) => Buffer.alloc(100_000, n)))
+  await assert.rejects(scanStream(source, { port: server.port, retries: 3, retryDelay: 0 }), (err) => ['ECONNRESET', 'EPIPE'].includes(err.code))
+  assert.equal(server.connections, 1)
+})
+
+test('a stream reset early is replayed from its kept first bytes', async (t) => {
+  let first = true
+  const server = await fake(t, async (conn) => {
+    if (first) {
+      first = false
+      await conn.until(() => conn.bytes > 12)
+      return conn.reset()
+    }
+    const payload = await conn.instream()
+    conn.reply(payload.toString() === 'abcdef' ? 'stream: OK' : 'stream: wrong payload ERROR')
+  })
+  const source = Readable.from([Buffer.from('abc'), Buffer.from('def')])
+  assert.equal(await scanStream(source, { port: server.port, retries: 1, retryDelay: 0 }), Verdict.Clean)
+  assert.equal(server.connections, 2)
+})
+
+test('validation errors are not retried (a missing file rejects at once)', async () => {
+  const started = Date.now()
+  await assert.rejects(scan('/nonexistent/file', { port: 1, retries: 5, retryDelay: 1000 }), { message: 'File not found: /nonexistent/file' })
+  assert.ok(Date.now() - started < 500)
+})
+
+test('an early reply stops the upload: clamd answering first wins over the rest of the stream', async (t) => {
+  let pulled = 0
+  const server = await fake(t, async (conn) => {
+    await conn.command()
+    conn.reply('INSTREAM size limit exceeded. ERROR')
+  })
+  const source = new Readable({
+    read() {
+      pulled++
+      this.push(pulled > 2000 ? null : Buffer.alloc(65536, 7))
+    },
+  })
+  assert.equal(await scanStream(source, { port: server.port }), Verdict.ScanError)
+  assert.ok(pulled < 2000, `stopped reading the stream (${pulled} chunks pulled)`)
+  assert.equal(source.destroyed, false, 'the caller keeps its stream')
+})
+
+test('backpressure: a stalled clamd stops the stream from being read', async (t) => {
+  let pulled = 0
+  let release
+  const server = await fake(t, async (conn) => {
+    conn.socket.pause() // read nothing: the client must stop pulling from the stream
+    await new Promise((r) => (release = r))
+    conn.socket.resume()
+    await conn.instream()
+    conn.reply('stream: OK')
+  })
+  const source = new Readable({
+    read() {
+      pulled++
+      this.push(pulled > 1600 ? null : Buffer.alloc(65536, 3)) // 100 MiB in all
+    },
+  })
+  const verdict = scanStream(source, { port: server.port, timeout: 5000 })
+  await new Promise((r) => setTimeout(r, 500))
+  const pulledWhileStalled = pulled
+  release()
+  assert.equal(await verdict, Verdict.Clean)
+  // Socket buffers hold a few MiB; without backpressure all 1600 chunks would have been read.
+  assert.ok(pulledWhileStalled * 64 < 16 * 1024, `pulled ${pulledWhileStalled} chunks while clamd was stalled`)
+  assert.equal(pulled, 1601)
+})
+
+test('a source stream error rejects with that error', async (t) => {
+  const server = await fake(t, async (conn) => {
+    await conn.instream()
+    conn.reply('stream: OK')
+  })
+  const source = new Readable({
+    read() {
+      this.destroy(new Error('stream read error'))
+    },
+  })
+  await assert.rejects(scanStream(source, { port: server.port }), { message: 'stream read error' })
+})
+
+test('an object-mode stream of non-bytes rejects with a clear TypeError', async (t) => {
+  const server = await fake(t, async (conn) => {
+    await conn.instream()
+    conn.reply('stream: OK')
+  })
+  await assert.rejects(scanStream(Readable.from([{ a: 1 }]), { port: server.port }), {
+    name: 'TypeError',
+    code: 'ERR_INVALID_ARG_TYPE',
+    message: /stream must yield Buffer, Uint8Array or string chunks/,
+  })
+})

@@ -1,0 +1,19 @@
+'use strict'
+// Real clamd instances for the tests, started (idempotently) through scripts/clamd.sh.
+const { execFileSync } = require('node:child_process')
+const path = require('node:path')
+
+const SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'clamd.sh')
+
+/** Starts (or finds) the named private clamd and returns `{ port, socket, pid }`. */
+function startClamd(name = 'main', args = name === 'limit' ? ['--stream-max-length', '1M'] : ['--stream-max-length', '1G']) {
+  const out = execFileSync('bash', [SCRIPT, 'start', name, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const env = Object.fromEntries(out.trim().split('\n').map((line) => line.split('=')))
+  return { port: Number(env.CLAMD_PORT), socket: env.CLAMD_SOCKET, pid: Number(env.CLAMD_PID) }
+}
+
+function stopClamd(name) {
+  execFileSync('bash', [SCRIPT, 'stop', name], { stdio: 'inherit' })
+}
+
+module.exports = { startClamd, stopClamd, SIGNATURES: path.join(__dirname, '..', '..', 'testdata', 'signatures') }

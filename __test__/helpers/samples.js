@@ -1,0 +1,32 @@
+'use strict'
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+
+// Built at run time so that no scanner flags this repository's own files.
+const EICAR = Buffer.from(['X5O!P%@AP[4\\PZX54(P^)7CC)7}$', 'EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'].join(''))
+const TESTDATA = path.join(__dirname, '..', '..', 'testdata')
+const CLEAN_FILE = path.join(TESTDATA, 'clean.txt')
+const MD5_SAMPLE = path.join(TESTDATA, 'hash-sample-md5.txt')
+const SHA256_SAMPLE = path.join(TESTDATA, 'hash-sample-sha256.txt')
+
+/** A fresh temp directory, removed when the test ends. */
+function tempDir(t) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-test-'))
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function writeFile(dir, name, content) {
+  const p = path.join(dir, name)
+  fs.mkdirSync(path.dirname(p), { recursive: true })
+  fs.writeFileSync(p, content)
+  return p
+}
+
+/** Names of the pompelmi temp entries in os.tmpdir(), to check that none is left behind. */
+function pompelmiTempEntries() {
+  return fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('pompelmi-') && !n.startsWith('pompelmi-test-') && !n.startsWith('pompelmi-clamd'))
+}
+
+module.exports = { EICAR, CLEAN_FILE, MD5_SAMPLE, SHA256_SAMPLE, TESTDATA, tempDir, writeFile, pompelmiTempEntries }

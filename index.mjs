@@ -1,0 +1,8 @@
+// ESM entry: the very objects of the CommonJS module, so Verdict symbols compare equal across both.
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const pompelmi = require('./index.js')
+
+export const { scan, scanBuffer, scanStream, scanDirectory, Verdict } = pompelmi
+export default pompelmi

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# `npm test`: set-up, then the Rust unit and property tests, then the Node suite against the
+# private clamd instances (the suite starts any instance it finds missing).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/setup.sh
+echo "== cargo test"
+cargo test --quiet --lib
+echo "== node --test"
+node --test --test-concurrency=2 __test__/*.test.js __test__/*.test.mjs
