@@ -1,0 +1,54 @@
+'use strict'
+// A script that scans and returns must exit promptly: nothing native may keep Node alive.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { spawnSync } = require('node:child_process')
+const os = require('node:os')
+const path = require('node:path')
+
+const { startClamd } = require('./helpers/clamd.js')
+const { CLEAN_FILE } = require('./helpers/samples.js')
+
+const ROOT = path.join(__dirname, '..')
+const clamd = startClamd('main')
+
+function runChild(body) {
+  const script = `const pompelmi = require(${JSON.stringify(ROOT)});\n${body}`
+  const started = Date.now()
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 10_000 })
+  return { ...child, elapsed: Date.now() - started }
+}
+
+const scripts = {
+  'scanBuffer over TCP': `pompelmi.scanBuffer(Buffer.from('x'), { port: ${clamd.port} }).then((v) => console.log(v.description))`,
+  'scan of a file over the UNIX socket': `pompelmi.scan(${JSON.stringify(CLEAN_FILE)}, { socket: ${JSON.stringify(clamd.socket)} }).then((v) => console.log(v.description))`,
+  'scanStream': `pompelmi.scanStream(require('fs').createReadStream(${JSON.stringify(CLEAN_FILE)}), { port: ${clamd.port} }).then((v) => console.log(v.description))`,
+  'a host name that needs the resolver': `pompelmi.scanBuffer(Buffer.from('x'), { host: ${JSON.stringify(os.hostname())}, port: ${clamd.port}, timeout: 3000 }).then((v) => console.log(v.description), (e) => console.log(e.code))`,
+  'a refused connection': `pompelmi.scanBuffer(Buffer.from('x'), { port: 1 }).catch((e) => console.log(e.code))`,
+  'local mode': `pompelmi.scan(${JSON.stringify(CLEAN_FILE)}, { database: ${JSON.stringify(path.join(ROOT, 'testdata', 'signatures'))} }).then((v) => console.log(v.description))`,
+  'the addon loaded and used in a worker thread': `
+    const { Worker } = require('worker_threads')
+    const w = new Worker(\`const p = require(${JSON.stringify(ROOT)}); const { parentPort } = require('worker_threads');
+      p.scanBuffer(Buffer.from('x'), { port: ${clamd.port} }).then((v) => parentPort.postMessage(v.description))\`, { eval: true })
+    w.on('message', (m) => console.log(m))`,
+}
+
+for (const [name, body] of Object.entries(scripts)) {
+  test(`a process exits promptly after ${name}`, () => {
+    const child = runChild(body)
+    assert.equal(child.status, 0, child.stderr)
+    assert.match(child.stdout.trim(), /^(Clean|ECONNREFUSED)$/)
+    assert.ok(child.elapsed < 3000, `exited after ${child.elapsed} ms`)
+  })
+}
+
+test('a pending scan keeps the process alive until it settles (like a Node socket)', () => {
+  const child = runChild(`
+    const net = require('net')
+    const server = net.createServer((s) => s.once('data', () => setTimeout(() => s.end('stream: OK\\0'), 500))).listen(0, () => {
+      pompelmi.scanBuffer(Buffer.from('x'), { port: server.address().port }).then((v) => { console.log(v.description); server.close() })
+      server.unref()
+    })`)
+  assert.equal(child.status, 0, child.stderr)
+  assert.equal(child.stdout.trim(), 'Clean')
+})

@@ -1,0 +1,129 @@
+'use strict'
+// Local mode: clamscan, both the real one (with the project's signatures through `database`) and
+// a fake one first on PATH for exit codes, signals and the temp-file contract.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { Readable } = require('node:stream')
+
+const { scan, scanBuffer, scanStream, Verdict } = require('..')
+const { SIGNATURES } = require('./helpers/clamd.js')
+const { EICAR, CLEAN_FILE, MD5_SAMPLE, tempDir, writeFile, pompelmiTempEntries } = require('./helpers/samples.js')
+
+const FAKE_BIN = path.join(__dirname, 'helpers', 'fake-bin')
+const REAL_PATH = process.env.PATH
+
+function useFakeClamscan(t, mode) {
+  const log = path.join(tempDir(t), 'clamscan.log')
+  process.env.PATH = `${FAKE_BIN}${path.delimiter}${REAL_PATH}`
+  process.env.FAKE_CLAMSCAN = mode
+  process.env.FAKE_CLAMSCAN_LOG = log
+  t.after(() => {
+    process.env.PATH = REAL_PATH
+    delete process.env.FAKE_CLAMSCAN
+    delete process.env.FAKE_CLAMSCAN_LOG
+  })
+  return {
+    args: () => fs.readFileSync(log, 'utf8').trimEnd().split('\n'),
+    stat: () => fs.readFileSync(`${log}.stat`, 'utf8').trim().split(' '),
+  }
+}
+
+test('real clamscan with the test signatures: Clean, Malicious, hash signatures', async (t) => {
+  const dir = tempDir(t)
+  const eicar = writeFile(dir, 'eicar.txt', EICAR)
+  const opts = { database: SIGNATURES }
+  assert.equal(await scan(CLEAN_FILE, opts), Verdict.Clean)
+  assert.equal(await scan(eicar, opts), Verdict.Malicious)
+  assert.equal(await scan(MD5_SAMPLE, opts), Verdict.Malicious)
+  assert.equal(await scanBuffer(EICAR, opts), Verdict.Malicious)
+  assert.equal(await scanBuffer(Buffer.from('clean bytes'), opts), Verdict.Clean)
+  assert.equal(await scanStream(Readable.from([EICAR]), opts), Verdict.Malicious)
+  assert.equal(await scanStream(fs.createReadStream(CLEAN_FILE), opts), Verdict.Clean)
+})
+
+test('real clamscan: a path starting with "-" is a path, not an option', async (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, '-eicar.txt', EICAR)
+  const cwd = process.cwd()
+  process.chdir(dir)
+  t.after(() => process.chdir(cwd))
+  assert.equal(await scan('-eicar.txt', { database: SIGNATURES }), Verdict.Malicious)
+})
+
+test('exit codes 0/1/2 map to Clean/Malicious/ScanError for all three entry points', async (t) => {
+  for (const [code, verdict] of [[0, Verdict.Clean], [1, Verdict.Malicious], [2, Verdict.ScanError]]) {
+    useFakeClamscan(t, `exit:${code}`)
+    assert.equal(await scan(CLEAN_FILE), verdict)
+    assert.equal(await scanBuffer(Buffer.from('x'), {}), verdict)
+    assert.equal(await scanStream(Readable.from(['x']), null), verdict)
+  }
+})
+
+test('another exit code rejects "Unexpected exit code: N"', async (t) => {
+  useFakeClamscan(t, 'exit:99')
+  await assert.rejects(scan(CLEAN_FILE), { message: 'Unexpected exit code: 99' })
+})
+
+test('a signal rejects "Process killed by signal: SIGTERM"', async (t) => {
+  useFakeClamscan(t, 'signal:TERM')
+  await assert.rejects(scan(CLEAN_FILE), { message: 'Process killed by signal: SIGTERM' })
+  useFakeClamscan(t, 'signal:KILL')
+  await assert.rejects(scanBuffer(Buffer.from('x')), { message: 'Process killed by signal: SIGKILL' })
+})
+
+test('a missing clamscan rejects with the spawn error (ENOENT)', async (t) => {
+  process.env.PATH = tempDir(t)
+  t.after(() => (process.env.PATH = REAL_PATH))
+  await assert.rejects(scan(CLEAN_FILE), (err) => {
+    assert.equal(err.message, 'spawn clamscan ENOENT')
+    assert.equal(err.code, 'ENOENT')
+    assert.equal(err.errno, -2)
+    assert.equal(err.syscall, 'spawn clamscan')
+    assert.equal(err.path, 'clamscan')
+    assert.deepEqual(err.spawnargs, ['--no-summary', '--', CLEAN_FILE])
+    return true
+  })
+})
+
+test('arguments: --no-summary, --database when given, then -- and the path', async (t) => {
+  const fake = useFakeClamscan(t, 'exit:0')
+  await scan(CLEAN_FILE, { database: '/some/db' })
+  assert.deepEqual(fake.args(), ['--no-summary', '--database=/some/db', '--', CLEAN_FILE])
+  await scan(CLEAN_FILE, { timeout: 5, retries: 3 }) // clamd-only options do not leave local mode
+  assert.deepEqual(fake.args(), ['--no-summary', '--', CLEAN_FILE])
+})
+
+test('loud clamscan output is drained (no pipe deadlock)', async (t) => {
+  useFakeClamscan(t, 'noisy')
+  assert.equal(await scan(CLEAN_FILE), Verdict.Clean)
+})
+
+test('buffers and streams go to a private temp file (mode 0600) that is removed afterwards', async (t) => {
+  const before = pompelmiTempEntries()
+  const fake = useFakeClamscan(t, 'exit:0')
+  await scanBuffer(Buffer.alloc(1234, 1))
+  assert.deepEqual(fake.stat(), ['600', '1234'])
+  const tempPath = fake.args().at(-1)
+  assert.ok(tempPath.startsWith(require('node:os').tmpdir()))
+  assert.equal(fs.existsSync(tempPath), false)
+  await scanStream(Readable.from([Buffer.alloc(1000), Buffer.alloc(500)]))
+  assert.deepEqual(fake.stat(), ['600', '1500'])
+  useFakeClamscan(t, 'exit:99')
+  await assert.rejects(scanBuffer(Buffer.from('x')), /Unexpected exit code/)
+  assert.deepEqual(pompelmiTempEntries(), before)
+})
+
+test('a failing source stream rejects with its error and leaves no temp file', async (t) => {
+  const before = pompelmiTempEntries()
+  useFakeClamscan(t, 'exit:0')
+  const source = new Readable({
+    read() {
+      this.push(Buffer.from('partial'))
+      this.destroy(new Error('stream read error'))
+    },
+  })
+  await assert.rejects(scanStream(source), { message: 'stream read error' })
+  assert.deepEqual(pompelmiTempEntries(), before)
+})
