@@ -10,7 +10,7 @@ const { monitorEventLoopDelay } = require('node:perf_hooks')
 
 const { scan, scanBuffer, scanStream, Verdict } = require('..')
 const { startClamd } = require('./helpers/clamd.js')
-const { EICAR, CLEAN_FILE, MD5_SAMPLE, SHA256_SAMPLE, tempDir, writeFile } = require('./helpers/samples.js')
+const { EICAR, CLEAN_FILE, MD5_SAMPLE, SHA256_SAMPLE, tempDir, writeFile, pompelmiTempEntries } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
 const limited = startClamd('limit')
@@ -34,10 +34,13 @@ for (const [name, opts] of Object.entries(transports)) {
     assert.equal(await scan('/dev/null', { ...opts, timeout: 3000 }), Verdict.Clean)
   })
 
-  test(`${name}: scanBuffer() gives Clean and Malicious`, async () => {
+  test(`${name}: scanBuffer() gives Clean and Malicious, without touching the disk`, async () => {
+    const before = pompelmiTempEntries()
     assert.equal(await scanBuffer(Buffer.from('just some text'), opts), Verdict.Clean)
     assert.equal(await scanBuffer(EICAR, opts), Verdict.Malicious)
     assert.equal(await scanBuffer(Buffer.concat([Buffer.alloc(200_000, 1), EICAR]), opts), Verdict.Malicious)
+    assert.equal(await scanStream(Readable.from([EICAR]), opts), Verdict.Malicious)
+    assert.deepEqual(pompelmiTempEntries(), before)
   })
 
   test(`${name}: scanStream() gives Clean and Malicious, for files and generated streams`, async () => {
