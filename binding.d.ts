@@ -9,45 +9,64 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
-/** A clamd client for one set of connection options. */
+/**
+ * A clamd client for one set of connection options: pooled IDSESSION connections to one or
+ * more endpoints.
+ */
 export declare class NativeClient {
   constructor(options: ClientOptions)
-  /** Scans a Buffer. Do not modify it until the promise settles (as with `socket.write`). */
-  scanBuffer(buffer: Buffer): Promise<Outcome>
-  scanFile(path: string): Promise<Outcome>
-  /** Starts an INSTREAM upload fed chunk by chunk from JS. */
-  openStream(): StreamUpload
+  /** Scans a Buffer. Do not modify it until the scan settles (as with `socket.write`). */
+  scanBuffer(buffer: Buffer, opts?: CallOpts | undefined | null): ScanCall
+  /** Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise. */
+  scanFile(path: string, opts?: CallOpts | undefined | null): ScanCall
+  /** Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`. */
+  scanStream(opts?: CallOpts | undefined | null): ScanCall
   /** Sends PING, VERSION or STATS; the reply text is in `reply`. */
   command(name: string): Promise<Outcome>
+  /** Closes every connection; calls in flight and queued fail. Resolves once all are closed. */
+  close(): Promise<void>
 }
 
 /**
- * The native end of `scanStream`: `write` resolves once clamd's side took the chunk (that is
- * the backpressure), and resolves `false` once the scan has ended early.
+ * One scan in progress: `outcome()` resolves its result, `abort()` cancels it, and for streams
+ * `write()`/`end()`/`fail()` feed it (a write resolves once the chunk is taken, which is the
+ * backpressure, and resolves `false` once the scan has ended early).
  */
-export declare class StreamUpload {
+export declare class ScanCall {
+  outcome(): Promise<Outcome>
+  abort(): void
   write(chunk: Buffer): Promise<boolean>
-  /** Ends the upload and resolves the scan's outcome. */
-  finish(): Promise<Outcome>
-  /** Fails the upload because its source failed; the shim rejects with the source's own error. */
-  abort(message: string): void
+  /** The stream ended: the upload is complete. */
+  end(): void
+  /** The stream failed; the shim rejects with the stream's own error. */
+  fail(message: string): void
+}
+
+/** Per-call options. */
+export interface CallOpts {
+  /** Reply timeout for this call in milliseconds (0 disables it); the client's when absent. */
+  timeout?: number
 }
 
 /** Connection options, already normalised by `index.js` (routing, defaults, validation). */
 export interface ClientOptions {
-  /** `tcp://host:port` or `unix:/path`. */
-  endpoint: string
+  /** `tcp://host:port` or `unix:/path`, one or more. */
+  endpoints: Array<string>
   /** Idle timeout in milliseconds; 0 disables it. */
   timeout: number
   retries: number
   retryDelay: number
+  maxConnections: number
+  fdpass: boolean
 }
 
 /** Local mode: runs `clamscan` on a path. */
-export declare function localScan(path: string, database?: string | undefined | null): Promise<Outcome>
+export declare function localScan(path: string, database?: string | undefined | null): ScanCall
 
 export interface NativeError {
   message: string
+  /** The crate's error kind: `os`, `dns`, `timeout`, `hangup`, `aborted`, `closed`, … */
+  kind: string
   code?: string
   syscall?: string
   address?: string
@@ -61,9 +80,10 @@ export interface Outcome {
   /** `clean`, `malicious` or `error` (a ScanError); absent when `error` is set. */
   verdict?: string
   viruses: Array<string>
-  /** clamd's reply (NUL stripped), clamscan's output, or a command's text. */
+  /** clamd's reply (NUL and session id stripped), clamscan's output, or a command's text. */
   reply: string
   reason?: string
+  /** `tcp://host:port`, `unix:/path` or `clamscan`; empty when no endpoint was reached. */
   endpoint: string
   bytes: number
   durationMs: number

@@ -836,5 +836,5 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.NativeClient = nativeBinding.NativeClient
-module.exports.StreamUpload = nativeBinding.StreamUpload
+module.exports.ScanCall = nativeBinding.ScanCall
 module.exports.localScan = nativeBinding.localScan

@@ -2,7 +2,7 @@
 // The public API: pompelmi 1.x's names, options, Verdict symbols and messages, over the native
 // clamd client in binding.js. This file validates arguments (so every failure is a rejected
 // Promise), routes between clamd and local clamscan, pumps streams with backpressure, and turns
-// native outcomes into verdicts or Node-style errors.
+// native outcomes into verdicts, reports or Node-style errors.
 
 const fs = require('node:fs')
 const path = require('node:path')
@@ -22,125 +22,154 @@ if (!globalThis[VERDICT_KEY]) {
   })
 }
 const Verdict = globalThis[VERDICT_KEY]
-
 const VERDICT_BY_NAME = { clean: Verdict.Clean, malicious: Verdict.Malicious, error: Verdict.ScanError }
 
-const DEFAULT_HOST = '127.0.0.1'
-const DEFAULT_PORT = 3310
-const DEFAULT_TIMEOUT = 15000
-const DEFAULT_RETRY_DELAY = 1000
+const DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 3310,
+  timeout: 15000,
+  retries: 0,
+  retryDelay: 1000,
+  maxConnections: 4,
+  readyTimeout: 30000,
+  readyInterval: 500,
+})
 
 // ---------------------------------------------------------------------------------------------
-// Options and routing
+// Errors
 
-function optionError(name, expected, value) {
+function invalidOption(name, expected, value) {
   const err = new TypeError(`The "${name}" option must be ${expected}. Received ${util.inspect(value)}`)
   err.code = 'ERR_INVALID_ARG_VALUE'
   return err
 }
 
-function nonNegative(options, name, fallback) {
-  const value = options[name]
-  if (value === undefined || value === null) return fallback
-  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0) {
-    throw optionError(name, 'a non-negative number', value)
-  }
-  return n
+function abortError(signal) {
+  const err = new Error('The operation was aborted', signal && signal.reason !== undefined ? { cause: signal.reason } : undefined)
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
+  return err
 }
-
-/**
- * Decides where a call goes, with pompelmi 1.x's rule: clamd mode when any of host, port or
- * socket is present (even `undefined`-valued keys do not count; `null` does), a truthy socket
- * wins, `port` alone means 127.0.0.1. Everything else runs clamscan locally.
- */
-function resolveTarget(options) {
-  const opts = options == null ? {} : options
-  if (typeof opts !== 'object') throw optionError('options', 'an object', options)
-  const clamd = opts.host !== undefined || opts.port !== undefined || opts.socket !== undefined
-  if (!clamd) {
-    if (opts.database !== undefined && typeof opts.database !== 'string') {
-      throw optionError('database', 'a string', opts.database)
-    }
-    return { local: true, database: opts.database }
-  }
-  const timeout = nonNegative(opts, 'timeout', DEFAULT_TIMEOUT)
-  const retries = nonNegative(opts, 'retries', 0)
-  const retryDelay = nonNegative(opts, 'retryDelay', DEFAULT_RETRY_DELAY)
-  if (!Number.isInteger(retries)) throw optionError('retries', 'a non-negative integer', opts.retries)
-  let endpoint
-  if (opts.socket) {
-    if (typeof opts.socket !== 'string') throw optionError('socket', 'a string', opts.socket)
-    endpoint = `unix:${path.resolve(opts.socket)}`
-  } else {
-    const host = opts.host == null || opts.host === '' ? DEFAULT_HOST : opts.host
-    if (typeof host !== 'string') throw optionError('host', 'a string', opts.host)
-    const port = opts.port == null ? DEFAULT_PORT : Number(opts.port)
-    if (!Number.isInteger(port) || port <= 0 || port > 65535 || (typeof opts.port === 'string' && opts.port.trim() === '')) {
-      const err = new RangeError(`Port should be > 0 and < 65536. Received ${util.inspect(opts.port)}.`)
-      err.code = 'ERR_SOCKET_BAD_PORT'
-      throw err
-    }
-    endpoint = host.includes(':') ? `tcp://[${host}]:${port}` : `tcp://${host}:${port}`
-  }
-  return { local: false, endpoint, timeout, retries, retryDelay }
-}
-
-// One native client per distinct connection options, so repeated top-level calls share it.
-const clients = new Map()
-const MAX_CLIENTS = 64
-
-function clientFor(target) {
-  const key = `${target.endpoint}|${target.timeout}|${target.retries}|${target.retryDelay}`
-  let client = clients.get(key)
-  if (!client) {
-    if (clients.size >= MAX_CLIENTS) clients.delete(clients.keys().next().value)
-    client = new binding.NativeClient({
-      endpoint: target.endpoint,
-      timeout: target.timeout,
-      retries: target.retries,
-      retryDelay: target.retryDelay,
-    })
-    clients.set(key, client)
-  }
-  return client
-}
-
-// ---------------------------------------------------------------------------------------------
-// Native outcomes → verdicts and Node-style errors
 
 const SYSTEM_ERRORS = new Map()
 for (const [errno, [code, description]] of util.getSystemErrorMap()) SYSTEM_ERRORS.set(code, { errno, description })
 SYSTEM_ERRORS.set('ENOTFOUND', SYSTEM_ERRORS.get('EAI_NONAME') || { errno: -3008, description: 'not found' })
 
-function toError(native) {
+/** A native error description → an Error shaped like Node's own. */
+function toError(native, endpoint) {
   const err = new Error(native.message)
   if (native.code) {
     err.code = native.code
     const known = SYSTEM_ERRORS.get(native.code)
-    if (known) {
+    if (known && native.kind !== 'timeout') {
       err.errno = known.errno
-      // File errors read like Node's fs errors: `EACCES: permission denied, open '/x'`.
-      // Like Node, a failed read names no path (it is a read on a descriptor).
+      // File errors read like Node's fs errors: `EACCES: permission denied, open '/x'`; like
+      // Node, a failed read names no path (it is a read on a descriptor).
       if (native.path && native.syscall && !native.syscall.startsWith('spawn ')) {
         if (native.syscall === 'read') native.path = null
         err.message = `${native.code}: ${known.description}, ${native.syscall}${native.path ? ` '${native.path}'` : ''}`
       }
     }
   }
+  if (native.kind === 'protocol') err.code = 'ERR_CLAMD_PROTOCOL'
   for (const key of ['syscall', 'address', 'port', 'path', 'hostname', 'spawnargs']) {
     if (native[key] != null) err[key] = native[key]
   }
+  // Which clamd failed (file errors are about the file, not the endpoint).
+  if (endpoint && !(native.kind === 'os' && native.path)) err.endpoint = endpoint
   return err
 }
 
-function settle(outcome) {
-  if (outcome.error) throw toError(outcome.error)
-  return outcome
+// ---------------------------------------------------------------------------------------------
+// Options
+
+function nonNegative(options, name, fallback, { integer = false } = {}) {
+  const value = options[name]
+  if (value === undefined || value === null) return fallback
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
+    throw invalidOption(name, integer ? 'a non-negative integer' : 'a non-negative number', value)
+  }
+  return n
 }
 
-function toVerdict(outcome) {
-  return VERDICT_BY_NAME[settle(outcome).verdict] || Verdict.ScanError
+function tcpEndpoint(host, port, optionName = 'port') {
+  if (host == null || host === '') host = DEFAULTS.host
+  if (typeof host !== 'string') throw invalidOption('host', 'a string', host)
+  const n = port == null ? DEFAULTS.port : typeof port === 'string' && port.trim() === '' ? NaN : Number(port)
+  if (!Number.isInteger(n) || n <= 0 || n > 65535) {
+    const err = new RangeError(`Port should be > 0 and < 65536. Received ${util.inspect(port)}.`)
+    err.code = 'ERR_SOCKET_BAD_PORT'
+    err.option = optionName
+    throw err
+  }
+  return host.includes(':') ? `tcp://[${host}]:${n}` : `tcp://${host}:${n}`
+}
+
+function unixEndpoint(socket) {
+  if (typeof socket !== 'string') throw invalidOption('socket', 'a string', socket)
+  return `unix:${path.resolve(socket)}`
+}
+
+/** `{ host, port }`, `{ socket }`, `tcp://host:port` or `unix:/path` → the native endpoint form. */
+function parseEndpoint(spec) {
+  if (typeof spec === 'string') {
+    if (spec.startsWith('unix:')) return unixEndpoint(spec.replace(/^unix:(\/\/)?/, ''))
+    const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(spec)
+    if (m) return tcpEndpoint(m[1].replace(/^\[|\]$/g, ''), m[2])
+    throw invalidOption('endpoints', 'made of { host, port }, { socket }, "tcp://host:port" or "unix:/path"', spec)
+  }
+  if (spec && typeof spec === 'object') return spec.socket ? unixEndpoint(spec.socket) : tcpEndpoint(spec.host, spec.port)
+  throw invalidOption('endpoints', 'made of { host, port }, { socket }, "tcp://host:port" or "unix:/path"', spec)
+}
+
+/**
+ * Resolves connection options with pompelmi 1.x's routing: clamd mode when any of host, port or
+ * socket is present (`undefined`-valued keys do not count; `null` does), a truthy socket wins,
+ * `port` alone means 127.0.0.1; `endpoints` lists several clamd instances. Everything else runs
+ * clamscan locally.
+ */
+function resolveTarget(options) {
+  const opts = options == null ? {} : options
+  if (typeof opts !== 'object') throw invalidOption('options', 'an object', options)
+  let endpoints = null
+  if (opts.endpoints !== undefined) {
+    if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0) {
+      throw invalidOption('endpoints', 'a non-empty array', opts.endpoints)
+    }
+    endpoints = opts.endpoints.map(parseEndpoint)
+  } else if (opts.host !== undefined || opts.port !== undefined || opts.socket !== undefined) {
+    endpoints = [opts.socket ? unixEndpoint(opts.socket) : tcpEndpoint(opts.host, opts.port)]
+  }
+  if (!endpoints) {
+    if (opts.database !== undefined && typeof opts.database !== 'string') throw invalidOption('database', 'a string', opts.database)
+    return { local: true, database: opts.database, key: `local|${opts.database}` }
+  }
+  const target = {
+    local: false,
+    endpoints,
+    timeout: nonNegative(opts, 'timeout', DEFAULTS.timeout),
+    retries: nonNegative(opts, 'retries', DEFAULTS.retries, { integer: true }),
+    retryDelay: nonNegative(opts, 'retryDelay', DEFAULTS.retryDelay),
+    maxConnections: Math.max(1, nonNegative(opts, 'maxConnections', DEFAULTS.maxConnections, { integer: true })),
+    fdpass: opts.fdpass === undefined ? true : Boolean(opts.fdpass),
+  }
+  target.key = JSON.stringify(target)
+  return target
+}
+
+/** Per-call options: `{ signal, timeout }`. */
+function callOptions(options) {
+  const opts = options == null ? {} : options
+  if (typeof opts !== 'object') throw invalidOption('options', 'an object', options)
+  const { signal } = opts
+  if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
+    const err = new TypeError(`The "signal" option must be an AbortSignal. Received ${util.inspect(signal)}`)
+    err.code = 'ERR_INVALID_ARG_TYPE'
+    throw err
+  }
+  const timeout = opts.timeout === undefined ? undefined : nonNegative(opts, 'timeout', undefined)
+  return { signal, native: timeout === undefined ? undefined : { timeout } }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -150,7 +179,7 @@ async function assertFile(filePath) {
   if (typeof filePath !== 'string') throw new Error('filePath must be a string')
   // pompelmi 1.x used existsSync: anything that cannot be stat'ed is "not found".
   try {
-    await fs.promises.stat(filePath)
+    return await fs.promises.stat(filePath)
   } catch {
     throw new Error(`File not found: ${filePath}`)
   }
@@ -178,141 +207,325 @@ function chunkBytes(chunk, stream) {
 /**
  * Feeds a Readable to a native INSTREAM upload, one chunk in flight at a time: the stream is only
  * read as fast as clamd takes the data. When clamd answers early the stream is left alone (not
- * destroyed); when the stream fails the scan rejects with the stream's own error.
+ * destroyed); when the stream fails, the scan rejects with the stream's own error.
  */
-async function pumpStream(upload, stream) {
-  let sourceError = null
+async function pumpStream(call, stream, settled) {
+  settled.catch(() => {}) // awaited below; an early failure must not count as unhandled meanwhile
   try {
     for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
       const bytes = chunkBytes(chunk, stream)
       if (bytes.length === 0) continue
-      if (!(await upload.write(bytes))) break
+      if (!(await call.write(bytes))) break
     }
+    call.end()
   } catch (err) {
-    sourceError = err
-    upload.abort(String((err && err.message) || err))
+    call.fail(String((err && err.message) || err))
+    await settled.catch(() => {})
+    throw err
   }
-  const outcome = await upload.finish()
-  if (sourceError) throw sourceError
-  return outcome
+  return settled
 }
 
 // ---------------------------------------------------------------------------------------------
-// Local mode (clamscan)
+// The client
 
-async function localScanFile(filePath, target) {
-  return binding.localScan(filePath, target.database)
+const CLOSED = Symbol('closed')
+
+/**
+ * Scans through pooled clamd sessions (or local clamscan when no endpoint is configured). The
+ * top-level functions use one shared Client per distinct connection options.
+ */
+class Client {
+  #target
+  #native = null
+  #pending = new Set()
+  #closedError
+  #closing = null
+
+  constructor(options, { closedError = () => Object.assign(new Error('Client closed'), { code: 'ERR_CLIENT_CLOSED' }) } = {}) {
+    this.#target = resolveTarget(options)
+    this.#closedError = closedError
+    if (!this.#target.local) {
+      const { endpoints, timeout, retries, retryDelay, maxConnections, fdpass } = this.#target
+      this.#native = new binding.NativeClient({ endpoints, timeout, retries, retryDelay, maxConnections, fdpass })
+    }
+  }
+
+  scan(filePath, options) {
+    return this.inspect(filePath, options).then(reportVerdict)
+  }
+
+  scanBuffer(buffer, options) {
+    return this.inspectBuffer(buffer, options).then(reportVerdict)
+  }
+
+  scanStream(stream, options) {
+    return this.inspectStream(stream, options).then(reportVerdict)
+  }
+
+  inspect(filePath, options) {
+    return this.#run(options, async (call) => {
+      const stat = await assertFile(filePath)
+      if (this.#target.local) return { ...(await call(binding.localScan(filePath, this.#target.database))), bytes: stat.size }
+      return call(this.#native.scanFile(filePath, call.native))
+    })
+  }
+
+  inspectBuffer(buffer, options) {
+    return this.#run(options, async (call) => {
+      assertBuffer(buffer)
+      if (this.#target.local) return this.#localData(call, (temp) => temp.write(buffer))
+      return call(this.#native.scanBuffer(buffer, call.native))
+    })
+  }
+
+  inspectStream(stream, options) {
+    return this.#run(options, async (call) => {
+      assertReadable(stream)
+      if (this.#target.local) return this.#localData(call, (temp) => pipeline(stream, temp.createWriteStream(), { signal: call.signal }))
+      const native = this.#native.scanStream(call.native)
+      return pumpStream(native, stream, call(native))
+    })
+  }
+
+  /** `true` once clamd answers PING. */
+  async ping() {
+    await this.#command('PING')
+    return true
+  }
+
+  /** clamd's VERSION text, e.g. `ClamAV 1.4.6/27400/Tue Oct  1 08:34:31 2024`. */
+  version() {
+    return this.#command('VERSION')
+  }
+
+  /** clamd's STATS text (pools, threads, queue, memory), ending with `END`. */
+  stats() {
+    return this.#command('STATS')
+  }
+
+  /** Waits until clamd answers PING: `timeout` is the total wait, `interval` the pause between tries. */
+  async ready(options) {
+    const opts = options == null ? {} : options
+    const total = nonNegative(opts, 'timeout', DEFAULTS.readyTimeout)
+    const interval = nonNegative(opts, 'interval', DEFAULTS.readyInterval)
+    const deadline = Date.now() + total
+    let lastError = null
+    for (;;) {
+      const left = deadline - Date.now()
+      let timer
+      const expired = new Promise((resolve) => (timer = setTimeout(resolve, Math.max(0, left), CLOSED)))
+      try {
+        const result = await Promise.race([this.ping(), expired])
+        if (result === true) return true
+      } catch (err) {
+        if (err.code === 'ERR_CLIENT_CLOSED' || this.#closing) throw err
+        lastError = err
+      } finally {
+        clearTimeout(timer)
+      }
+      if (Date.now() + interval > deadline) {
+        throw lastError || Object.assign(new Error(`clamd connection timed out after ${total}ms`), { code: 'ETIMEDOUT' })
+      }
+      await new Promise((resolve) => setTimeout(resolve, interval))
+    }
+  }
+
+  /** Closes every connection; calls in flight reject. Resolves once all connections are closed. */
+  close() {
+    if (!this.#closing) {
+      for (const reject of this.#pending) reject(this.#closedError())
+      this.#pending.clear()
+      this.#closing = this.#native ? this.#native.close() : Promise.resolve()
+    }
+    return this.#closing
+  }
+
+  async #command(name) {
+    if (this.#closing) throw this.#closedError()
+    if (!this.#native) {
+      throw Object.assign(new Error(`${name} needs a clamd endpoint (host, port, socket or endpoints)`), { code: 'ERR_NO_CLAMD' })
+    }
+    const outcome = await this.#native.command(name)
+    if (outcome.error) throw toError(outcome.error, outcome.endpoint)
+    return outcome.reply
+  }
+
+  async #localData(call, write) {
+    const temp = await createTempFile()
+    try {
+      await write(temp)
+      const bytes = (await fs.promises.stat(temp.path)).size
+      return { ...(await call(binding.localScan(temp.path, this.#target.database))), bytes }
+    } finally {
+      await temp.remove()
+    }
+  }
+
+  /**
+   * Runs one scan: validation inside the promise (so it rejects, never throws), the abort
+   * signal, and rejection of calls in flight on close().
+   */
+  #run(options, body) {
+    return new Promise((resolve, reject) => {
+      if (this.#closing) return reject(this.#closedError())
+      let opts
+      try {
+        opts = callOptions(options)
+      } catch (err) {
+        return reject(err)
+      }
+      const { signal } = opts
+      if (signal && signal.aborted) return reject(abortError(signal))
+      let settled = false
+      const calls = new Set()
+      const finish = (fn, value) => {
+        if (settled) return
+        settled = true
+        this.#pending.delete(onClose)
+        if (signal) signal.removeEventListener('abort', onAbort)
+        fn(value)
+      }
+      const onClose = (err) => {
+        for (const c of calls) c.abort()
+        finish(reject, err)
+      }
+      const onAbort = () => {
+        for (const c of calls) c.abort()
+        finish(reject, abortError(signal))
+      }
+      this.#pending.add(onClose)
+      if (signal) signal.addEventListener('abort', onAbort, { once: true })
+      // `call(nativeCall)` awaits a native ScanCall and turns its outcome into a report.
+      const call = async (native) => {
+        calls.add(native)
+        if (settled) native.abort()
+        const outcome = await native.outcome()
+        calls.delete(native)
+        if (outcome.error) throw toError(outcome.error, outcome.endpoint)
+        return toReport(outcome)
+      }
+      call.native = opts.native
+      call.signal = signal
+      body(call).then(
+        (value) => finish(resolve, value),
+        (err) => finish(reject, err),
+      )
+    })
+  }
 }
 
-/** Writes data to a private temp file, scans it with clamscan and always removes it. */
-async function localScanData(write, target) {
-  const temp = await createTempFile()
+function toReport(outcome) {
+  return {
+    verdict: VERDICT_BY_NAME[outcome.verdict] || Verdict.ScanError,
+    viruses: outcome.viruses,
+    reply: outcome.reply,
+    reason: outcome.verdict === 'error' ? outcome.reason || 'clamd-error' : null,
+    endpoint: outcome.endpoint,
+    bytes: outcome.bytes,
+    durationMs: outcome.durationMs,
+  }
+}
+
+function reportVerdict(report) {
+  return report.verdict
+}
+
+function createClient(options) {
+  return new Client(options)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Top-level functions: a shared client per distinct connection options. Its connections never
+// keep the process alive, so scripts exit without calling close().
+
+const sharedClients = new Map()
+const MAX_SHARED_CLIENTS = 64
+
+function sharedClient(options) {
+  const target = resolveTarget(options)
+  let client = sharedClients.get(target.key)
+  if (!client) {
+    if (sharedClients.size >= MAX_SHARED_CLIENTS) {
+      const [oldestKey, oldest] = sharedClients.entries().next().value
+      sharedClients.delete(oldestKey)
+      oldest.close()
+    }
+    client = new Client(options)
+    sharedClients.set(target.key, client)
+  }
+  return client
+}
+
+/** Runs `fn(client)` on the shared client for `options`; option errors reject. */
+function withShared(options, fn) {
+  let client
   try {
-    await write(temp)
-    return await localScanFile(temp.path, target)
-  } finally {
-    await temp.remove()
+    client = sharedClient(options)
+  } catch (err) {
+    return Promise.reject(err)
   }
+  return fn(client)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Public API
-
-async function inspectFile(filePath, options) {
-  const target = resolveTarget(options)
-  await assertFile(filePath)
-  return settle(target.local ? await localScanFile(filePath, target) : await clientFor(target).scanFile(filePath))
-}
-
-async function inspectBufferData(buffer, options) {
-  assertBuffer(buffer)
-  const target = resolveTarget(options)
-  if (target.local) return settle(await localScanData((temp) => temp.write(buffer), target))
-  return settle(await clientFor(target).scanBuffer(buffer))
-}
-
-async function inspectStreamData(stream, options) {
-  assertReadable(stream)
-  const target = resolveTarget(options)
-  if (target.local) {
-    return settle(await localScanData((temp) => pipeline(stream, temp.createWriteStream()), target))
-  }
-  return settle(await pumpStream(clientFor(target).openStream(), stream))
-}
+const signalOnly = (options) => (options && options.signal !== undefined ? { signal: options.signal } : undefined)
 
 function scan(filePath, options) {
-  return inspectFile(filePath, options).then(toVerdict)
+  return withShared(options, (c) => c.scan(filePath, signalOnly(options)))
 }
 
 function scanBuffer(buffer, options) {
-  return inspectBufferData(buffer, options).then(toVerdict)
+  // pompelmi 1.x validated buffers before routing: a bad buffer wins over bad options.
+  try {
+    assertBuffer(buffer)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  return withShared(options, (c) => c.scanBuffer(buffer, signalOnly(options)))
 }
 
 function scanStream(stream, options) {
-  return inspectStreamData(stream, options).then(toVerdict)
-}
-
-async function listFiles(dirPath) {
-  if (typeof dirPath !== 'string') throw new Error('dirPath must be a string')
-  if (!fs.existsSync(dirPath)) throw new Error(`Directory not found: ${dirPath}`)
-  const entries = await fs.promises.readdir(dirPath, { recursive: true })
-  const files = []
-  const unreadable = []
-  for (const entry of entries.sort()) {
-    const p = path.join(dirPath, entry)
-    try {
-      if ((await fs.promises.stat(p)).isFile()) files.push(p)
-    } catch {
-      unreadable.push(p) // broken link, link loop, vanished file: reported, not fatal
-    }
+  try {
+    assertReadable(stream)
+  } catch (err) {
+    return Promise.reject(err)
   }
-  return { files, unreadable }
+  return withShared(options, (c) => c.scanStream(stream, signalOnly(options)))
 }
 
-function directoryConcurrency(options) {
-  const target = resolveTarget(options)
-  const fallback = target.local ? 1 : 8 // each clamscan loads the whole signature database
-  const n = nonNegative(options || {}, 'concurrency', fallback)
-  return Math.max(1, Math.floor(n))
+function inspect(filePath, options) {
+  return withShared(options, (c) => c.inspect(filePath, signalOnly(options)))
 }
 
-async function scanDirectory(dirPath, options) {
-  const { files, unreadable } = await listFiles(dirPath)
-  const concurrency = directoryConcurrency(options)
-  const verdicts = new Array(files.length)
-  let next = 0
-  async function worker() {
-    while (next < files.length) {
-      const i = next++
-      verdicts[i] = await scan(files[i], options).catch(() => null)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker))
-  const result = { clean: [], malicious: [], errors: [] }
-  files.forEach((file, i) => {
-    if (verdicts[i] === Verdict.Clean) result.clean.push(file)
-    else if (verdicts[i] === Verdict.Malicious) result.malicious.push(file)
-    else result.errors.push(file)
-  })
-  result.errors.push(...unreadable)
-  return result
+function inspectBuffer(buffer, options) {
+  return withShared(options, (c) => c.inspectBuffer(buffer, signalOnly(options)))
 }
 
-scanDirectory.stream = async function* stream(dirPath, options) {
-  const { files, unreadable } = await listFiles(dirPath)
-  const total = files.length + unreadable.length
-  const summary = { clean: [], malicious: [], errors: [] }
-  let scanned = 0
-  for (const [file, readable] of [...files.map((f) => [f, true]), ...unreadable.map((f) => [f, false])]) {
-    yield { type: 'progress', scanned: ++scanned, total, file }
-    const verdict = readable ? await scan(file, options).catch(() => null) : null
-    if (verdict === Verdict.Clean) summary.clean.push(file)
-    else if (verdict === Verdict.Malicious) summary.malicious.push(file)
-    else summary.errors.push(file)
-    yield { type: 'result', file, verdict }
-  }
-  yield { type: 'complete', summary }
+function inspectStream(stream, options) {
+  return withShared(options, (c) => c.inspectStream(stream, signalOnly(options)))
 }
+
+function ping(options) {
+  return withShared(options, (c) => c.ping())
+}
+
+function version(options) {
+  return withShared(options, (c) => c.version())
+}
+
+function stats(options) {
+  return withShared(options, (c) => c.stats())
+}
+
+/** Top-level ready(): connection options plus `timeout` (total wait) and `interval`. */
+function ready(options) {
+  const opts = options == null ? {} : options
+  const { timeout, interval, ...connection } = opts
+  return withShared(connection, (c) => c.ready({ timeout, interval }))
+}
+
+const scanDirectory = require('./lib/directory.js')({ scan, Verdict, resolveTarget, nonNegative })
+const createPool = require('./lib/pool.js')({ Client })
 
 module.exports = {
   scan,
@@ -320,4 +533,14 @@ module.exports = {
   scanStream,
   scanDirectory,
   Verdict,
+  createPool,
+  createClient,
+  Client,
+  inspect,
+  inspectBuffer,
+  inspectStream,
+  ping,
+  version,
+  stats,
+  ready,
 }

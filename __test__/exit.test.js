@@ -45,7 +45,7 @@ for (const [name, body] of Object.entries(scripts)) {
 test('a pending scan keeps the process alive until it settles (like a Node socket)', () => {
   const child = runChild(`
     const net = require('net')
-    const server = net.createServer((s) => s.once('data', () => setTimeout(() => s.end('stream: OK\\0'), 500))).listen(0, () => {
+    const server = net.createServer((s) => s.once('data', () => setTimeout(() => s.end('1: stream: OK\\0'), 500))).listen(0, () => {
       pompelmi.scanBuffer(Buffer.from('x'), { port: server.address().port }).then((v) => { console.log(v.description); server.close() })
       server.unref()
     })`)

@@ -27,7 +27,7 @@ const entryPoints = {
   scanStream: (opts) => scanStream(Readable.from([Buffer.from('payload')]), opts),
 }
 
-test('the wire sequence is zINSTREAM\\0, 4-byte big-endian length, data, four zero bytes', async (t) => {
+test('the wire sequence: zIDSESSION\\0, then zINSTREAM\\0, 4-byte big-endian length, data, four zero bytes', async (t) => {
   let received
   const server = await fake(t, async (conn) => {
     await conn.instream()
@@ -39,16 +39,20 @@ test('the wire sequence is zINSTREAM\\0, 4-byte big-endian length, data, four ze
   const file = path.join(dir, 'hello.txt')
   fs.writeFileSync(file, 'hello world')
   assert.equal(await scan(file, { port: server.port }), Verdict.Clean)
-  assert.deepEqual(received, Buffer.concat([Buffer.from('zINSTREAM\0'), Buffer.from([0, 0, 0, 11]), Buffer.from('hello world'), Buffer.alloc(4)]))
+  assert.deepEqual(
+    received,
+    Buffer.concat([Buffer.from('zIDSESSION\0zINSTREAM\0'), Buffer.from([0, 0, 0, 11]), Buffer.from('hello world'), Buffer.alloc(4)]),
+  )
 })
 
 test('a buffer is sent in chunks of at most 64 KiB', async (t) => {
-  let sizes = []
+  const sizes = []
   const server = await fake(t, async (conn) => {
     await conn.instream()
-    let off = conn.data.indexOf(0) + 1
+    const data = conn.data
+    let off = data.indexOf('zINSTREAM\0') + 10
     for (;;) {
-      const len = conn.data.readUInt32BE(off)
+      const len = data.readUInt32BE(off)
       if (len === 0) break
       sizes.push(len)
       off += 4 + len
@@ -108,7 +112,7 @@ for (const [name, call] of Object.entries(entryPoints)) {
   test(`${name}: a dripping reply (one byte at a time) resolves`, async (t) => {
     const server = await fake(t, async (conn) => {
       await conn.instream()
-      for (const ch of 'stream: Eicar FOUND\0') {
+      for (const ch of `${conn.prefix}stream: Eicar FOUND\0`) {
         conn.write(ch, { nul: false })
         await new Promise((r) => setTimeout(r, 5))
       }
@@ -138,15 +142,24 @@ for (const [name, call] of Object.entries(entryPoints)) {
     })
   })
 
-  test(`${name}: garbage and oversized replies are ScanError, never Clean`, async (t) => {
-    const replies = ['\x01\x02garbage stream: OK?', 'stream: OKAY', 'x'.repeat(70 * 1024)]
+  test(`${name}: garbage replies are ScanError; unattributable or oversized ones reject; never Clean`, async (t) => {
+    const replies = [
+      ['1: \x01\x02garbage stream: OK?', Verdict.ScanError],
+      ['1: stream: OKAY', Verdict.ScanError],
+      ['1: ', Verdict.ScanError],
+      ['stream: OK', 'ERR_CLAMD_PROTOCOL'], // no request id inside a session: whose reply is it?
+      ['7: stream: OK', 'ERR_CLAMD_PROTOCOL'], // an id that was never sent
+      [`1: ${'x'.repeat(70 * 1024)}`, 'ERR_CLAMD_PROTOCOL'], // over the 64 KiB cap
+    ]
     let i = 0
     const server = await fake(t, async (conn) => {
       await conn.instream()
-      conn.reply(replies[i++])
+      conn.write(replies[i++][0])
+      conn.socket.end()
     })
-    for (const text of replies) {
-      assert.equal(await call({ port: server.port }), Verdict.ScanError, text.slice(0, 20))
+    for (const [text, expected] of replies) {
+      const outcome = await call({ port: server.port }).catch((err) => err.code)
+      assert.equal(outcome, expected, text.slice(0, 20))
     }
   })
 

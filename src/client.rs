@@ -1,30 +1,43 @@
-//! The clamd client: one INSTREAM exchange per attempt, read and write at once, with an idle
-//! timeout, retries of what can be replayed, and simple commands (PING, VERSION, STATS).
+//! The client: endpoints, the choice among them, and what a call does when something fails.
+//!
+//! - A connection failure marks the endpoint down and the call moves to another endpoint at once
+//!   (failover); when none is left, `retries` decide, with `retry_delay` between rounds.
+//! - A session that breaks after it worked is reopened and its unanswered requests replayed once,
+//!   on a healthy endpoint (the same one if it is the only one).
+//! - Other failures (timeouts, resets of fresh sessions) follow `retries` when the input can be
+//!   sent again; a reply, whatever it says, is never retried.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{oneshot, Notify};
 
 use crate::error::ClamError;
-use crate::protocol::{self, ReplyEvent, ReplyReader, ScanReply, END_OF_STREAM};
+use crate::pool::{ConnectionCount, EndpointPool};
+use crate::protocol::{self, ReplyEvent, ReplyReader, ScanReply};
+use crate::session::{self, Body, Failure, Request, Session, Stage};
 use crate::source::{SharedBytes, Source};
-use crate::transport::{self, Conn, Endpoint};
+use crate::transport::{self, Endpoint};
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-  pub endpoint: Endpoint,
-  /// Idle timeout: the longest time without socket progress. `None` disables it.
+  pub endpoints: Vec<Endpoint>,
+  /// Idle timeout: connect, each write, and the wait for a reply once a request is sent.
   pub idle_timeout: Option<Duration>,
   pub retries: u32,
   pub retry_delay: Duration,
+  pub max_connections: usize,
+  /// Pass regular files to UNIX-socket endpoints as descriptors (FILDES).
+  pub fdpass: bool,
 }
 
 /// What to scan.
 pub enum Payload {
   Buffer(SharedBytes),
   File(String),
-  /// A JS stream: replayable only while none of it was consumed.
+  /// A JS stream: replayable only within its kept first bytes.
   Stream(Source),
 }
 
@@ -32,242 +45,359 @@ pub enum Payload {
 pub struct ScanOutcome {
   pub reply: ScanReply,
   pub endpoint: Endpoint,
-  /// Payload bytes sent to clamd.
+  /// Payload bytes scanned (the file size for FILDES).
   pub bytes: u64,
   pub duration: Duration,
 }
 
+/// A failed call, with the endpoint it failed on.
+#[derive(Debug, Clone)]
+pub struct CallError {
+  pub error: ClamError,
+  pub endpoint: Option<Endpoint>,
+}
+
+/// A call's abort switch, flipped from JS (`AbortSignal`).
+#[derive(Default)]
+pub struct Cancel {
+  flag: AtomicBool,
+  notify: Notify,
+}
+
+impl Cancel {
+  pub fn cancel(&self) {
+    self.flag.store(true, Ordering::SeqCst);
+    self.notify.notify_waiters();
+  }
+
+  pub fn is_cancelled(&self) -> bool {
+    self.flag.load(Ordering::SeqCst)
+  }
+
+  pub async fn cancelled(&self) {
+    loop {
+      let notified = self.notify.notified();
+      if self.is_cancelled() {
+        return;
+      }
+      notified.await;
+    }
+  }
+}
+
+/// Per-call settings.
+#[derive(Default)]
+pub struct CallOptions {
+  /// Overrides the client's idle timeout for this call's reply.
+  pub timeout: Option<Option<Duration>>,
+  pub cancel: Arc<Cancel>,
+}
+
+/// The request of a call currently inside a session, for aborts and timeouts.
+struct InFlight {
+  session: Arc<Session>,
+  state: Arc<AtomicU8>,
+  cancelled: Arc<AtomicBool>,
+}
+
 pub struct Client {
   config: ClientConfig,
+  pools: Vec<Arc<EndpointPool>>,
+  connections: Arc<ConnectionCount>,
+  closed: AtomicBool,
+}
+
+/// What a call sends, rebuilt for each attempt (the body differs between TCP and UNIX endpoints).
+enum Input {
+  Buffer(SharedBytes),
+  File { path: String, regular: bool },
+  Stream(Option<Source>),
+}
+
+impl Input {
+  fn body_for(&mut self, endpoint: &Endpoint, fdpass: bool) -> Option<Body> {
+    match self {
+      Input::Buffer(bytes) => Some(Body::Instream(Source::buffer(bytes.clone()))),
+      Input::File { path, regular } if *regular && fdpass && endpoint.is_unix() => Some(Body::Fildes(path.clone())),
+      Input::File { path, .. } => Some(Body::File(path.clone())),
+      Input::Stream(source) => source.take().map(Body::Instream),
+    }
+  }
+
+  /// Takes back what a failed attempt returned, if it can still be replayed.
+  fn give_back(&mut self, body: Option<Body>) {
+    if let (Input::Stream(slot), Some(Body::Instream(source))) = (self, body) {
+      if source.replayable() {
+        *slot = Some(source);
+      }
+    }
+  }
 }
 
 impl Client {
   pub fn new(config: ClientConfig) -> Self {
-    Client { config }
+    let connections = Arc::new(ConnectionCount::default());
+    let pools = config
+      .endpoints
+      .iter()
+      .map(|e| EndpointPool::new(e.clone(), config.idle_timeout, config.max_connections, connections.clone()))
+      .collect();
+    Client { config, pools, connections, closed: AtomicBool::new(false) }
   }
 
   pub fn config(&self) -> &ClientConfig {
     &self.config
   }
 
-  /// Scans a payload with INSTREAM, retrying connection failures, resets and timeouts while the
-  /// payload can be sent again. A reply, whatever it says, is never retried.
-  pub async fn scan(&self, payload: Payload) -> Result<ScanOutcome, ClamError> {
+  /// The endpoint for the next attempt: the healthy one with the fewest outstanding requests,
+  /// skipping those that already failed in this round. When all are down, the down ones are
+  /// still tried (a single endpoint is never skipped).
+  fn pick(&self, excluded: &[usize]) -> Option<usize> {
+    let candidates = || (0..self.pools.len()).filter(|i| !excluded.contains(i));
+    candidates()
+      .filter(|&i| !self.pools[i].is_down())
+      .min_by_key(|&i| self.pools[i].outstanding())
+      .or_else(|| candidates().min_by_key(|&i| self.pools[i].outstanding()))
+  }
+
+  pub async fn scan(&self, payload: Payload, call: &CallOptions) -> Result<ScanOutcome, CallError> {
     let started = Instant::now();
-    let mut stream_source = None;
-    let mut attempt = 0;
-    let mut payload = Some(payload);
+    let in_flight: Mutex<Option<InFlight>> = Mutex::new(None);
+    let work = self.scan_attempts(payload, call, &in_flight, started);
+    tokio::select! {
+      result = work => result,
+      _ = call.cancel.cancelled() => {
+        // Queued: skipped by the session. Being written: the session must end, as INSTREAM
+        // cannot be cut short. Sent: its reply is simply dropped when it comes.
+        if let Some(f) = in_flight.lock().unwrap().take() {
+          f.cancelled.store(true, Ordering::SeqCst);
+          if f.state.load(Ordering::SeqCst) == session::WRITING {
+            f.session.kill();
+          }
+        }
+        Err(CallError { error: ClamError::Aborted, endpoint: None })
+      }
+    }
+  }
+
+  async fn scan_attempts(
+    &self,
+    payload: Payload,
+    call: &CallOptions,
+    in_flight: &Mutex<Option<InFlight>>,
+    started: Instant,
+  ) -> Result<ScanOutcome, CallError> {
+    let mut input = match payload {
+      Payload::Buffer(b) => Input::Buffer(b),
+      Payload::File(path) => {
+        let regular = std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false);
+        Input::File { path, regular }
+      }
+      Payload::Stream(s) => Input::Stream(Some(s)),
+    };
+    let mut retries_left = self.config.retries;
+    let mut replayed = false;
+    let mut resubmits = 0;
+    let mut excluded: Vec<usize> = Vec::new();
+    let mut last: Option<CallError> = None;
     loop {
-      let mut source = match payload.take() {
-        Some(Payload::Buffer(bytes)) => {
-          payload = Some(Payload::Buffer(bytes.clone()));
-          Source::buffer(bytes)
+      if self.closed.load(Ordering::SeqCst) {
+        return Err(CallError { error: ClamError::Closed, endpoint: None });
+      }
+      let Some(index) = self.pick(&excluded) else {
+        // Every endpoint failed to connect in this round.
+        let err = last.take().expect("a failure ended the round");
+        if retries_left == 0 {
+          return Err(err);
         }
-        Some(Payload::File(path)) => {
-          let source = Source::file(path.clone());
-          payload = Some(Payload::File(path));
-          source
-        }
-        Some(Payload::Stream(source)) => source,
-        None => stream_source.take().expect("stream source kept for retry"),
+        retries_left -= 1;
+        excluded.clear();
+        last = Some(err);
+        tokio::time::sleep(self.config.retry_delay).await;
+        continue;
       };
-      let result = self.instream_attempt(&mut source).await;
-      match result {
+      let pool = &self.pools[index];
+      let Some(body) = input.body_for(&pool.endpoint, self.config.fdpass) else {
+        return Err(last.expect("a stream is only lost after a failure"));
+      };
+      let failure = match self.attempt(pool, body, call, in_flight).await {
         Ok((reply, bytes)) => {
-          return Ok(ScanOutcome {
-            reply,
-            endpoint: self.config.endpoint.clone(),
-            bytes,
-            duration: started.elapsed(),
-          })
+          pool.mark_up();
+          return Ok(ScanOutcome { reply, endpoint: pool.endpoint.clone(), bytes, duration: started.elapsed() });
         }
-        Err(err) => {
-          // Buffers and files are opened afresh for each attempt; streams replay what they kept.
-          let replayable = payload.is_some() || source.replayable();
-          if attempt >= self.config.retries || !err.is_retryable() || !replayable {
+        Err(failure) => failure,
+      };
+      let Failure { error, stage, body } = failure;
+      input.give_back(body);
+      let can_resend = !matches!(&input, Input::Stream(None));
+      let err = CallError { error: error.clone(), endpoint: Some(pool.endpoint.clone()) };
+      if self.closed.load(Ordering::SeqCst) {
+        return Err(CallError { error: ClamError::Closed, endpoint: None });
+      }
+      match stage {
+        Stage::Payload => return Err(err),
+        // The session ended before the request went out: nothing was lost, send it again.
+        Stage::NotSent if resubmits < 16 => {
+          resubmits += 1;
+          last = Some(err);
+        }
+        // Failover: another endpoint, at once.
+        Stage::Connect => {
+          excluded.push(index);
+          last = Some(err);
+        }
+        // A session that had worked broke: replay once, elsewhere if possible.
+        Stage::Sent { worked: true } if !replayed && can_resend => {
+          replayed = true;
+          excluded.clear();
+          if self.pools.len() > 1 && self.pools.iter().enumerate().any(|(i, p)| i != index && !p.is_down()) {
+            excluded.push(index);
+          }
+          last = Some(err);
+        }
+        _ => {
+          if retries_left == 0 || !can_resend || !error.is_retryable() {
             return Err(err);
           }
-          attempt += 1;
-          if payload.is_none() {
-            stream_source = Some(source);
-          }
+          retries_left -= 1;
+          excluded.clear();
+          last = Some(err);
           tokio::time::sleep(self.config.retry_delay).await;
         }
       }
     }
   }
 
-  async fn instream_attempt(&self, source: &mut Source) -> Result<(ScanReply, u64), ClamError> {
-    source.rewind();
-    let conn = transport::connect(&self.config.endpoint, self.config.idle_timeout).await?;
-    instream(conn, &self.config.endpoint, source, self.config.idle_timeout).await
-  }
-
-  /// Sends a command such as PING, VERSION or STATS and returns clamd's reply, NUL stripped.
-  pub async fn command(&self, name: &str) -> Result<String, ClamError> {
-    let mut attempt = 0;
-    loop {
-      match self.command_attempt(name).await {
-        Ok(text) => return Ok(text),
-        Err(err) if attempt < self.config.retries && err.is_retryable() => {
-          attempt += 1;
-          tokio::time::sleep(self.config.retry_delay).await;
-        }
-        Err(err) => return Err(err),
-      }
-    }
-  }
-
-  async fn command_attempt(&self, name: &str) -> Result<String, ClamError> {
-    let endpoint = &self.config.endpoint;
-    let idle = self.config.idle_timeout;
-    let mut conn = transport::connect(endpoint, idle).await?;
-    let exchange = async {
-      conn.write_all(&protocol::command(name)).await.map_err(|e| endpoint.io_error(&e, "write"))?;
-      let raw = read_reply(&mut conn, endpoint).await?;
-      Ok(protocol::normalise(&raw))
+  /// Sends one request through a session of `pool` and waits for its answer. The reply
+  /// timeout runs from when the request is completely sent.
+  async fn attempt(
+    &self,
+    pool: &EndpointPool,
+    body: Body,
+    call: &CallOptions,
+    in_flight: &Mutex<Option<InFlight>>,
+  ) -> Result<(ScanReply, u64), Failure> {
+    let slot = match pool.acquire().await {
+      Ok(slot) => slot,
+      Err(error) => return Err(Failure { error, stage: Stage::NotSent, body: Some(body) }),
     };
-    with_deadline(idle, exchange).await
-  }
-}
-
-async fn with_deadline<T>(
-  limit: Option<Duration>,
-  fut: impl std::future::Future<Output = Result<T, ClamError>>,
-) -> Result<T, ClamError> {
-  match limit {
-    Some(d) => tokio::time::timeout(d, fut).await.unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
-    None => fut.await,
-  }
-}
-
-/// Reads one NUL-terminated reply (or what arrives before EOF).
-async fn read_reply(conn: &mut Conn, endpoint: &Endpoint) -> Result<Vec<u8>, ClamError> {
-  let mut reader = ReplyReader::new();
-  let mut buf = vec![0u8; 8192];
-  loop {
-    let n = conn.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, "read"))?;
-    if n == 0 {
-      return reader.take_rest().ok_or(ClamError::HangUp);
-    }
-    reader.push(&buf[..n]);
-    match reader.next_event() {
-      Some(ReplyEvent::Reply(reply)) => return Ok(reply),
-      Some(ReplyEvent::TooLong) => return Err(ClamError::Internal("clamd reply exceeds 64 KiB".into())),
-      None => {}
-    }
-  }
-}
-
-/// Milliseconds since `origin`, shared by the reader, the writer and the idle watchdog.
-struct Activity {
-  origin: Instant,
-  last_ms: AtomicU64,
-}
-
-impl Activity {
-  fn new() -> Self {
-    Activity { origin: Instant::now(), last_ms: AtomicU64::new(0) }
-  }
-  fn touch(&self) {
-    self.last_ms.store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
-  }
-  fn idle_deadline(&self, idle: Duration) -> tokio::time::Instant {
-    let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-    tokio::time::Instant::from_std(self.origin + last + idle)
-  }
-}
-
-/// One INSTREAM exchange on a fresh connection. The reply is read while the payload is written:
-/// when clamd answers early (`INSTREAM size limit exceeded. ERROR`, then it closes) the upload
-/// stops and the reply wins, instead of surfacing a random EPIPE or ECONNRESET.
-pub async fn instream(
-  conn: Conn,
-  endpoint: &Endpoint,
-  source: &mut Source,
-  idle: Option<Duration>,
-) -> Result<(ScanReply, u64), ClamError> {
-  let (mut rd, mut wr) = tokio::io::split(conn);
-  let activity = Activity::new();
-  let sent = AtomicU64::new(0);
-
-  let upload = async {
-    wr.write_all(&protocol::command("INSTREAM")).await.map_err(|e| endpoint.io_error(&e, "write"))?;
-    let mut frame = Vec::with_capacity(protocol::CHUNK_MAX + 4);
-    loop {
-      frame.clear();
-      let n = source.next_frame(&mut frame).await?;
-      if n == 0 {
-        break;
+    let session = pool.session();
+    let (answer_tx, answer_rx) = oneshot::channel();
+    let (sent_tx, sent_rx) = oneshot::channel();
+    let state = Arc::new(AtomicU8::new(session::QUEUED));
+    let cancelled = Arc::new(AtomicBool::new(false));
+    *in_flight.lock().unwrap() =
+      Some(InFlight { session: session.clone(), state: state.clone(), cancelled: cancelled.clone() });
+    session.submit(Request { body, answer: answer_tx, cancelled, state, sent: Some(sent_tx), slot });
+    let timeout = call.timeout.unwrap_or(self.config.idle_timeout);
+    let reply_deadline = async {
+      if sent_rx.await.is_err() {
+        return std::future::pending().await;
       }
-      wr.write_all(&frame).await.map_err(|e| endpoint.io_error(&e, "write"))?;
-      sent.fetch_add(n as u64, Ordering::Relaxed);
-      activity.touch();
-    }
-    wr.write_all(&END_OF_STREAM).await.map_err(|e| endpoint.io_error(&e, "write"))?;
-    activity.touch();
-    Ok::<(), ClamError>(())
-  };
+      match timeout {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+      }
+    };
+    let mut answer_rx = answer_rx;
+    let result = tokio::select! {
+      answer = &mut answer_rx => answer.unwrap_or_else(|_| Err(Failure { error: ClamError::Closed, stage: Stage::Sent { worked: false }, body: None })),
+      _ = reply_deadline => {
+        // clamd may be stuck on this connection: drop it (its other requests are replayed), and
+        // take this request's body back from the teardown, for a retry.
+        session.kill();
+        let body = match tokio::time::timeout(Duration::from_secs(1), answer_rx).await {
+          Ok(Ok(Err(failure))) => failure.body,
+          _ => None,
+        };
+        let ms = timeout.map_or(0, |d| d.as_millis() as u64);
+        Err(Failure { error: ClamError::Timeout(ms), stage: Stage::Sent { worked: false }, body })
+      }
+    };
+    in_flight.lock().unwrap().take();
+    result
+  }
 
-  let reply = async {
-    let mut reader = ReplyReader::new();
-    let mut buf = vec![0u8; 4096];
+  /// Sends PING, VERSION or STATS to the least busy healthy endpoint (failing over like scans).
+  pub async fn command(&self, name: &str) -> Result<(String, Endpoint), CallError> {
+    let mut retries_left = self.config.retries;
+    let mut excluded = Vec::new();
     loop {
-      let n = match rd.read(&mut buf).await {
-        Ok(n) => n,
-        Err(e) => return Err(endpoint.io_error(&e, "read")),
-      };
-      activity.touch();
+      if self.closed.load(Ordering::SeqCst) {
+        return Err(CallError { error: ClamError::Closed, endpoint: None });
+      }
+      let index = self.pick(&excluded).expect("at least one endpoint");
+      let pool = &self.pools[index];
+      match command_once(&pool.endpoint, name, self.config.idle_timeout).await {
+        Ok(text) => {
+          pool.mark_up();
+          return Ok((text, pool.endpoint.clone()));
+        }
+        Err(error) => {
+          let err = CallError { error: error.clone(), endpoint: Some(pool.endpoint.clone()) };
+          if !error.is_retryable() {
+            return Err(err);
+          }
+          if matches!(error, ClamError::Os { ref syscall, .. } if syscall == "connect") {
+            pool.mark_down(&error);
+          }
+          excluded.push(index);
+          if excluded.len() < self.pools.len() {
+            continue;
+          }
+          if retries_left == 0 {
+            return Err(err);
+          }
+          retries_left -= 1;
+          excluded.clear();
+          tokio::time::sleep(self.config.retry_delay).await;
+        }
+      }
+    }
+  }
+
+  /// Ends every session; calls in flight and queued fail with `Closed`. Resolves once every
+  /// connection is closed.
+  pub async fn close(&self) {
+    self.closed.store(true, Ordering::SeqCst);
+    for pool in &self.pools {
+      pool.close();
+    }
+    self.connections.all_closed().await;
+  }
+}
+
+impl Drop for Client {
+  fn drop(&mut self) {
+    for pool in &self.pools {
+      pool.close();
+    }
+  }
+}
+
+/// One command on a connection of its own (commands are rare; probes need fresh connections).
+pub async fn command_once(endpoint: &Endpoint, name: &str, idle: Option<Duration>) -> Result<String, ClamError> {
+  let exchange = async {
+    let mut conn = transport::connect(endpoint, idle).await?;
+    conn.write_all(&protocol::command(name)).await.map_err(|e| endpoint.io_error(&e, "write"))?;
+    let mut reader = ReplyReader::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+      let n = conn.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, "read"))?;
       if n == 0 {
-        return reader.take_rest().map(|raw| protocol::classify(&raw)).ok_or(ClamError::HangUp);
+        let raw = reader.take_rest().ok_or(ClamError::HangUp)?;
+        return Ok(protocol::normalise(&raw));
       }
       reader.push(&buf[..n]);
       match reader.next_event() {
-        Some(ReplyEvent::Reply(raw)) => return Ok(protocol::classify(&raw)),
-        Some(ReplyEvent::TooLong) => return Ok(protocol::too_long_reply()),
+        Some(ReplyEvent::Reply(raw)) => return Ok(protocol::normalise(&raw)),
+        Some(ReplyEvent::TooLong) => return Err(ClamError::Protocol("clamd reply exceeds 64 KiB".into())),
         None => {}
       }
     }
   };
-
-  let watchdog = async {
-    match idle {
-      Some(idle) => loop {
-        let deadline = activity.idle_deadline(idle);
-        tokio::time::sleep_until(deadline).await;
-        if activity.idle_deadline(idle) <= tokio::time::Instant::now() {
-          return ClamError::Timeout(idle.as_millis() as u64);
-        }
-      },
-      None => std::future::pending().await,
-    }
-  };
-
-  tokio::pin!(upload, reply, watchdog);
-  let mut upload_failed: Option<ClamError> = None;
-  loop {
-    tokio::select! {
-      result = &mut reply => {
-        // A reply always wins over the write error that its early arrival caused.
-        return match (result, upload_failed) {
-          (Ok(reply), _) => Ok((reply, sent.load(Ordering::Relaxed))),
-          (Err(_), Some(write_err)) => Err(write_err),
-          (Err(err), None) => Err(err),
-        };
-      }
-      result = &mut upload, if upload_failed.is_none() => match result {
-        Ok(()) => {
-          return tokio::select! {
-            r = &mut reply => r.map(|reply| (reply, sent.load(Ordering::Relaxed))),
-            e = &mut watchdog => Err(e),
-          };
-        }
-        // An unreadable file or a failed JS stream ends the scan at once.
-        Err(err) if err.is_payload_error() => return Err(err),
-        // A write error: clamd may still have said why it stopped reading, so keep listening.
-        Err(err) => upload_failed = Some(err),
-      },
-      err = &mut watchdog => return Err(err),
-    }
+  match idle {
+    Some(d) => tokio::time::timeout(d, exchange).await.unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
+    None => exchange.await,
   }
 }

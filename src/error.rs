@@ -35,6 +35,15 @@ pub enum ClamError {
   /// The payload could not be produced (the JS stream failed or was aborted by the shim).
   #[error("{0}")]
   SourceFailed(String),
+  /// The call was aborted through its AbortSignal.
+  #[error("The operation was aborted")]
+  Aborted,
+  /// The session or client was closed (`close()`, or a sibling request's timeout or abort).
+  #[error("clamd session closed")]
+  Closed,
+  /// clamd broke the protocol (unknown or unnumbered session reply, oversized reply).
+  #[error("{0}")]
+  Protocol(String),
   /// A failure that is a bug or an unsupported platform, never a verdict.
   #[error("{0}")]
   Internal(String),
@@ -81,6 +90,7 @@ impl ClamError {
       ClamError::NotFound { .. } => Some("ENOTFOUND"),
       ClamError::HangUp => Some("ECONNRESET"),
       ClamError::Timeout(_) => Some("ETIMEDOUT"),
+      ClamError::Aborted => Some("ABORT_ERR"),
       _ => None,
     }
   }
@@ -91,7 +101,7 @@ impl ClamError {
     match self {
       ClamError::Os { path: Some(_), .. } => false,
       ClamError::Os { syscall, .. } => matches!(syscall.as_str(), "connect" | "read" | "write"),
-      ClamError::NotFound { .. } | ClamError::Timeout(_) | ClamError::HangUp => true,
+      ClamError::NotFound { .. } | ClamError::Timeout(_) | ClamError::HangUp | ClamError::Closed => true,
       _ => false,
     }
   }

@@ -7,7 +7,9 @@
 pub mod client;
 pub mod error;
 pub mod local;
+pub mod pool;
 pub mod protocol;
+pub mod session;
 pub mod source;
 pub mod transport;
 
@@ -18,7 +20,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
-use client::{Client, ClientConfig, Payload, ScanOutcome};
+use client::{Cancel, CallError, CallOptions, Client, ClientConfig, Payload};
 use error::ClamError;
 use protocol::{ScanReply, Verdict};
 use source::Source;
@@ -27,17 +29,28 @@ use transport::Endpoint;
 /// Connection options, already normalised by `index.js` (routing, defaults, validation).
 #[napi(object)]
 pub struct ClientOptions {
-  /// `tcp://host:port` or `unix:/path`.
-  pub endpoint: String,
+  /// `tcp://host:port` or `unix:/path`, one or more.
+  pub endpoints: Vec<String>,
   /// Idle timeout in milliseconds; 0 disables it.
   pub timeout: f64,
   pub retries: u32,
   pub retry_delay: f64,
+  pub max_connections: u32,
+  pub fdpass: bool,
+}
+
+/// Per-call options.
+#[napi(object)]
+pub struct CallOpts {
+  /// Reply timeout for this call in milliseconds (0 disables it); the client's when absent.
+  pub timeout: Option<f64>,
 }
 
 #[napi(object)]
 pub struct NativeError {
   pub message: String,
+  /// The crate's error kind: `os`, `dns`, `timeout`, `hangup`, `aborted`, `closed`, …
+  pub kind: String,
   pub code: Option<String>,
   pub syscall: Option<String>,
   pub address: Option<String>,
@@ -52,9 +65,10 @@ pub struct Outcome {
   /// `clean`, `malicious` or `error` (a ScanError); absent when `error` is set.
   pub verdict: Option<String>,
   pub viruses: Vec<String>,
-  /// clamd's reply (NUL stripped), clamscan's output, or a command's text.
+  /// clamd's reply (NUL and session id stripped), clamscan's output, or a command's text.
   pub reply: String,
   pub reason: Option<String>,
+  /// `tcp://host:port`, `unix:/path` or `clamscan`; empty when no endpoint was reached.
   pub endpoint: String,
   pub bytes: f64,
   pub duration_ms: f64,
@@ -66,8 +80,22 @@ fn ms(d: f64) -> Option<Duration> {
 }
 
 fn failed(err: ClamError, endpoint: String) -> Outcome {
+  let kind = match &err {
+    ClamError::Os { .. } => "os",
+    ClamError::NotFound { .. } => "dns",
+    ClamError::Timeout(_) => "timeout",
+    ClamError::HangUp => "hangup",
+    ClamError::Spawn { .. } => "spawn",
+    ClamError::UnexpectedExit(_) | ClamError::KilledBySignal(_) => "exit",
+    ClamError::SourceFailed(_) => "source",
+    ClamError::Aborted => "aborted",
+    ClamError::Closed => "closed",
+    ClamError::Protocol(_) => "protocol",
+    ClamError::Internal(_) => "internal",
+  };
   let mut native = NativeError {
     message: err.to_string(),
+    kind: kind.into(),
     code: err.code().map(str::to_string),
     syscall: None,
     address: None,
@@ -124,14 +152,80 @@ fn reply_outcome(reply: ScanReply, endpoint: String, bytes: u64, duration: Durat
   }
 }
 
-fn scan_outcome(result: std::result::Result<ScanOutcome, ClamError>, endpoint: &Endpoint) -> Outcome {
-  match result {
-    Ok(o) => reply_outcome(o.reply, o.endpoint.to_string(), o.bytes, o.duration),
-    Err(err) => failed(err, endpoint.to_string()),
+fn call_failed(err: CallError) -> Outcome {
+  failed(err.error, err.endpoint.map(|e| e.to_string()).unwrap_or_default())
+}
+
+type ChunkSender = mpsc::Sender<std::result::Result<Vec<u8>, ClamError>>;
+
+/// One scan in progress: `outcome()` resolves its result, `abort()` cancels it, and for streams
+/// `write()`/`end()`/`fail()` feed it (a write resolves once the chunk is taken, which is the
+/// backpressure, and resolves `false` once the scan has ended early).
+#[napi]
+pub struct ScanCall {
+  cancel: Arc<Cancel>,
+  done: Mutex<Option<oneshot::Receiver<Outcome>>>,
+  chunks: Mutex<Option<ChunkSender>>,
+}
+
+impl ScanCall {
+  fn spawn<F>(work: impl FnOnce(Arc<Cancel>) -> F, chunks: Option<ChunkSender>) -> ScanCall
+  where
+    F: std::future::Future<Output = Outcome> + Send + 'static,
+  {
+    let cancel = Arc::new(Cancel::default());
+    let (tx, rx) = oneshot::channel();
+    let fut = work(cancel.clone());
+    napi::bindgen_prelude::spawn(async move {
+      let _ = tx.send(fut.await);
+    });
+    ScanCall { cancel, done: Mutex::new(Some(rx)), chunks: Mutex::new(chunks) }
   }
 }
 
-/// A clamd client for one set of connection options.
+#[napi]
+impl ScanCall {
+  #[napi]
+  pub async fn outcome(&self) -> Outcome {
+    let done = self.done.lock().unwrap().take();
+    match done {
+      Some(rx) => rx.await.unwrap_or_else(|_| failed(ClamError::Internal("scan task ended".into()), String::new())),
+      None => failed(ClamError::Internal("outcome() called twice".into()), String::new()),
+    }
+  }
+
+  #[napi]
+  pub fn abort(&self) {
+    self.chunks.lock().unwrap().take();
+    self.cancel.cancel();
+  }
+
+  #[napi]
+  pub async fn write(&self, chunk: Buffer) -> bool {
+    let tx = self.chunks.lock().unwrap().clone();
+    match tx {
+      Some(tx) => tx.send(Ok(chunk.to_vec())).await.is_ok(),
+      None => false,
+    }
+  }
+
+  /// The stream ended: the upload is complete.
+  #[napi]
+  pub fn end(&self) {
+    self.chunks.lock().unwrap().take();
+  }
+
+  /// The stream failed; the shim rejects with the stream's own error.
+  #[napi]
+  pub fn fail(&self, message: String) {
+    if let Some(tx) = self.chunks.lock().unwrap().take() {
+      let _ = tx.try_send(Err(ClamError::SourceFailed(message)));
+    }
+  }
+}
+
+/// A clamd client for one set of connection options: pooled IDSESSION connections to one or
+/// more endpoints.
 #[napi]
 pub struct NativeClient {
   client: Arc<Client>,
@@ -141,111 +235,96 @@ pub struct NativeClient {
 impl NativeClient {
   #[napi(constructor)]
   pub fn new(options: ClientOptions) -> Result<Self> {
-    let endpoint = Endpoint::parse(&options.endpoint)
-      .ok_or_else(|| Error::new(Status::InvalidArg, format!("invalid clamd endpoint: {}", options.endpoint)))?;
+    let mut endpoints = Vec::new();
+    for spec in &options.endpoints {
+      let endpoint = Endpoint::parse(spec)
+        .ok_or_else(|| Error::new(Status::InvalidArg, format!("invalid clamd endpoint: {spec}")))?;
+      endpoints.push(endpoint);
+    }
+    if endpoints.is_empty() {
+      return Err(Error::new(Status::InvalidArg, "at least one clamd endpoint is required"));
+    }
     let config = ClientConfig {
-      endpoint,
+      endpoints,
       idle_timeout: ms(options.timeout),
       retries: options.retries,
       retry_delay: Duration::from_millis(options.retry_delay.max(0.0) as u64),
+      max_connections: options.max_connections.max(1) as usize,
+      fdpass: options.fdpass,
     };
     Ok(NativeClient { client: Arc::new(Client::new(config)) })
   }
 
-  /// Scans a Buffer. Do not modify it until the promise settles (as with `socket.write`).
-  #[napi]
-  pub async fn scan_buffer(&self, buffer: Buffer) -> Outcome {
-    let result = self.client.scan(Payload::Buffer(Arc::new(buffer))).await;
-    scan_outcome(result, &self.client.config().endpoint)
-  }
-
-  #[napi]
-  pub async fn scan_file(&self, path: String) -> Outcome {
-    let result = self.client.scan(Payload::File(path)).await;
-    scan_outcome(result, &self.client.config().endpoint)
-  }
-
-  /// Starts an INSTREAM upload fed chunk by chunk from JS.
-  #[napi]
-  pub fn open_stream(&self) -> StreamUpload {
-    let (tx, rx) = mpsc::channel(1);
-    let (done_tx, done_rx) = oneshot::channel();
+  fn start(&self, payload: Payload, opts: Option<CallOpts>, chunks: Option<ChunkSender>) -> ScanCall {
     let client = self.client.clone();
-    napi::bindgen_prelude::spawn(async move {
-      let endpoint = client.config().endpoint.clone();
-      let result = client.scan(Payload::Stream(Source::channel(rx))).await;
-      let _ = done_tx.send(scan_outcome(result, &endpoint));
-    });
-    StreamUpload { tx: Mutex::new(Some(tx)), done: Mutex::new(Some(done_rx)) }
+    let timeout = opts.and_then(|o| o.timeout).map(ms);
+    ScanCall::spawn(
+      move |cancel| async move {
+        let call = CallOptions { timeout, cancel };
+        match client.scan(payload, &call).await {
+          Ok(o) => reply_outcome(o.reply, o.endpoint.to_string(), o.bytes, o.duration),
+          Err(err) => call_failed(err),
+        }
+      },
+      chunks,
+    )
+  }
+
+  /// Scans a Buffer. Do not modify it until the scan settles (as with `socket.write`).
+  #[napi]
+  pub fn scan_buffer(&self, buffer: Buffer, opts: Option<CallOpts>) -> ScanCall {
+    self.start(Payload::Buffer(Arc::new(buffer)), opts, None)
+  }
+
+  /// Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise.
+  #[napi]
+  pub fn scan_file(&self, path: String, opts: Option<CallOpts>) -> ScanCall {
+    self.start(Payload::File(path), opts, None)
+  }
+
+  /// Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`.
+  #[napi]
+  pub fn scan_stream(&self, opts: Option<CallOpts>) -> ScanCall {
+    let (tx, rx) = mpsc::channel(1);
+    self.start(Payload::Stream(Source::channel(rx)), opts, Some(tx))
   }
 
   /// Sends PING, VERSION or STATS; the reply text is in `reply`.
   #[napi]
   pub async fn command(&self, name: String) -> Outcome {
-    let endpoint = self.client.config().endpoint.to_string();
     let started = std::time::Instant::now();
     match self.client.command(&name).await {
-      Ok(text) => Outcome {
+      Ok((text, endpoint)) => Outcome {
         verdict: None,
         viruses: vec![],
         reply: text,
         reason: None,
-        endpoint,
+        endpoint: endpoint.to_string(),
         bytes: 0.0,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         error: None,
       },
-      Err(err) => failed(err, endpoint),
-    }
-  }
-}
-
-type ChunkSender = mpsc::Sender<std::result::Result<Vec<u8>, ClamError>>;
-
-/// The native end of `scanStream`: `write` resolves once clamd's side took the chunk (that is
-/// the backpressure), and resolves `false` once the scan has ended early.
-#[napi]
-pub struct StreamUpload {
-  tx: Mutex<Option<ChunkSender>>,
-  done: Mutex<Option<oneshot::Receiver<Outcome>>>,
-}
-
-#[napi]
-impl StreamUpload {
-  #[napi]
-  pub async fn write(&self, chunk: Buffer) -> bool {
-    let tx = self.tx.lock().unwrap().clone();
-    match tx {
-      Some(tx) => tx.send(Ok(chunk.to_vec())).await.is_ok(),
-      None => false,
+      Err(err) => call_failed(err),
     }
   }
 
-  /// Ends the upload and resolves the scan's outcome.
+  /// Closes every connection; calls in flight and queued fail. Resolves once all are closed.
   #[napi]
-  pub async fn finish(&self) -> Outcome {
-    self.tx.lock().unwrap().take();
-    let done = self.done.lock().unwrap().take();
-    match done {
-      Some(rx) => rx.await.unwrap_or_else(|_| failed(ClamError::Internal("scan task ended".into()), String::new())),
-      None => failed(ClamError::Internal("finish() called twice".into()), String::new()),
-    }
-  }
-
-  /// Fails the upload because its source failed; the shim rejects with the source's own error.
-  #[napi]
-  pub fn abort(&self, message: String) {
-    if let Some(tx) = self.tx.lock().unwrap().take() {
-      let _ = tx.try_send(Err(ClamError::SourceFailed(message)));
-    }
+  pub async fn close(&self) {
+    self.client.close().await;
   }
 }
 
 /// Local mode: runs `clamscan` on a path.
 #[napi]
-pub async fn local_scan(path: String, database: Option<String>) -> Outcome {
-  match local::scan(path, database).await {
-    Ok(o) => reply_outcome(o.reply, "clamscan".into(), 0, o.duration),
-    Err(err) => failed(err, "clamscan".into()),
-  }
+pub fn local_scan(path: String, database: Option<String>) -> ScanCall {
+  ScanCall::spawn(
+    move |cancel| async move {
+      match local::scan(path, database, cancel).await {
+        Ok(o) => reply_outcome(o.reply, "clamscan".into(), 0, o.duration),
+        Err(err) => failed(err, "clamscan".into()),
+      }
+    },
+    None,
+  )
 }

@@ -3,7 +3,11 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use std::sync::Arc;
+
 use tokio::sync::oneshot;
+
+use crate::client::Cancel;
 
 use crate::error::ClamError;
 use crate::protocol::{ErrorReason, ScanReply, Verdict};
@@ -36,25 +40,35 @@ pub fn parse_viruses(stdout: &str) -> Vec<String> {
 
 /// Runs clamscan on a thread of its own (a blocking wait must not sit on the async runtime, and
 /// tokio's blocking pool would keep Node alive) and maps its exit status like pompelmi 1.x.
-pub async fn scan(path: String, database: Option<String>) -> Result<LocalOutcome, ClamError> {
+/// Cancelling kills the child.
+pub async fn scan(path: String, database: Option<String>, cancel: Arc<Cancel>) -> Result<LocalOutcome, ClamError> {
+  let started = Instant::now();
+  let args = clamscan_args(&path, database.as_deref());
+  let child = Command::new("clamscan")
+    .args(&args)
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .map_err(|err| ClamError::Spawn { code: crate::error::errno_code(&err).to_string(), command: "clamscan".into(), args })?;
+  let pid = child.id();
   let (tx, rx) = oneshot::channel();
   std::thread::Builder::new()
     .name("pompelmi-clamscan".into())
     .spawn(move || {
-      let _ = tx.send(run(&path, database.as_deref()));
+      let _ = tx.send(child.wait_with_output());
     })
     .map_err(|e| ClamError::Internal(format!("cannot start clamscan thread: {e}")))?;
-  rx.await.unwrap_or_else(|_| Err(ClamError::Internal("clamscan thread ended without a result".into())))
-}
-
-fn run(path: &str, database: Option<&str>) -> Result<LocalOutcome, ClamError> {
-  let started = Instant::now();
-  let args = clamscan_args(path, database);
-  let output = Command::new("clamscan")
-    .args(&args)
-    .stdin(Stdio::null())
-    .output()
-    .map_err(|err| ClamError::Spawn { code: crate::error::errno_code(&err).to_string(), command: "clamscan".into(), args: args.clone() })?;
+  let output = tokio::select! {
+    out = rx => out.map_err(|_| ClamError::Internal("clamscan thread ended without a result".into()))?,
+    _ = cancel.cancelled() => {
+      #[cfg(unix)]
+      // SAFETY: kill(2) on the pid of our own child, which is not reaped before wait() returns.
+      unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM); }
+      return Err(ClamError::Aborted);
+    }
+  };
+  let output = output.map_err(|e| ClamError::Internal(format!("waiting for clamscan: {e}")))?;
   let stdout = String::from_utf8_lossy(&output.stdout);
   let text = stdout.trim().to_string();
   let verdict = match output.status.code() {

@@ -57,6 +57,19 @@ impl Source {
     Source::Channel { rx, pending: None, replay: Replay { exhausted: true, ..Replay::default() } }
   }
 
+  /// Another handle on the same bytes, for buffers; streams cannot be copied.
+  pub fn shared_copy(&self) -> Option<Source> {
+    match self {
+      Source::Buffer { bytes, .. } => Some(Source::buffer(bytes.clone())),
+      Source::Channel { .. } => None,
+    }
+  }
+
+  /// True for chunks pushed from JS (or a reader thread), which may arrive slowly.
+  pub fn is_stream(&self) -> bool {
+    matches!(self, Source::Channel { .. })
+  }
+
   /// Whether a failed attempt can start over with this source.
   pub fn replayable(&self) -> bool {
     match self {

@@ -132,14 +132,46 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ClamError> {
   Ok(addrs)
 }
 
+/// The reading end of a connection.
+pub enum ConnRead {
+  Tcp(tokio::net::tcp::OwnedReadHalf),
+  #[cfg(unix)]
+  Unix(tokio::net::unix::OwnedReadHalf),
+}
+
+/// The writing end of a connection; on a UNIX socket it can also pass file descriptors.
+pub enum ConnWrite {
+  Tcp(tokio::net::tcp::OwnedWriteHalf),
+  #[cfg(unix)]
+  Unix(tokio::net::unix::OwnedWriteHalf),
+}
+
 impl Conn {
+  /// Splits the connection so that replies are read while requests are written.
+  pub fn into_split(self) -> (ConnRead, ConnWrite) {
+    match self {
+      Conn::Tcp(s) => {
+        let (r, w) = s.into_split();
+        (ConnRead::Tcp(r), ConnWrite::Tcp(w))
+      }
+      #[cfg(unix)]
+      Conn::Unix(s) => {
+        let (r, w) = s.into_split();
+        (ConnRead::Unix(r), ConnWrite::Unix(w))
+      }
+    }
+  }
+}
+
+impl ConnWrite {
   /// Sends `bytes` together with an open file descriptor in one SCM_RIGHTS message, as clamd's
   /// FILDES command expects.
   #[cfg(unix)]
   pub async fn send_with_fd(&self, bytes: &[u8], fd: std::os::fd::RawFd) -> io::Result<()> {
-    let Conn::Unix(stream) = self else {
+    let ConnWrite::Unix(half) = self else {
       return Err(io::Error::new(io::ErrorKind::Unsupported, "FILDES needs a UNIX socket"));
     };
+    let stream: &UnixStream = half.as_ref();
     use std::os::fd::AsRawFd;
     loop {
       stream.writable().await?;
@@ -148,6 +180,42 @@ impl Conn {
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
         Err(e) => return Err(e),
       }
+    }
+  }
+}
+
+impl AsyncRead for ConnRead {
+  fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    match self.get_mut() {
+      ConnRead::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+      #[cfg(unix)]
+      ConnRead::Unix(s) => Pin::new(s).poll_read(cx, buf),
+    }
+  }
+}
+
+impl AsyncWrite for ConnWrite {
+  fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    match self.get_mut() {
+      ConnWrite::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+      #[cfg(unix)]
+      ConnWrite::Unix(s) => Pin::new(s).poll_write(cx, buf),
+    }
+  }
+
+  fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    match self.get_mut() {
+      ConnWrite::Tcp(s) => Pin::new(s).poll_flush(cx),
+      #[cfg(unix)]
+      ConnWrite::Unix(s) => Pin::new(s).poll_flush(cx),
+    }
+  }
+
+  fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    match self.get_mut() {
+      ConnWrite::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+      #[cfg(unix)]
+      ConnWrite::Unix(s) => Pin::new(s).poll_shutdown(cx),
     }
   }
 }

@@ -9,11 +9,11 @@ class FakeConnection {
     this.socket = socket
     this.bytes = 0 // everything received
     this.rawParts = [] // kept while small, for wire-level assertions
-    this.commandName = null
-    this.head = Buffer.alloc(0)
-    this.pending = Buffer.alloc(0) // unparsed INSTREAM framing
-    this.payloadParts = []
-    this.payload = null // set once the INSTREAM terminator arrived
+    this.session = false // the client opened with zIDSESSION
+    this.commands = [] // { id, name } as soon as each command's name arrived
+    this.requests = [] // { id, name, payload } once each request is complete
+    this.pending = Buffer.alloc(0)
+    this.frames = null // payload parts of the INSTREAM being received
     this.waiters = []
     this.ended = false
     socket.on('data', (d) => this.receive(d))
@@ -29,37 +29,51 @@ class FakeConnection {
   receive(d) {
     this.bytes += d.length
     if (this.bytes <= 1024 * 1024) this.rawParts.push(d)
-    if (this.commandName === null) {
-      this.head = Buffer.concat([this.head, d])
-      const nul = this.head.indexOf(0)
-      if (nul >= 0) {
-        this.commandName = this.head.subarray(1, nul).toString()
-        this.pending = this.head.subarray(nul + 1)
-      }
-    } else if (this.payload === null) {
-      this.pending = this.pending.length ? Buffer.concat([this.pending, d]) : d
-    }
-    this.parseFrames()
+    this.pending = this.pending.length ? Buffer.concat([this.pending, d]) : d
+    this.parse()
     this.wake()
   }
 
-  parseFrames() {
-    if (this.commandName !== 'INSTREAM' || this.payload !== null) return
-    while (this.pending.length >= 4) {
-      const len = this.pending.readUInt32BE(0)
-      if (len === 0) {
-        this.payload = Buffer.concat(this.payloadParts)
-        return
+  parse() {
+    for (;;) {
+      if (this.frames) {
+        if (this.pending.length < 4) return
+        const len = this.pending.readUInt32BE(0)
+        if (len === 0) {
+          const { id } = this.commands.at(-1)
+          this.requests.push({ id, name: 'INSTREAM', payload: Buffer.concat(this.frames) })
+          this.frames = null
+          this.pending = this.pending.subarray(4)
+          continue
+        }
+        if (this.pending.length < 4 + len) return
+        this.frames.push(this.pending.subarray(4, 4 + len))
+        this.pending = this.pending.subarray(4 + len)
+        continue
       }
-      if (this.pending.length < 4 + len) return
-      this.payloadParts.push(this.pending.subarray(4, 4 + len))
-      this.pending = this.pending.subarray(4 + len)
+      const nul = this.pending.indexOf(0)
+      if (nul < 0) return
+      const name = this.pending.subarray(1, nul).toString()
+      this.pending = this.pending.subarray(nul + 1)
+      if (name === 'IDSESSION' && this.commands.length === 0) {
+        this.session = true
+        continue
+      }
+      const id = this.commands.length + 1
+      this.commands.push({ id, name })
+      if (name === 'INSTREAM') this.frames = []
+      else this.requests.push({ id, name, payload: null })
     }
   }
 
   /** Everything received, while it is under 1 MiB. */
   get data() {
     return Buffer.concat(this.rawParts)
+  }
+
+  /** The reply prefix clamd puts in a session (`1: `) for the first request. */
+  get prefix() {
+    return this.session ? '1: ' : ''
   }
 
   wake() {
@@ -74,24 +88,36 @@ class FakeConnection {
     return true
   }
 
-  /** The first command (`INSTREAM`, `PING`, …) without framing, or null if the client left. */
+  /** The first command's name (`INSTREAM`, `PING`, …), as soon as it arrived; null if the client left. */
   async command() {
-    await this.until(() => this.commandName !== null)
-    return this.commandName
+    await this.until(() => this.commands.length > 0)
+    return this.commands.length ? this.commands[0].name : null
   }
 
-  /** Waits for a complete INSTREAM upload and returns its payload (null if the client left). */
+  /** The n-th complete request `{ id, name, payload }`, or null if the client left first. */
+  async request(n = 0) {
+    await this.until(() => this.requests.length > n)
+    return this.requests[n] || null
+  }
+
+  /** The first INSTREAM's payload once complete (null if the client left). */
   async instream() {
-    await this.until(() => this.payload !== null)
-    return this.payload
+    const request = await this.request(0)
+    return request ? request.payload : null
   }
 
   write(text, { nul = true } = {}) {
     if (!this.socket.destroyed) this.socket.write(nul ? `${text}\0` : text)
   }
 
+  /** Answers request `id` (session framing when the client opened a session). */
+  answer(id, text, opts) {
+    this.write(this.session ? `${id}: ${text}` : text, opts)
+  }
+
+  /** Answers the first request and closes, as clamd does after a single command. */
   reply(text, opts) {
-    this.write(text, opts)
+    this.answer(1, text, opts)
     this.socket.end()
   }
 

@@ -1,0 +1,20 @@
+'use strict'
+// createPool, pompelmi 1.x's persistent pool, on real IDSESSION sessions: `size` connections,
+// `timeout` the idle timeout of each scan. destroy() rejects queued and in-flight calls with
+// `Pool destroyed` and resolves once every connection is closed.
+
+module.exports = function pool({ Client }) {
+  return function createPool(options) {
+    const { host = '127.0.0.1', port = 3310, socket, size = 5, timeout = 15000 } = options == null ? {} : options
+    const client = new Client(
+      { host, port, socket, timeout, maxConnections: size, retries: 0 },
+      { closedError: () => new Error('Pool destroyed') },
+    )
+    return {
+      scan: (filePath, opts) => client.scan(filePath, opts),
+      scanBuffer: (buffer, opts) => client.scanBuffer(buffer, opts),
+      scanStream: (stream, opts) => client.scanStream(stream, opts),
+      destroy: () => client.close(),
+    }
+  }
+}

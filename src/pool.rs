@@ -1,0 +1,181 @@
+//! The sessions of one clamd endpoint: a bounded number of connections, a bounded number of
+//! requests in flight (excess calls wait here instead of overflowing clamd's queue), and health:
+//! a connection failure marks the endpoint down until a PING probe, with a cooldown that starts
+//! at 1 s and doubles up to 30 s, finds it back.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ClamError;
+use crate::session::{Session, PIPELINE};
+use crate::transport::Endpoint;
+
+const COOLDOWN_FIRST: Duration = Duration::from_secs(1);
+const COOLDOWN_MAX: Duration = Duration::from_secs(30);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Open connections across a client, so that `close()` can wait until all are gone.
+#[derive(Default)]
+pub struct ConnectionCount {
+  open: AtomicUsize,
+  changed: Notify,
+}
+
+impl ConnectionCount {
+  pub fn opened(self: &Arc<Self>) -> ConnectionGuard {
+    self.open.fetch_add(1, Ordering::SeqCst);
+    ConnectionGuard(self.clone())
+  }
+
+  pub async fn all_closed(&self) {
+    loop {
+      let changed = self.changed.notified();
+      if self.open.load(Ordering::SeqCst) == 0 {
+        return;
+      }
+      changed.await;
+    }
+  }
+}
+
+/// Held by a session task for as long as its connection exists.
+pub struct ConnectionGuard(Arc<ConnectionCount>);
+
+impl Drop for ConnectionGuard {
+  fn drop(&mut self) {
+    self.0.open.fetch_sub(1, Ordering::SeqCst);
+    self.0.changed.notify_waiters();
+  }
+}
+
+struct Health {
+  down: bool,
+  cooldown: Duration,
+}
+
+pub struct EndpointPool {
+  pub endpoint: Endpoint,
+  idle: Option<Duration>,
+  max_connections: usize,
+  slots: Arc<Semaphore>,
+  sessions: Mutex<Vec<Arc<Session>>>,
+  health: Mutex<Health>,
+  closed: AtomicBool,
+  connections: Arc<ConnectionCount>,
+  this: Weak<EndpointPool>,
+}
+
+impl EndpointPool {
+  pub fn new(endpoint: Endpoint, idle: Option<Duration>, max_connections: usize, connections: Arc<ConnectionCount>) -> Arc<Self> {
+    let max_connections = max_connections.max(1);
+    Arc::new_cyclic(|this| EndpointPool {
+      endpoint,
+      idle,
+      max_connections,
+      slots: Arc::new(Semaphore::new(max_connections * PIPELINE)),
+      sessions: Mutex::new(Vec::new()),
+      health: Mutex::new(Health { down: false, cooldown: COOLDOWN_FIRST }),
+      closed: AtomicBool::new(false),
+      connections,
+      this: this.clone(),
+    })
+  }
+
+  pub fn is_down(&self) -> bool {
+    self.health.lock().unwrap().down
+  }
+
+  /// Requests waiting for or holding a slot: the measure for least-outstanding balancing.
+  pub fn outstanding(&self) -> usize {
+    self.max_connections * PIPELINE - self.slots.available_permits()
+  }
+
+  /// Waits for a request slot; fails only once the pool is closed.
+  pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, ClamError> {
+    self.slots.clone().acquire_owned().await.map_err(|_| ClamError::Closed)
+  }
+
+  /// The session for the next request: the least loaded one, or a new one while the least
+  /// loaded already has work and the connection limit allows.
+  pub fn session(&self) -> Arc<Session> {
+    let mut sessions = self.sessions.lock().unwrap();
+    sessions.retain(|s| !s.is_dead());
+    let best = sessions
+      .iter()
+      .filter(|s| s.load() < PIPELINE)
+      .min_by_key(|s| (s.is_streaming(), s.load()))
+      .cloned();
+    let want_new = match &best {
+      None => true,
+      Some(s) => (s.load() > 0 || s.is_streaming()) && sessions.len() < self.max_connections,
+    };
+    if want_new && sessions.len() < self.max_connections {
+      let this = self.this.clone();
+      let session = Arc::new(Session::open(
+        self.endpoint.clone(),
+        self.idle,
+        self.connections.clone(),
+        Box::new(move |err| {
+          if let Some(pool) = this.upgrade() {
+            pool.mark_down(err);
+          }
+        }),
+      ));
+      sessions.push(session.clone());
+      return session;
+    }
+    best.unwrap_or_else(|| sessions.iter().min_by_key(|s| s.load()).cloned().expect("a session exists"))
+  }
+
+  /// Marks the endpoint down after a failed connect and starts PING probes.
+  pub fn mark_down(&self, _err: &ClamError) {
+    let cooldown = {
+      let mut health = self.health.lock().unwrap();
+      if health.down || self.closed.load(Ordering::Relaxed) {
+        return;
+      }
+      health.down = true;
+      health.cooldown
+    };
+    let this = self.this.clone();
+    let endpoint = self.endpoint.clone();
+    napi::bindgen_prelude::spawn(async move {
+      let mut cooldown = cooldown;
+      loop {
+        tokio::time::sleep(cooldown).await;
+        match this.upgrade() {
+          Some(pool) if !pool.closed.load(Ordering::Relaxed) => {
+            if crate::client::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT)).await.is_ok() {
+              pool.mark_up();
+              return;
+            }
+          }
+          _ => return,
+        }
+        cooldown = (cooldown * 2).min(COOLDOWN_MAX);
+        if let Some(pool) = this.upgrade() {
+          pool.health.lock().unwrap().cooldown = cooldown;
+        }
+      }
+    });
+  }
+
+  /// Marks the endpoint up (a probe or a request succeeded) and resets its cooldown.
+  pub fn mark_up(&self) {
+    let mut health = self.health.lock().unwrap();
+    health.down = false;
+    health.cooldown = COOLDOWN_FIRST;
+  }
+
+  /// Closes the pool: waiting calls fail, sessions end and hand their requests back.
+  pub fn close(&self) {
+    self.closed.store(true, Ordering::Relaxed);
+    self.slots.close();
+    for session in self.sessions.lock().unwrap().drain(..) {
+      session.kill();
+    }
+  }
+}

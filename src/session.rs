@@ -1,0 +1,434 @@
+//! One IDSESSION connection to clamd: requests are written one after another by a writer, up to
+//! `PIPELINE` of them awaiting replies at once, while a reader matches clamd's numbered replies
+//! (`N: stream: OK`) to them, in whatever order they come.
+//!
+//! The writer task owns the connection's lifecycle: when anything breaks it hands every
+//! unanswered request back to its caller with the body (so the caller can replay it) and the
+//! stage it reached, then closes the connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
+
+use crate::error::ClamError;
+use crate::protocol::{self, ReplyEvent, ReplyReader, ScanReply, END_OF_STREAM};
+use crate::source::Source;
+use crate::pool::ConnectionCount;
+use crate::transport::{self, ConnRead, ConnWrite, Endpoint};
+
+/// Requests one session may have in flight.
+pub const PIPELINE: usize = 8;
+/// An unused session is ended (`zEND`) after this long, before clamd's own timeouts close it.
+const SESSION_IDLE: Duration = Duration::from_secs(5);
+
+/// What a request uploads.
+pub enum Body {
+  /// INSTREAM from memory or from a JS stream.
+  Instream(Source),
+  /// INSTREAM of a file read on its own thread (opened afresh per attempt).
+  File(String),
+  /// FILDES: the open file itself travels over the UNIX socket.
+  Fildes(String),
+}
+
+impl Body {
+  /// A copy for a replay, where that is cheap (buffers and paths).
+  pub fn replay_copy(&self) -> Option<Body> {
+    match self {
+      Body::Instream(source) => source.shared_copy().map(Body::Instream),
+      Body::File(p) => Some(Body::File(p.clone())),
+      Body::Fildes(p) => Some(Body::Fildes(p.clone())),
+    }
+  }
+}
+
+/// How far a failed request got, which decides what its caller may do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+  /// The connection could not be opened.
+  Connect,
+  /// The session ended before this request was written: send it elsewhere, nothing was lost.
+  NotSent,
+  /// Written (at least partly) and unanswered when the session broke. `worked` tells whether
+  /// the session had answered anything before.
+  Sent { worked: bool },
+  /// The request's own payload failed (unreadable file, failed stream).
+  Payload,
+}
+
+pub struct Failure {
+  pub error: ClamError,
+  pub stage: Stage,
+  /// The body back, when the session still had it (streams within their replay window).
+  pub body: Option<Body>,
+}
+
+pub type Answer = Result<(ScanReply, u64), Failure>;
+
+/// Request progress, read by the caller when it times out or is aborted.
+pub const QUEUED: u8 = 0;
+pub const WRITING: u8 = 1;
+pub const SENT: u8 = 2;
+
+pub struct Request {
+  pub body: Body,
+  pub answer: oneshot::Sender<Answer>,
+  /// Set by the caller when it gives up (abort); a queued request is then skipped.
+  pub cancelled: Arc<AtomicBool>,
+  pub state: Arc<AtomicU8>,
+  /// Fired once the request is completely written: its reply timeout starts then.
+  pub sent: Option<oneshot::Sender<()>>,
+  /// The endpoint-wide request slot, released when the request is answered or dropped.
+  pub slot: OwnedSemaphorePermit,
+}
+
+struct Pending {
+  answer: oneshot::Sender<Answer>,
+  body: Option<Body>,
+  bytes: u64,
+  _slot: OwnedSemaphorePermit,
+}
+
+/// The caller's handle on a session.
+pub struct Session {
+  tx: mpsc::UnboundedSender<Request>,
+  shared: Arc<Shared>,
+}
+
+struct Shared {
+  pending: Mutex<HashMap<u64, Pending>>,
+  /// Requests queued or awaiting a reply: the pool's load measure.
+  load: AtomicUsize,
+  dead: AtomicBool,
+  /// At least one reply arrived: a later break is a broken session, not a refusal.
+  worked: AtomicBool,
+  /// The session is writing a stream: its next requests would wait behind a slow producer.
+  streaming: AtomicBool,
+  kill: Notify,
+}
+
+impl Session {
+  /// Opens a session in the background; requests queue until it is connected.
+  pub fn open(
+    endpoint: Endpoint,
+    idle: Option<Duration>,
+    connections: Arc<ConnectionCount>,
+    on_connect_error: Box<dyn Fn(&ClamError) + Send + Sync>,
+  ) -> Session {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+      pending: Mutex::new(HashMap::new()),
+      load: AtomicUsize::new(0),
+      dead: AtomicBool::new(false),
+      worked: AtomicBool::new(false),
+      streaming: AtomicBool::new(false),
+      kill: Notify::new(),
+    });
+    let task_shared = shared.clone();
+    napi::bindgen_prelude::spawn(async move {
+      run(endpoint, idle, rx, task_shared, connections, on_connect_error).await;
+    });
+    Session { tx, shared }
+  }
+
+  pub fn load(&self) -> usize {
+    self.shared.load.load(Ordering::Relaxed)
+  }
+
+  pub fn is_dead(&self) -> bool {
+    self.shared.dead.load(Ordering::Relaxed)
+  }
+
+  pub fn is_streaming(&self) -> bool {
+    self.shared.streaming.load(Ordering::Relaxed)
+  }
+
+  /// Queues a request; if the session is already gone the request is answered `NotSent`.
+  pub fn submit(&self, request: Request) {
+    self.shared.load.fetch_add(1, Ordering::Relaxed);
+    if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
+      self.shared.load.fetch_sub(1, Ordering::Relaxed);
+      let _ = request.answer.send(Err(Failure {
+        error: ClamError::HangUp,
+        stage: Stage::NotSent,
+        body: Some(request.body),
+      }));
+    }
+  }
+
+  /// Ends the session now (a stuck request, an abort mid-upload, or `close()`); its other
+  /// requests are handed back to their callers.
+  pub fn kill(&self) {
+    self.shared.dead.store(true, Ordering::Relaxed);
+    self.shared.kill.notify_one();
+  }
+}
+
+async fn run(
+  endpoint: Endpoint,
+  idle: Option<Duration>,
+  mut rx: mpsc::UnboundedReceiver<Request>,
+  shared: Arc<Shared>,
+  connections: Arc<ConnectionCount>,
+  on_connect_error: Box<dyn Fn(&ClamError) + Send + Sync>,
+) {
+  let _guard = connections.opened();
+  let conn = tokio::select! {
+    conn = transport::connect(&endpoint, idle) => conn,
+    _ = shared.kill.notified() => Err(ClamError::Closed),
+  };
+  let conn = match conn {
+    Ok(conn) => conn,
+    Err(error) => {
+      shared.dead.store(true, Ordering::Relaxed);
+      if !matches!(error, ClamError::Closed) {
+        on_connect_error(&error);
+      }
+      rx.close();
+      while let Ok(request) = rx.try_recv() {
+        shared.load.fetch_sub(1, Ordering::Relaxed);
+        let _ = request.answer.send(Err(Failure { error: error.clone(), stage: Stage::Connect, body: Some(request.body) }));
+      }
+      return;
+    }
+  };
+  let (rd, wr) = conn.into_split();
+  let reader_done = Arc::new(Notify::new());
+  let reader_stop = Arc::new(Notify::new());
+  let reader_error: Arc<Mutex<Option<ClamError>>> = Arc::new(Mutex::new(None));
+  {
+    let shared = shared.clone();
+    let done = reader_done.clone();
+    let error = reader_error.clone();
+    let endpoint = endpoint.clone();
+    let stop = reader_stop.clone();
+    napi::bindgen_prelude::spawn(async move {
+      let err = tokio::select! {
+        err = read_replies(rd, &endpoint, &shared) => err,
+        _ = stop.notified() => ClamError::Closed,
+      };
+      *error.lock().unwrap() = Some(err);
+      done.notify_one();
+    });
+  }
+  let error = write_requests(wr, &endpoint, idle, &mut rx, &shared, &reader_done, &reader_error).await;
+  // Teardown: nothing more is accepted; every unanswered request goes back to its caller.
+  shared.dead.store(true, Ordering::Relaxed);
+  rx.close();
+  let worked = shared.worked.load(Ordering::Relaxed);
+  let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
+  for p in pending {
+    shared.load.fetch_sub(1, Ordering::Relaxed);
+    let _ = p.answer.send(Err(Failure { error: error.clone(), stage: Stage::Sent { worked }, body: p.body }));
+  }
+  while let Ok(request) = rx.try_recv() {
+    shared.load.fetch_sub(1, Ordering::Relaxed);
+    let _ = request.answer.send(Err(Failure { error: error.clone(), stage: Stage::NotSent, body: Some(request.body) }));
+  }
+  // Dropping both halves closes the connection.
+  reader_stop.notify_one();
+}
+
+/// Reads replies until the connection ends; returns why it ended.
+async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) -> ClamError {
+  let mut reader = ReplyReader::new();
+  let mut buf = vec![0u8; 16 * 1024];
+  loop {
+    let n = match rd.read(&mut buf).await {
+      Ok(n) => n,
+      Err(e) => return endpoint.io_error(&e, "read"),
+    };
+    if n == 0 {
+      // A reply without its NUL before EOF still counts (clamd's `COMMAND READ TIMED OUT\n`).
+      if let Some(rest) = reader.take_rest() {
+        if let Err(err) = deliver(&rest, shared) {
+          return err;
+        }
+      }
+      return ClamError::HangUp;
+    }
+    reader.push(&buf[..n]);
+    while let Some(event) = reader.next_event() {
+      let raw = match event {
+        ReplyEvent::Reply(raw) => raw,
+        ReplyEvent::TooLong => return ClamError::Protocol("clamd reply exceeds 64 KiB".into()),
+      };
+      if let Err(err) = deliver(&raw, shared) {
+        return err;
+      }
+    }
+  }
+}
+
+/// Hands one `N: reply` to request N.
+fn deliver(raw: &[u8], shared: &Shared) -> Result<(), ClamError> {
+  let Some((id, reply)) = protocol::split_session_reply(raw) else {
+    let text = protocol::normalise(raw);
+    // clamd ends a session with an unnumbered error (e.g. `COMMAND READ TIMED OUT`).
+    return Err(ClamError::Protocol(format!("clamd sent an unnumbered reply: {text}")));
+  };
+  let entry = shared.pending.lock().unwrap().remove(&id);
+  let Some(p) = entry else {
+    return Err(ClamError::Protocol(format!("clamd answered unknown request {id}")));
+  };
+  shared.worked.store(true, Ordering::Relaxed);
+  shared.load.fetch_sub(1, Ordering::Relaxed);
+  let _ = p.answer.send(Ok((protocol::classify(reply), p.bytes)));
+  Ok(())
+}
+
+/// Writes queued requests until the session ends; returns why it ended.
+async fn write_requests(
+  mut wr: ConnWrite,
+  endpoint: &Endpoint,
+  idle: Option<Duration>,
+  rx: &mut mpsc::UnboundedReceiver<Request>,
+  shared: &Shared,
+  reader_done: &Notify,
+  reader_error: &Mutex<Option<ClamError>>,
+) -> ClamError {
+  let reader_err = || reader_error.lock().unwrap().clone().unwrap_or(ClamError::HangUp);
+  if let Err(err) = with_idle(idle, async { wr.write_all(&protocol::command("IDSESSION")).await.map_err(|e| endpoint.io_error(&e, "write")) }).await {
+    return err;
+  }
+  let mut next_id: u64 = 0;
+  loop {
+    let request = tokio::select! {
+      r = rx.recv() => match r { Some(r) => r, None => return ClamError::Closed },
+      _ = reader_done.notified() => return reader_err(),
+      _ = shared.kill.notified() => return ClamError::Closed,
+      _ = tokio::time::sleep(SESSION_IDLE), if shared.pending.lock().unwrap().is_empty() => {
+        shared.dead.store(true, Ordering::Relaxed);
+        let _ = wr.write_all(&protocol::command("END")).await;
+        return ClamError::Closed;
+      }
+    };
+    if request.cancelled.load(Ordering::Relaxed) {
+      shared.load.fetch_sub(1, Ordering::Relaxed);
+      continue;
+    }
+    next_id += 1;
+    let id = next_id;
+    let Request { body, answer, state, sent, slot, .. } = request;
+    state.store(WRITING, Ordering::Relaxed);
+    shared.pending.lock().unwrap().insert(id, Pending { answer, body: None, bytes: 0, _slot: slot });
+    let streaming = matches!(&body, Body::Instream(s) if s.is_stream());
+    shared.streaming.store(streaming, Ordering::Relaxed);
+    let mut body = body;
+    let written = tokio::select! {
+      r = write_body(&mut wr, endpoint, idle, &mut body) => r,
+      _ = reader_done.notified() => Err(reader_err()),
+      _ = shared.kill.notified() => Err(ClamError::Closed),
+    };
+    shared.streaming.store(false, Ordering::Relaxed);
+    match written {
+      Ok(bytes) => {
+        state.store(SENT, Ordering::Relaxed);
+        if let Some(p) = shared.pending.lock().unwrap().get_mut(&id) {
+          p.body = Some(body);
+          p.bytes = bytes;
+        }
+        if let Some(sent) = sent {
+          let _ = sent.send(());
+        }
+      }
+      Err(error) if error.is_payload_error() => {
+        // The payload failed mid-request: clamd cannot be told to drop it, so the session ends.
+        if let Some(p) = shared.pending.lock().unwrap().remove(&id) {
+          shared.load.fetch_sub(1, Ordering::Relaxed);
+          let _ = p.answer.send(Err(Failure { error: error.clone(), stage: Stage::Payload, body: None }));
+        }
+        return error;
+      }
+      Err(error) => {
+        // Give the body back: an early reply (the size limit) may still be read, and a
+        // replayable body can be sent again.
+        if let Some(p) = shared.pending.lock().unwrap().get_mut(&id) {
+          p.body = Some(body);
+        }
+        // Let the reader collect a reply clamd sent before it closed (the size limit).
+        if reader_error.lock().unwrap().is_none() {
+          let _ = tokio::time::timeout(Duration::from_millis(500), reader_done.notified()).await;
+        }
+        return error;
+      }
+    }
+  }
+}
+
+/// Writes one request (command and payload); returns the payload size.
+async fn write_body(
+  wr: &mut ConnWrite,
+  endpoint: &Endpoint,
+  idle: Option<Duration>,
+  body: &mut Body,
+) -> Result<u64, ClamError> {
+  let write_err = |e: std::io::Error| endpoint.io_error(&e, "write");
+  match body {
+    Body::Fildes(path) => {
+      let (file, size) = open_regular(path)?;
+      let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+      // As clamdscan does: the command, then the descriptor riding on one dummy byte. clamd
+      // refuses a descriptor that arrives together with the bytes of an earlier command.
+      with_idle(idle, async {
+        wr.write_all(&protocol::command("FILDES")).await.map_err(&write_err)?;
+        wr.send_with_fd(&[0], fd).await.map_err(&write_err)
+      })
+      .await?;
+      Ok(size)
+    }
+    Body::File(path) => {
+      let mut source = Source::file(path.clone());
+      write_instream(wr, &mut source, idle, write_err).await
+    }
+    Body::Instream(source) => {
+      source.rewind();
+      write_instream(wr, source, idle, write_err).await
+    }
+  }
+}
+
+async fn write_instream(
+  wr: &mut ConnWrite,
+  source: &mut Source,
+  idle: Option<Duration>,
+  write_err: impl Fn(std::io::Error) -> ClamError,
+) -> Result<u64, ClamError> {
+  with_idle(idle, async { wr.write_all(&protocol::command("INSTREAM")).await.map_err(&write_err) }).await?;
+  let mut frame = Vec::with_capacity(protocol::CHUNK_MAX + 4);
+  let mut total = 0u64;
+  loop {
+    frame.clear();
+    // Waiting on a slow JS stream counts as idle time too, as it did in pompelmi 1.x.
+    let n = with_idle(idle, source.next_frame(&mut frame)).await?;
+    if n == 0 {
+      break;
+    }
+    with_idle(idle, async { wr.write_all(&frame).await.map_err(&write_err) }).await?;
+    total += n as u64;
+  }
+  with_idle(idle, async { wr.write_all(&END_OF_STREAM).await.map_err(&write_err) }).await?;
+  Ok(total)
+}
+
+/// Bounds one step by the idle timeout: no progress for that long is a timeout.
+async fn with_idle<T>(
+  idle: Option<Duration>,
+  fut: impl std::future::Future<Output = Result<T, ClamError>>,
+) -> Result<T, ClamError> {
+  match idle {
+    Some(d) => tokio::time::timeout(d, fut).await.unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
+    None => fut.await,
+  }
+}
+
+/// Opens a path for FILDES: it must be a regular file.
+fn open_regular(path: &str) -> Result<(std::fs::File, u64), ClamError> {
+  let file = std::fs::File::open(path).map_err(|e| ClamError::file(&e, "open", path))?;
+  let meta = file.metadata().map_err(|e| ClamError::file(&e, "fstat", path))?;
+  Ok((file, meta.len()))
+}
