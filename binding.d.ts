@@ -34,12 +34,20 @@ export declare class NativeClient {
  */
 export declare class ScanCall {
   outcome(): Promise<Outcome>
+  /**
+   * Cancels the scan. A stream's chunk channel stays open: closing it would look like the
+   * end of the stream and complete the upload instead of cutting it off.
+   */
   abort(): void
   write(chunk: Buffer): Promise<boolean>
   /** The stream ended: the upload is complete. */
   end(): void
-  /** The stream failed; the shim rejects with the stream's own error. */
-  fail(message: string): void
+  /**
+   * The stream failed; the shim rejects with the stream's own error. The failure is queued
+   * like a chunk (waiting for room if need be): were it lost, the closed channel would read as
+   * the end of the stream and a truncated upload could come back Clean.
+   */
+  fail(message: string): Promise<void>
 }
 
 /** Per-call options. */

@@ -219,7 +219,7 @@ async function pumpStream(call, stream, settled) {
     }
     call.end()
   } catch (err) {
-    call.fail(String((err && err.message) || err))
+    await call.fail(String((err && err.message) || err))
     await settled.catch(() => {})
     throw err
   }

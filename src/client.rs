@@ -97,7 +97,6 @@ pub struct CallOptions {
 struct InFlight {
   session: Arc<Session>,
   state: Arc<AtomicU8>,
-  cancelled: Arc<AtomicBool>,
 }
 
 pub struct Client {
@@ -165,18 +164,21 @@ impl Client {
     let in_flight: Mutex<Option<InFlight>> = Mutex::new(None);
     let work = self.scan_attempts(payload, call, &in_flight, started);
     tokio::select! {
-      result = work => result,
+      // Cancellation first: an aborted call must not take a slot freed by its own abort.
+      biased;
       _ = call.cancel.cancelled() => {
         // Queued: skipped by the session. Being written: the session must end, as INSTREAM
-        // cannot be cut short. Sent: its reply is simply dropped when it comes.
+        // cannot be cut short. Sent: its slot is freed now and its reply dropped when it comes.
         if let Some(f) = in_flight.lock().unwrap().take() {
-          f.cancelled.store(true, Ordering::SeqCst);
-          if f.state.load(Ordering::SeqCst) == session::WRITING {
-            f.session.kill();
+          match f.state.load(Ordering::SeqCst) {
+            session::WRITING => f.session.kill(),
+            session::SENT => f.session.abandon(&call.cancel),
+            _ => {}
           }
         }
         Err(CallError { error: ClamError::Aborted, endpoint: None })
       }
+      result = work => result,
     }
   }
 
@@ -285,10 +287,8 @@ impl Client {
     let (answer_tx, answer_rx) = oneshot::channel();
     let (sent_tx, sent_rx) = oneshot::channel();
     let state = Arc::new(AtomicU8::new(session::QUEUED));
-    let cancelled = Arc::new(AtomicBool::new(false));
-    *in_flight.lock().unwrap() =
-      Some(InFlight { session: session.clone(), state: state.clone(), cancelled: cancelled.clone() });
-    session.submit(Request { body, answer: answer_tx, cancelled, state, sent: Some(sent_tx), slot });
+    *in_flight.lock().unwrap() = Some(InFlight { session: session.clone(), state: state.clone() });
+    session.submit(Request { body, answer: answer_tx, cancel: call.cancel.clone(), state, sent: Some(sent_tx), slot });
     let timeout = call.timeout.unwrap_or(self.config.idle_timeout);
     let reply_deadline = async {
       if sent_rx.await.is_err() {

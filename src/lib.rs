@@ -3,6 +3,8 @@
 //! into a Node-style `Error`, because napi-rs async functions cannot reject with custom fields.
 
 #![deny(clippy::all)]
+// A failed request carries its body back for a replay; failures are rare, so no boxing.
+#![allow(clippy::result_large_err)]
 
 pub mod client;
 pub mod error;
@@ -194,9 +196,10 @@ impl ScanCall {
     }
   }
 
+  /// Cancels the scan. A stream's chunk channel stays open: closing it would look like the
+  /// end of the stream and complete the upload instead of cutting it off.
   #[napi]
   pub fn abort(&self) {
-    self.chunks.lock().unwrap().take();
     self.cancel.cancel();
   }
 
@@ -215,11 +218,14 @@ impl ScanCall {
     self.chunks.lock().unwrap().take();
   }
 
-  /// The stream failed; the shim rejects with the stream's own error.
+  /// The stream failed; the shim rejects with the stream's own error. The failure is queued
+  /// like a chunk (waiting for room if need be): were it lost, the closed channel would read as
+  /// the end of the stream and a truncated upload could come back Clean.
   #[napi]
-  pub fn fail(&self, message: String) {
-    if let Some(tx) = self.chunks.lock().unwrap().take() {
-      let _ = tx.try_send(Err(ClamError::SourceFailed(message)));
+  pub async fn fail(&self, message: String) {
+    let tx = self.chunks.lock().unwrap().take();
+    if let Some(tx) = tx {
+      let _ = tx.send(Err(ClamError::SourceFailed(message))).await;
     }
   }
 }

@@ -99,7 +99,8 @@ impl EndpointPool {
   }
 
   /// The session for the next request: the least loaded one, or a new one while the least
-  /// loaded already has work and the connection limit allows.
+  /// loaded already has work and the connection limit allows (so that requests, streams above
+  /// all, share a session's fate only when the connection limit forces it).
   pub fn session(&self) -> Arc<Session> {
     let mut sessions = self.sessions.lock().unwrap();
     sessions.retain(|s| !s.is_dead());

@@ -14,8 +14,9 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 
+use crate::client::Cancel;
 use crate::error::ClamError;
-use crate::protocol::{self, ReplyEvent, ReplyReader, ScanReply, END_OF_STREAM};
+use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, ScanReply, Verdict, END_OF_STREAM};
 use crate::source::Source;
 use crate::pool::ConnectionCount;
 use crate::transport::{self, ConnRead, ConnWrite, Endpoint};
@@ -77,8 +78,8 @@ pub const SENT: u8 = 2;
 pub struct Request {
   pub body: Body,
   pub answer: oneshot::Sender<Answer>,
-  /// Set by the caller when it gives up (abort); a queued request is then skipped.
-  pub cancelled: Arc<AtomicBool>,
+  /// The caller's abort switch; a queued request whose caller gave up is skipped.
+  pub cancel: Arc<Cancel>,
   pub state: Arc<AtomicU8>,
   /// Fired once the request is completely written: its reply timeout starts then.
   pub sent: Option<oneshot::Sender<()>>,
@@ -87,10 +88,22 @@ pub struct Request {
 }
 
 struct Pending {
-  answer: oneshot::Sender<Answer>,
+  /// None once the caller abandoned the request (an abort after it was sent): its reply, if
+  /// it ever comes, is dropped.
+  answer: Option<oneshot::Sender<Answer>>,
   body: Option<Body>,
   bytes: u64,
+  cancel: Arc<Cancel>,
+  /// The endpoint-wide request slot, released with the entry (a reply, or the teardown).
   _slot: OwnedSemaphorePermit,
+}
+
+impl Pending {
+  fn answer(mut self, answer: Answer) {
+    if let Some(tx) = self.answer.take() {
+      let _ = tx.send(answer);
+    }
+  }
 }
 
 /// The caller's handle on a session.
@@ -109,6 +122,7 @@ struct Shared {
   /// The session is writing a stream: its next requests would wait behind a slow producer.
   streaming: AtomicBool,
   kill: Notify,
+  idle: Option<Duration>,
 }
 
 impl Session {
@@ -127,6 +141,7 @@ impl Session {
       worked: AtomicBool::new(false),
       streaming: AtomicBool::new(false),
       kill: Notify::new(),
+      idle,
     });
     let task_shared = shared.clone();
     napi::bindgen_prelude::spawn(async move {
@@ -140,7 +155,7 @@ impl Session {
   }
 
   pub fn is_dead(&self) -> bool {
-    self.shared.dead.load(Ordering::Relaxed)
+    self.shared.dead.load(Ordering::SeqCst)
   }
 
   pub fn is_streaming(&self) -> bool {
@@ -158,6 +173,30 @@ impl Session {
         body: Some(request.body),
       }));
     }
+  }
+
+  /// Forgets the caller of a sent request that was aborted: its reply is dropped when it comes.
+  /// Its slot stays taken while clamd still works on it, and if no reply comes within the idle
+  /// timeout the session is ended, so an abandoned request never holds a slot for good.
+  pub fn abandon(self: &Arc<Self>, cancel: &Arc<Cancel>) {
+    {
+      let mut pending = self.shared.pending.lock().unwrap();
+      let Some(p) = pending.values_mut().find(|p| Arc::ptr_eq(&p.cancel, cancel)) else { return };
+      p.answer.take();
+      p.body.take();
+    }
+    let Some(idle) = self.shared.idle else { return };
+    let session = Arc::downgrade(self);
+    let cancel = cancel.clone();
+    napi::bindgen_prelude::spawn(async move {
+      tokio::time::sleep(idle).await;
+      if let Some(session) = session.upgrade() {
+        let still_pending = session.shared.pending.lock().unwrap().values().any(|p| Arc::ptr_eq(&p.cancel, &cancel));
+        if still_pending {
+          session.kill();
+        }
+      }
+    });
   }
 
   /// Ends the session now (a stuck request, an abort mid-upload, or `close()`); its other
@@ -221,9 +260,10 @@ async fn run(
   rx.close();
   let worked = shared.worked.load(Ordering::Relaxed);
   let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
-  for p in pending {
+  for mut p in pending {
     shared.load.fetch_sub(1, Ordering::Relaxed);
-    let _ = p.answer.send(Err(Failure { error: error.clone(), stage: Stage::Sent { worked }, body: p.body }));
+    let body = p.body.take();
+    p.answer(Err(Failure { error: error.clone(), stage: Stage::Sent { worked }, body }));
   }
   while let Ok(request) = rx.try_recv() {
     shared.load.fetch_sub(1, Ordering::Relaxed);
@@ -277,7 +317,14 @@ fn deliver(raw: &[u8], shared: &Shared) -> Result<(), ClamError> {
   };
   shared.worked.store(true, Ordering::Relaxed);
   shared.load.fetch_sub(1, Ordering::Relaxed);
-  let _ = p.answer.send(Ok((protocol::classify(reply), p.bytes)));
+  let reply = protocol::classify(reply);
+  if reply.verdict == (Verdict::ScanError { reason: ErrorReason::SizeLimit }) {
+    // clamd closes the connection after this reply: take no new request, before the caller
+    // (whose next call could otherwise land here) hears the answer.
+    shared.dead.store(true, Ordering::SeqCst);
+  }
+  let bytes = p.bytes;
+  p.answer(Ok((reply, bytes)));
   Ok(())
 }
 
@@ -301,21 +348,27 @@ async fn write_requests(
       r = rx.recv() => match r { Some(r) => r, None => return ClamError::Closed },
       _ = reader_done.notified() => return reader_err(),
       _ = shared.kill.notified() => return ClamError::Closed,
-      _ = tokio::time::sleep(SESSION_IDLE), if shared.pending.lock().unwrap().is_empty() => {
+      _ = tokio::time::sleep(SESSION_IDLE), if shared.pending.lock().unwrap().values().all(|p| p.answer.is_none()) => {
         shared.dead.store(true, Ordering::Relaxed);
         let _ = wr.write_all(&protocol::command("END")).await;
         return ClamError::Closed;
       }
     };
-    if request.cancelled.load(Ordering::Relaxed) {
+    if request.cancel.is_cancelled() {
       shared.load.fetch_sub(1, Ordering::Relaxed);
       continue;
     }
+    if shared.dead.load(Ordering::SeqCst) {
+      // Ending (clamd announced it will close): this request goes back untouched.
+      shared.load.fetch_sub(1, Ordering::Relaxed);
+      let _ = request.answer.send(Err(Failure { error: ClamError::Closed, stage: Stage::NotSent, body: Some(request.body) }));
+      return ClamError::Closed;
+    }
     next_id += 1;
     let id = next_id;
-    let Request { body, answer, state, sent, slot, .. } = request;
-    state.store(WRITING, Ordering::Relaxed);
-    shared.pending.lock().unwrap().insert(id, Pending { answer, body: None, bytes: 0, _slot: slot });
+    let Request { body, answer, state, sent, slot, cancel } = request;
+    state.store(WRITING, Ordering::SeqCst);
+    shared.pending.lock().unwrap().insert(id, Pending { answer: Some(answer), body: None, bytes: 0, cancel, _slot: slot });
     let streaming = matches!(&body, Body::Instream(s) if s.is_stream());
     shared.streaming.store(streaming, Ordering::Relaxed);
     let mut body = body;
@@ -327,7 +380,7 @@ async fn write_requests(
     shared.streaming.store(false, Ordering::Relaxed);
     match written {
       Ok(bytes) => {
-        state.store(SENT, Ordering::Relaxed);
+        state.store(SENT, Ordering::SeqCst);
         if let Some(p) = shared.pending.lock().unwrap().get_mut(&id) {
           p.body = Some(body);
           p.bytes = bytes;
@@ -340,7 +393,7 @@ async fn write_requests(
         // The payload failed mid-request: clamd cannot be told to drop it, so the session ends.
         if let Some(p) = shared.pending.lock().unwrap().remove(&id) {
           shared.load.fetch_sub(1, Ordering::Relaxed);
-          let _ = p.answer.send(Err(Failure { error: error.clone(), stage: Stage::Payload, body: None }));
+          p.answer(Err(Failure { error: error.clone(), stage: Stage::Payload, body: None }));
         }
         return error;
       }

@@ -154,6 +154,20 @@ async function startFakeClamd(behaviour, { socketPath } = {}) {
   }
 }
 
+/**
+ * Serves a whole session like clamd: every request is answered `id: <text>` with the text that
+ * `decide(request)` returns (or resolves); `null` leaves a request unanswered.
+ */
+async function serveSession(conn, decide) {
+  for (let n = 0; ; n++) {
+    const request = await conn.request(n)
+    if (!request || request.name === 'END') return
+    Promise.resolve(decide(request)).then((text) => {
+      if (text != null) conn.write(`${request.id}: ${text}`)
+    })
+  }
+}
+
 /** A loopback port with nothing listening on it. */
 async function closedPort() {
   const server = net.createServer()
@@ -163,4 +177,4 @@ async function closedPort() {
   return port
 }
 
-module.exports = { startFakeClamd, closedPort }
+module.exports = { startFakeClamd, closedPort, serveSession }
