@@ -320,3 +320,25 @@ test('an object-mode stream of non-bytes rejects with a clear TypeError', async 
     message: /stream must yield Buffer, Uint8Array or string chunks/,
   })
 })
+
+test('a stream that fails mid-way never completes its upload (no truncated scan)', async (t) => {
+  let completed = 0
+  const server = await fake(t, async (conn) => {
+    conn.socket.pause()
+    await new Promise((r) => setTimeout(r, 200)) // let the client's chunk queue fill up
+    conn.socket.resume()
+    const payload = await conn.instream()
+    if (payload) completed++
+    conn.reply('stream: OK')
+  })
+  let n = 0
+  const source = new Readable({
+    read() {
+      if (++n === 40) return this.destroy(new Error('upstream failed'))
+      this.push(Buffer.alloc(65536, n))
+    },
+  })
+  await assert.rejects(scanStream(source, { port: server.port }), { message: 'upstream failed' })
+  await new Promise((r) => setTimeout(r, 300))
+  assert.equal(completed, 0, 'clamd never saw a complete (truncated) INSTREAM')
+})

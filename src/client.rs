@@ -7,7 +7,7 @@
 //! - Other failures (timeouts, resets of fresh sessions) follow `retries` when the input can be
 //!   sent again; a reply, whatever it says, is never retried.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -104,6 +104,7 @@ pub struct Client {
   pools: Vec<Arc<EndpointPool>>,
   connections: Arc<ConnectionCount>,
   closed: AtomicBool,
+  rotation: AtomicUsize,
 }
 
 /// What a call sends, rebuilt for each attempt (the body differs between TCP and UNIX endpoints).
@@ -141,7 +142,7 @@ impl Client {
       .iter()
       .map(|e| EndpointPool::new(e.clone(), config.idle_timeout, config.max_connections, connections.clone()))
       .collect();
-    Client { config, pools, connections, closed: AtomicBool::new(false) }
+    Client { config, pools, connections, closed: AtomicBool::new(false), rotation: AtomicUsize::new(0) }
   }
 
   pub fn config(&self) -> &ClientConfig {
@@ -152,7 +153,10 @@ impl Client {
   /// skipping those that already failed in this round. When all are down, the down ones are
   /// still tried (a single endpoint is never skipped).
   fn pick(&self, excluded: &[usize]) -> Option<usize> {
-    let candidates = || (0..self.pools.len()).filter(|i| !excluded.contains(i));
+    // Ties go round-robin, so that a burst of calls does not all land on the first endpoint.
+    let n = self.pools.len();
+    let start = self.rotation.fetch_add(1, Ordering::Relaxed) % n;
+    let candidates = || (0..n).map(|k| (start + k) % n).filter(|i| !excluded.contains(i));
     candidates()
       .filter(|&i| !self.pools[i].is_down())
       .min_by_key(|&i| self.pools[i].outstanding())
@@ -279,11 +283,12 @@ impl Client {
     call: &CallOptions,
     in_flight: &Mutex<Option<InFlight>>,
   ) -> Result<(ScanReply, u64), Failure> {
+    let _outstanding = pool.enter();
     let slot = match pool.acquire().await {
       Ok(slot) => slot,
       Err(error) => return Err(Failure { error, stage: Stage::NotSent, body: Some(body) }),
     };
-    let session = pool.session();
+    let session = pool.session(matches!(body, Body::Fildes(_)));
     let (answer_tx, answer_rx) = oneshot::channel();
     let (sent_tx, sent_rx) = oneshot::channel();
     let state = Arc::new(AtomicU8::new(session::QUEUED));

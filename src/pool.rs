@@ -51,6 +51,14 @@ impl Drop for ConnectionGuard {
   }
 }
 
+pub struct OutstandingGuard<'a>(&'a AtomicUsize);
+
+impl Drop for OutstandingGuard<'_> {
+  fn drop(&mut self) {
+    self.0.fetch_sub(1, Ordering::SeqCst);
+  }
+}
+
 struct Health {
   down: bool,
   cooldown: Duration,
@@ -61,6 +69,7 @@ pub struct EndpointPool {
   idle: Option<Duration>,
   max_connections: usize,
   slots: Arc<Semaphore>,
+  outstanding: AtomicUsize,
   sessions: Mutex<Vec<Arc<Session>>>,
   health: Mutex<Health>,
   closed: AtomicBool,
@@ -76,6 +85,7 @@ impl EndpointPool {
       idle,
       max_connections,
       slots: Arc::new(Semaphore::new(max_connections * PIPELINE)),
+      outstanding: AtomicUsize::new(0),
       sessions: Mutex::new(Vec::new()),
       health: Mutex::new(Health { down: false, cooldown: COOLDOWN_FIRST }),
       closed: AtomicBool::new(false),
@@ -88,9 +98,15 @@ impl EndpointPool {
     self.health.lock().unwrap().down
   }
 
-  /// Requests waiting for or holding a slot: the measure for least-outstanding balancing.
+  /// Calls waiting for or holding a slot here: the measure for least-outstanding balancing.
   pub fn outstanding(&self) -> usize {
-    self.max_connections * PIPELINE - self.slots.available_permits()
+    self.outstanding.load(Ordering::SeqCst)
+  }
+
+  /// Counts a call against this endpoint until the guard is dropped.
+  pub fn enter(&self) -> OutstandingGuard<'_> {
+    self.outstanding.fetch_add(1, Ordering::SeqCst);
+    OutstandingGuard(&self.outstanding)
   }
 
   /// Waits for a request slot; fails only once the pool is closed.
@@ -101,22 +117,33 @@ impl EndpointPool {
   /// The session for the next request: the least loaded one, or a new one while the least
   /// loaded already has work and the connection limit allows (so that requests, streams above
   /// all, share a session's fate only when the connection limit forces it).
-  pub fn session(&self) -> Arc<Session> {
+  ///
+  /// FILDES requests get sessions of their own: clamd rejects a descriptor that reaches it in
+  /// the same read as the end of an INSTREAM upload ("ancillary data sent without FILDES").
+  pub fn session(&self, fildes: bool) -> Arc<Session> {
     let mut sessions = self.sessions.lock().unwrap();
     sessions.retain(|s| !s.is_dead());
     let best = sessions
       .iter()
-      .filter(|s| s.load() < PIPELINE)
+      .filter(|s| s.is_fildes() == fildes && s.load() < PIPELINE)
       .min_by_key(|s| (s.is_streaming(), s.load()))
       .cloned();
     let want_new = match &best {
       None => true,
       Some(s) => (s.load() > 0 || s.is_streaming()) && sessions.len() < self.max_connections,
     };
+    if want_new && sessions.len() >= self.max_connections && best.is_none() {
+      // Every connection carries the other kind of request: retire the idlest one.
+      if let Some(idlest) = sessions.iter().filter(|s| s.is_fildes() != fildes).min_by_key(|s| s.load()) {
+        idlest.retire();
+      }
+      sessions.retain(|s| !s.is_dead());
+    }
     if want_new && sessions.len() < self.max_connections {
       let this = self.this.clone();
       let session = Arc::new(Session::open(
         self.endpoint.clone(),
+        fildes,
         self.idle,
         self.connections.clone(),
         Box::new(move |err| {
@@ -128,7 +155,9 @@ impl EndpointPool {
       sessions.push(session.clone());
       return session;
     }
-    best.unwrap_or_else(|| sessions.iter().min_by_key(|s| s.load()).cloned().expect("a session exists"))
+    best.unwrap_or_else(|| {
+      sessions.iter().filter(|s| s.is_fildes() == fildes).min_by_key(|s| s.load()).cloned().expect("a session of this kind exists")
+    })
   }
 
   /// Marks the endpoint down after a failed connect and starts PING probes.

@@ -110,6 +110,8 @@ impl Pending {
 pub struct Session {
   tx: mpsc::UnboundedSender<Request>,
   shared: Arc<Shared>,
+  /// Carries FILDES requests only (see `EndpointPool::session`).
+  fildes: bool,
 }
 
 struct Shared {
@@ -121,6 +123,8 @@ struct Shared {
   worked: AtomicBool,
   /// The session is writing a stream: its next requests would wait behind a slow producer.
   streaming: AtomicBool,
+  /// Takes no new request and ends once its requests are answered.
+  retiring: AtomicBool,
   kill: Notify,
   idle: Option<Duration>,
 }
@@ -129,6 +133,7 @@ impl Session {
   /// Opens a session in the background; requests queue until it is connected.
   pub fn open(
     endpoint: Endpoint,
+    fildes: bool,
     idle: Option<Duration>,
     connections: Arc<ConnectionCount>,
     on_connect_error: Box<dyn Fn(&ClamError) + Send + Sync>,
@@ -140,6 +145,7 @@ impl Session {
       dead: AtomicBool::new(false),
       worked: AtomicBool::new(false),
       streaming: AtomicBool::new(false),
+      retiring: AtomicBool::new(false),
       kill: Notify::new(),
       idle,
     });
@@ -147,15 +153,25 @@ impl Session {
     napi::bindgen_prelude::spawn(async move {
       run(endpoint, idle, rx, task_shared, connections, on_connect_error).await;
     });
-    Session { tx, shared }
+    Session { tx, shared, fildes }
+  }
+
+  pub fn is_fildes(&self) -> bool {
+    self.fildes
+  }
+
+  /// Stops taking requests; the session ends (`zEND`) once those it has are answered.
+  pub fn retire(&self) {
+    self.shared.retiring.store(true, Ordering::SeqCst);
   }
 
   pub fn load(&self) -> usize {
     self.shared.load.load(Ordering::Relaxed)
   }
 
+  /// Whether the pool must not give it new requests.
   pub fn is_dead(&self) -> bool {
-    self.shared.dead.load(Ordering::SeqCst)
+    self.shared.dead.load(Ordering::SeqCst) || self.shared.retiring.load(Ordering::SeqCst)
   }
 
   pub fn is_streaming(&self) -> bool {
@@ -352,6 +368,14 @@ async fn write_requests(
         shared.dead.store(true, Ordering::Relaxed);
         let _ = wr.write_all(&protocol::command("END")).await;
         return ClamError::Closed;
+      }
+      _ = tokio::time::sleep(Duration::from_millis(20)), if shared.retiring.load(Ordering::SeqCst) => {
+        if shared.pending.lock().unwrap().is_empty() && rx.is_empty() {
+          shared.dead.store(true, Ordering::SeqCst);
+          let _ = wr.write_all(&protocol::command("END")).await;
+          return ClamError::Closed;
+        }
+        continue;
       }
     };
     if request.cancel.is_cancelled() {
