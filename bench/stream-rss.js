@@ -1,0 +1,45 @@
+'use strict'
+// One contender scans a generated stream of N MiB; prints { growthMiB, verdict, seconds }.
+// Runs in a child process of bench.js, so that each contender starts from a clean heap.
+const crypto = require('node:crypto')
+const { Readable } = require('node:stream')
+
+const [contender, transport, mb] = process.argv.slice(2)
+const opts = transport === 'unix' ? { socket: process.env.CLAMD_SOCKET } : { host: '127.0.0.1', port: Number(process.env.CLAMD_PORT) }
+const scanStream =
+  contender === 'pompelmi (native)'
+    ? (s) => require('..').scanStream(s, { ...opts, timeout: 120000 }).then((v) => v.description)
+    : (s) => require('./pompelmi1x.js').scanStream(s, { ...opts, timeout: 120000 })
+
+function generated(totalMiB) {
+  // Unique content without the cost of random bytes per chunk: a random block, counter-stamped.
+  const block = crypto.randomBytes(64 * 1024)
+  let sent = 0
+  const total = totalMiB * 16
+  return new Readable({
+    read() {
+      if (sent === total) return this.push(null)
+      const chunk = Buffer.from(block)
+      chunk.writeUInt32BE(sent++, 0)
+      this.push(chunk)
+    },
+  })
+}
+
+async function main() {
+  await scanStream(generated(1)) // warm up: load the addon, open a session
+  global.gc?.()
+  const base = process.memoryUsage().rss
+  let peak = base
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5)
+  const started = Date.now()
+  const verdict = await scanStream(generated(Number(mb)))
+  clearInterval(timer)
+  peak = Math.max(peak, process.memoryUsage().rss)
+  console.log(JSON.stringify({ growthMiB: (peak - base) / 2 ** 20, verdict, seconds: (Date.now() - started) / 1000 }))
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
