@@ -4,5 +4,21 @@ import { createRequire } from 'node:module'
 const require = createRequire(import.meta.url)
 const pompelmi = require('./index.js')
 
-export const { scan, scanBuffer, scanStream, scanDirectory, Verdict } = pompelmi
+export const {
+  scan,
+  scanBuffer,
+  scanStream,
+  scanDirectory,
+  Verdict,
+  createPool,
+  createClient,
+  Client,
+  inspect,
+  inspectBuffer,
+  inspectStream,
+  ping,
+  version,
+  stats,
+  ready,
+} = pompelmi
 export default pompelmi

@@ -52,3 +52,14 @@ test('a pending scan keeps the process alive until it settles (like a Node socke
   assert.equal(child.status, 0, child.stderr)
   assert.equal(child.stdout.trim(), 'Clean')
 })
+
+test('a script using createClient() exits at once without calling close()', () => {
+  const child = runChild(`
+    const c = pompelmi.createClient({ endpoints: [{ port: ${clamd.port} }, { socket: ${JSON.stringify(clamd.socket)} }] })
+    Promise.all([c.scanBuffer(Buffer.from('x')), c.scan(${JSON.stringify(CLEAN_FILE)}), c.ping()]).then((r) => console.log(r[0].description + ' ' + Date.now()))`)
+  const exitedAt = Date.now()
+  assert.equal(child.status, 0, child.stderr)
+  const [verdict, doneAt] = child.stdout.trim().split(' ')
+  assert.equal(verdict, 'Clean')
+  assert.ok(exitedAt - Number(doneAt) < 1000, `exited ${exitedAt - Number(doneAt)} ms after the last scan`)
+})

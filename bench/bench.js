@@ -25,11 +25,12 @@ const env = Object.fromEntries(
 const TCP = { host: '127.0.0.1', port: Number(env.CLAMD_PORT) }
 const UNIX = { socket: env.CLAMD_SOCKET }
 const QUICK = process.env.BENCH_QUICK === '1'
-const ROUNDS = QUICK ? 1 : 3
+const ROUNDS = QUICK ? 1 : 5
 const FILE_ROUNDS = QUICK ? 1 : 5
 const BUFFERS = QUICK ? 300 : 2000
 const CONCURRENCY = 16
 const FILE_MB = QUICK ? 20 : 100
+const STUB_SCANS = QUICK ? 1000 : 5000
 const STREAM_MB = QUICK ? 64 : 512
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
@@ -49,8 +50,8 @@ const verdictOf = {
 }
 
 /** Contenders per transport: name → { buffer(buf), file(path), stream(readable) } → verdict string. */
-async function contenders(transport) {
-  const opts = transport === 'unix' ? UNIX : TCP
+async function contenders(transport, target) {
+  const opts = target || (transport === 'unix' ? UNIX : TCP)
   const nc = await nodeClam(transport === 'unix' ? { socket: opts.socket } : { host: opts.host, port: opts.port })
   const list = {
     'pompelmi (native)': {
@@ -83,8 +84,8 @@ async function contenders(transport) {
   return list
 }
 
-async function buffersPerSecond(scanBuffer) {
-  const payloads = Array.from({ length: BUFFERS }, () => crypto.randomBytes(4096))
+async function buffersPerSecond(scanBuffer, count = BUFFERS) {
+  const payloads = Array.from({ length: count }, () => crypto.randomBytes(4096))
   let next = 0
   let wrong = 0
   const started = process.hrtime.bigint()
@@ -97,7 +98,14 @@ async function buffersPerSecond(scanBuffer) {
   )
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   if (wrong) throw new Error(`${wrong} wrong verdicts`)
-  return BUFFERS / seconds
+  return count / seconds
+}
+
+async function startStub(socket) {
+  const { fork } = require('node:child_process')
+  const child = fork(path.join(__dirname, 'stub-clamd.js'), [socket], { stdio: 'ignore' })
+  await new Promise((resolve) => child.once('message', resolve))
+  return { child, socket }
 }
 
 function randomFile(dir, mb) {
@@ -153,7 +161,7 @@ function machine() {
 
 async function main() {
   const rows = []
-  const add = (scenario, transport, contender, value, unit, better) => rows.push({ scenario, transport, contender, value, unit, better })
+  const add = (scenario, transport, contender, value, unit, better, rounds) => rows.push({ scenario, transport, contender, value, unit, better, rounds })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-bench-'))
   fs.chmodSync(dir, 0o755) // clamd (user clamav) opens files here for clamscan's path SCAN
 
@@ -171,7 +179,7 @@ async function main() {
         }
       }
       for (const [name, values] of Object.entries(rates)) {
-        add(`${BUFFERS} × 4 KiB buffers, ${CONCURRENCY} concurrent`, transport, name, median(values), 'scans/s', 'higher')
+        add(`${BUFFERS} × 4 KiB buffers, ${CONCURRENCY} concurrent`, transport, name, median(values), 'scans/s', 'higher', values)
         console.error(`buffers ${transport} ${name}: ${median(values).toFixed(0)} scans/s`)
       }
       const file = randomFile(dir, FILE_MB)
@@ -180,7 +188,7 @@ async function main() {
         for (const [name, c] of Object.entries(list)) (times[name] ||= []).push(await timeFile(c.file, file))
       }
       for (const [name, values] of Object.entries(times)) {
-        add(`one ${FILE_MB} MiB file, scan()`, transport, name, median(values), 's', 'lower')
+        add(`one ${FILE_MB} MiB file, scan()`, transport, name, median(values), 's', 'lower', values)
         console.error(`file ${transport} ${name}: ${median(values).toFixed(3)} s`)
       }
       for (const name of ['pompelmi (native)', 'pure-JS, 1.x style']) {
@@ -189,6 +197,29 @@ async function main() {
         console.error(`loop delay ${transport} ${name}: ${p99.toFixed(2)} ms`)
       }
       fs.rmSync(file)
+    }
+    // Client overhead: the same small scans against a stub that answers at once.
+    const stub = await startStub(path.join(dir, 'stub.sock'))
+    try {
+      const stubList = await contenders('unix', { socket: stub.socket })
+      const stubRates = {}
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const [name, c] of Object.entries(stubList)) {
+          if (!c.buffer) continue
+          const cpu0 = process.cpuUsage()
+          const rate = await buffersPerSecond(c.buffer, STUB_SCANS)
+          const cpu = process.cpuUsage(cpu0)
+          ;(stubRates[name] ||= []).push({ rate, cpuUs: (cpu.user + cpu.system) / STUB_SCANS })
+        }
+      }
+      for (const [name, values] of Object.entries(stubRates)) {
+        const scenario = `client overhead: ${STUB_SCANS} × 4 KiB against a stub clamd`
+        add(scenario, 'unix', name, median(values.map((v) => v.rate)), 'scans/s', 'higher', values.map((v) => v.rate))
+        add(`${scenario}, CPU per scan in the client process`, 'unix', name, median(values.map((v) => v.cpuUs)), 'µs', 'lower', values.map((v) => v.cpuUs))
+        console.error(`stub ${name}: ${median(values.map((v) => v.rate)).toFixed(0)} scans/s, ${median(values.map((v) => v.cpuUs)).toFixed(0)} µs CPU/scan`)
+      }
+    } finally {
+      stub.child.kill()
     }
     for (const name of ['pompelmi (native)', 'pure-JS, 1.x style']) {
       const r = streamRssGrowth(name, 'unix')
@@ -199,16 +230,22 @@ async function main() {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 
-  // Ratios against the best peer of the same scenario and transport.
+  // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
+  // ratio is taken round by round (paired: same moment of the machine) and its median reported.
   for (const row of rows) {
     if (row.contender !== 'pompelmi (native)') continue
     const peers = rows.filter((r) => r.scenario === row.scenario && r.transport === row.transport && r.contender !== row.contender)
     const instreamPeers = peers.filter((r) => !r.contender.includes('path SCAN'))
     if (instreamPeers.length === 0) continue
-    const best = row.better === 'higher' ? Math.max(...instreamPeers.map((r) => r.value)) : Math.min(...instreamPeers.map((r) => r.value))
-    row.vsBestPeer = row.better === 'higher' ? row.value / best : best / row.value
-    const scan = peers.find((r) => r.contender.includes('path SCAN'))
-    if (scan) row.vsPathScan = scan.value / row.value
+    const ratio = (ours, theirs) => (row.better === 'higher' ? ours / theirs : theirs / ours)
+    const bestOf = (values) => (row.better === 'higher' ? Math.max(...values) : Math.min(...values))
+    if (row.rounds) {
+      row.vsBestPeer = median(row.rounds.map((v, i) => ratio(v, bestOf(instreamPeers.map((p) => p.rounds[i])))))
+      const scan = peers.find((r) => r.contender.includes('path SCAN'))
+      if (scan) row.vsPathScan = median(row.rounds.map((v, i) => scan.rounds[i] / v))
+    } else {
+      row.vsBestPeer = ratio(row.value, bestOf(instreamPeers.map((r) => r.value)))
+    }
   }
 
   console.table(

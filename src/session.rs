@@ -298,6 +298,7 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
       Ok(n) => n,
       Err(e) => return endpoint.io_error(&e, "read"),
     };
+    rd.quick_ack();
     if n == 0 {
       // A reply without its NUL before EOF still counts (clamd's `COMMAND READ TIMED OUT\n`).
       if let Some(rest) = reader.take_rest() {
