@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# `npm run soak`: the full 50,000-scan soak against the private clamd.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/setup.sh
+SOAK_SCANS="${SOAK_SCANS:-50000}" node --expose-gc --test __test__/soak.test.js
