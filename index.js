@@ -526,6 +526,7 @@ function ready(options) {
 
 const scanDirectory = require('./lib/directory.js')({ scan, Verdict, resolveTarget, nonNegative })
 const createPool = require('./lib/pool.js')({ Client })
+const middleware = require('./lib/middleware.js')({ inspect, inspectBuffer, inspectStream, Verdict })
 
 module.exports = {
   scan,
@@ -533,6 +534,7 @@ module.exports = {
   scanStream,
   scanDirectory,
   Verdict,
+  middleware,
   createPool,
   createClient,
   Client,

@@ -10,6 +10,7 @@ export const {
   scanStream,
   scanDirectory,
   Verdict,
+  middleware,
   createPool,
   createClient,
   Client,

@@ -1,0 +1,82 @@
+'use strict'
+// middleware(opts): Express/multer upload scanning with pompelmi 1.x's signature, working.
+// Scans req.file and req.files (array or fields object), from memory storage (buffer) or disk
+// storage (path). Malicious → 403 { error: 'Malicious file detected' }. A ScanError or a failed
+// scan fails closed (422) unless `onScanError: 'next'` hands the error to next(err). Clean
+// requests go on with req.pompelmi = { verdict, files: [{ fieldname, originalname, report }] }.
+
+const { Readable } = require('node:stream')
+
+module.exports = function middlewareFactory({ inspect, inspectBuffer, inspectStream, Verdict }) {
+  function uploadedFiles(req, uploadField) {
+    const files = []
+    if (req.file) files.push(req.file)
+    if (Array.isArray(req.files)) files.push(...req.files)
+    else if (req.files && typeof req.files === 'object') {
+      if (Array.isArray(req.files[uploadField])) files.push(...req.files[uploadField])
+      else for (const list of Object.values(req.files)) if (Array.isArray(list)) files.push(...list)
+    }
+    return files
+  }
+
+  function scanError(file, cause) {
+    const name = file.originalname || file.fieldname || 'upload'
+    const err = new Error(`ScanError for ${name}${cause ? `: ${cause.message}` : ''}`, cause ? { cause } : undefined)
+    err.code = 'ERR_SCAN_FAILED'
+    err.status = 422
+    return err
+  }
+
+  return function middleware(opts) {
+    const { uploadField = 'file', onScanError = 'reject', ...scanOptions } = opts == null ? {} : opts
+    if (onScanError !== 'reject' && onScanError !== 'next') {
+      throw new TypeError(`The "onScanError" option must be 'reject' or 'next'. Received ${String(onScanError)}`)
+    }
+    return async function pompelmiMiddleware(req, res, next) {
+      const files = uploadedFiles(req, uploadField)
+      if (files.length === 0) return next()
+      const results = await Promise.all(
+        files.map(async (file) => {
+          try {
+            // An empty upload is still asked about (as an empty stream: scanBuffer refuses it).
+            const report = !Buffer.isBuffer(file.buffer)
+              ? await inspect(file.path, scanOptions)
+              : file.buffer.length
+                ? await inspectBuffer(file.buffer, scanOptions)
+                : await inspectStream(Readable.from([]), scanOptions)
+            return { file, report }
+          } catch (error) {
+            return { file, error }
+          }
+        }),
+      )
+      req.pompelmi = {
+        verdict: results.some((r) => r.report && r.report.verdict === Verdict.Malicious)
+          ? Verdict.Malicious
+          : results.every((r) => r.report && r.report.verdict === Verdict.Clean)
+            ? Verdict.Clean
+            : Verdict.ScanError,
+        files: results.map(({ file, report, error }) => ({ fieldname: file.fieldname, originalname: file.originalname, report, error })),
+      }
+      const malicious = results.filter((r) => r.report && r.report.verdict === Verdict.Malicious)
+      if (malicious.length) {
+        return res.status(403).json({
+          error: 'Malicious file detected',
+          files: malicious.map((r) => ({ field: r.file.fieldname, name: r.file.originalname, viruses: r.report.viruses })),
+        })
+      }
+      const failed = results.find((r) => r.error || r.report.verdict !== Verdict.Clean)
+      if (failed) {
+        const err = scanError(failed.file, failed.error)
+        if (onScanError === 'next') return next(err)
+        return res.status(422).json({
+          error: 'File could not be scanned',
+          field: failed.file.fieldname,
+          name: failed.file.originalname,
+          reason: failed.error ? failed.error.code || failed.error.message : failed.report.reason,
+        })
+      }
+      return next()
+    }
+  }
+}
