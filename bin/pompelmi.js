@@ -1,0 +1,214 @@
+#!/usr/bin/env node
+'use strict'
+// The pompelmi CLI: scan files and directories, ping clamd, print versions.
+// Exit codes: 0 clean, 1 infected, 2 scan errors (or usage errors), 3 clamd unreachable.
+
+const fs = require('node:fs')
+const path = require('node:path')
+const pompelmi = require('..')
+
+const { Verdict } = pompelmi
+const VERSION = require('../package.json').version
+
+const HELP = `Usage: pompelmi <command> [options]
+
+Commands:
+  scan <file|dir>   scan a file, or every file below a directory
+  ping              check that clamd answers (needs --host, --port or --socket)
+  version           print pompelmi's version (and clamd's, given a clamd)
+  help              show this help
+
+Options:
+  --host <host>         clamd TCP host
+  --port <port>         clamd TCP port (alone: 127.0.0.1)
+  --socket <path>       clamd UNIX socket
+  --timeout <ms>        idle timeout (default 15000)
+  --retries <n>         retries after connection failures (default 0)
+  --concurrency <n>     files scanned at once (default 8 with clamd, 1 with clamscan)
+  --database <dir>      local mode: signature directory for clamscan
+  --json                print a JSON report
+  -q, --quiet           print only infected files and errors
+
+Without --host, --port or --socket, files are scanned by the local clamscan.
+Exit codes: 0 clean, 1 infected, 2 scan errors, 3 clamd unreachable.`
+
+const VALUE_FLAGS = new Set(['host', 'port', 'socket', 'timeout', 'retries', 'concurrency', 'database'])
+
+function parse(argv) {
+  const args = { _: [], json: false, quiet: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--json') args.json = true
+    else if (a === '-q' || a === '--quiet') args.quiet = true
+    else if (a === '-h' || a === '--help') args._.unshift('help')
+    else if (a.startsWith('--')) {
+      const [name, inline] = a.slice(2).split(/=(.*)/s)
+      if (!VALUE_FLAGS.has(name)) throw new Error(`unknown option --${name}`)
+      const value = inline !== undefined ? inline : argv[++i]
+      if (value === undefined) throw new Error(`--${name} needs a value`)
+      args[name] = value
+    } else args._.push(a)
+  }
+  return args
+}
+
+function options(args) {
+  const opts = {}
+  if (args.host !== undefined) opts.host = args.host
+  if (args.port !== undefined) opts.port = Number(args.port)
+  if (args.socket !== undefined) opts.socket = args.socket
+  if (args.timeout !== undefined) opts.timeout = Number(args.timeout)
+  if (args.retries !== undefined) opts.retries = Number(args.retries)
+  if (args.database !== undefined) opts.database = args.database
+  return opts
+}
+
+/** Errors that mean clamd could not be reached or did not answer in time. */
+function unreachable(err) {
+  return Boolean(err) && (err.syscall === 'connect' || err.syscall === 'getaddrinfo' || ['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ERR_NO_CLAMD'].includes(err.code))
+}
+
+function listFiles(target) {
+  const stat = fs.statSync(target)
+  if (!stat.isDirectory()) return [target]
+  return fs
+    .readdirSync(target, { recursive: true })
+    .map((entry) => path.join(target, entry))
+    .filter((p) => {
+      try {
+        return fs.statSync(p).isFile()
+      } catch {
+        return true // reported as an error by the scan
+      }
+    })
+    .sort()
+}
+
+function progressBar(done, total, infected) {
+  const width = 20
+  const filled = total === 0 ? width : Math.round((done / total) * width)
+  return `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} files${infected ? `, ${infected} infected` : ''}`
+}
+
+async function scanCommand(args) {
+  const target = args._[1]
+  if (!target) {
+    console.error('Usage: pompelmi scan <file|dir> [options]')
+    return 2
+  }
+  const abs = path.resolve(target)
+  if (!fs.existsSync(abs)) {
+    console.error(`Error: path not found: ${abs}`)
+    return 2
+  }
+  const opts = options(args)
+  const local = opts.host === undefined && opts.port === undefined && opts.socket === undefined
+  const concurrency = Math.max(1, Number(args.concurrency || (local ? 1 : 8)) || 1)
+  const files = listFiles(abs)
+  const showProgress = files.length > 1 && process.stderr.isTTY && !args.json && !args.quiet
+  const started = Date.now()
+  const results = new Array(files.length)
+  let done = 0
+  let infected = 0
+  let next = 0
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, files.length) }, async () => {
+      while (next < files.length) {
+        const i = next++
+        try {
+          const report = await pompelmi.inspect(files[i], opts)
+          results[i] = { file: files[i], report }
+          if (report.verdict === Verdict.Malicious) infected++
+        } catch (error) {
+          results[i] = { file: files[i], error }
+        }
+        done++
+        if (showProgress) process.stderr.write(progressBar(done, files.length, infected))
+      }
+    }),
+  )
+  if (showProgress) process.stderr.write('\n')
+  const rows = results.map(({ file, report, error }) => {
+    if (error) return { file, verdict: 'error', error: error.message, unreachable: unreachable(error) }
+    if (report.verdict === Verdict.Malicious) return { file, verdict: 'infected', viruses: report.viruses }
+    if (report.verdict === Verdict.Clean) return { file, verdict: 'clean' }
+    return { file, verdict: 'error', error: report.reason ? `ScanError (${report.reason}): ${report.reply}` : `ScanError: ${report.reply}` }
+  })
+  const summary = {
+    scanned: rows.length,
+    infected: rows.filter((r) => r.verdict === 'infected').length,
+    errors: rows.filter((r) => r.verdict === 'error').length,
+    time: Math.round((Date.now() - started) / 100) / 10,
+  }
+  if (args.json) {
+    const report = rows.map(({ unreachable: _u, ...row }) => row)
+    console.log(JSON.stringify({ ...summary, results: report }, null, 2))
+  } else {
+    for (const r of rows) {
+      if (r.verdict === 'infected') console.log(`INFECTED  ${r.file}  (${r.viruses.join(', ')})`)
+      else if (r.verdict === 'error') console.log(`ERROR     ${r.file}  (${r.error})`)
+      else if (!args.quiet) console.log(`clean     ${r.file}`)
+    }
+    if (!args.quiet) {
+      console.log(`\nScanned ${summary.scanned} file(s) in ${summary.time}s: ${summary.scanned - summary.infected - summary.errors} clean, ${summary.infected} infected, ${summary.errors} error(s)`)
+    }
+  }
+  if (rows.some((r) => r.unreachable)) return 3
+  if (summary.infected) return 1
+  if (summary.errors) return 2
+  return 0
+}
+
+async function main(argv) {
+  let args
+  try {
+    args = parse(argv)
+  } catch (err) {
+    console.error(`Error: ${err.message}\n\n${HELP}`)
+    return 2
+  }
+  const command = args._[0]
+  switch (command) {
+    case 'scan':
+      return scanCommand(args)
+    case 'ping':
+      try {
+        await pompelmi.ping({ timeout: 5000, ...options(args) })
+        if (!args.quiet) console.log('PONG')
+        return 0
+      } catch (err) {
+        console.error(`clamd unreachable: ${err.message}`)
+        return 3
+      }
+    case 'version': {
+      console.log(`pompelmi ${VERSION}`)
+      const opts = options(args)
+      if (opts.host !== undefined || opts.port !== undefined || opts.socket !== undefined) {
+        try {
+          console.log(`clamd: ${await pompelmi.version(opts)}`)
+        } catch (err) {
+          console.error(`clamd unreachable: ${err.message}`)
+          return 3
+        }
+      }
+      return 0
+    }
+    case undefined:
+    case 'help':
+      console.log(HELP)
+      return 0
+    default:
+      console.error(`Error: unknown command ${command}\n\n${HELP}`)
+      return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (err) => {
+    console.error(err)
+    process.exitCode = 2
+  },
+)
