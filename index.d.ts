@@ -1,167 +1,168 @@
 /// <reference types="node" />
+// Hand-written types. The package is CommonJS (`module.exports = { … }`), so they are declared with
+// `export =`: `require('pompelmi')`, `import pompelmi from 'pompelmi'` and
+// `import { scan, Verdict } from 'pompelmi'` all resolve to these, under every moduleResolution.
 import type { Readable } from 'node:stream'
 
-/** The three possible verdicts: plain Symbols, compared with `===`. */
-export declare const Verdict: {
-  readonly Clean: unique symbol
-  readonly Malicious: unique symbol
-  readonly ScanError: unique symbol
-}
-export type VerdictValue = (typeof Verdict)[keyof typeof Verdict]
+declare namespace pompelmi {
+  /** The three possible verdicts: plain Symbols, compared with `===`. */
+  const Verdict: {
+    readonly Clean: unique symbol
+    readonly Malicious: unique symbol
+    readonly ScanError: unique symbol
+  }
+  type VerdictValue = (typeof Verdict)[keyof typeof Verdict]
 
-/** A clamd endpoint: `{ host, port }`, `{ socket }`, `'tcp://host:port'` or `'unix:/path'`. */
-export type Endpoint = { host?: string; port?: number | string } | { socket: string } | string
+  /** A clamd endpoint: `{ host, port }`, `{ socket }`, `'tcp://host:port'` or `'unix:/path'`. */
+  type Endpoint = { host?: string; port?: number | string } | { socket: string } | string
 
-export interface ConnectionOptions {
-  /** clamd TCP host; its presence selects clamd mode. Default `'127.0.0.1'`. */
-  host?: string | null
-  /** clamd TCP port; its presence alone selects clamd mode on 127.0.0.1. Default `3310`. */
-  port?: number | string | null
-  /** clamd UNIX socket path; when truthy it wins over host/port. */
-  socket?: string | null
-  /** Several clamd instances; calls go to the healthy one with the fewest outstanding requests. */
-  endpoints?: Endpoint[]
-  /** Idle timeout in ms (connect, each write, and the wait for a reply). Default `15000`; `0` disables it. */
-  timeout?: number
-  /** Extra attempts after a connection failure, reset or timeout. Default `0`. */
-  retries?: number
-  /** Fixed delay between attempts in ms. Default `1000`. */
-  retryDelay?: number
-  /** Connections per endpoint, each pipelining up to 8 requests. Default `4`. */
-  maxConnections?: number
-  /** Pass regular files to UNIX-socket endpoints as descriptors (FILDES). Default `true`. */
-  fdpass?: boolean
-  /** Local mode only: signature directory passed to clamscan as `--database=<dir>`. */
-  database?: string
+  interface ConnectionOptions {
+    /** clamd TCP host; its presence selects clamd mode. Default `'127.0.0.1'`. */
+    host?: string | null
+    /** clamd TCP port; its presence alone selects clamd mode on 127.0.0.1. Default `3310`. */
+    port?: number | string | null
+    /** clamd UNIX socket path; when truthy it wins over host/port. */
+    socket?: string | null
+    /** Several clamd instances; calls go to the healthy one with the fewest outstanding requests. */
+    endpoints?: Endpoint[]
+    /** Idle timeout in ms (connect, each write, and the wait for a reply). Default `15000`; `0` disables it. */
+    timeout?: number
+    /** Extra attempts after a connection failure, reset or timeout. Default `0`. */
+    retries?: number
+    /** Fixed delay between attempts in ms. Default `1000`. */
+    retryDelay?: number
+    /** Connections per endpoint, each pipelining up to 8 requests. Default `4`. */
+    maxConnections?: number
+    /** Pass regular files to UNIX-socket endpoints as descriptors (FILDES). Default `true`. */
+    fdpass?: boolean
+    /** Local mode only: signature directory passed to clamscan as `--database=<dir>`. */
+    database?: string
+  }
+
+  interface ScanOptions extends ConnectionOptions {
+    /** Aborts the call: it rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
+    signal?: AbortSignal
+  }
+
+  /** Per-call options of a client's methods. */
+  interface CallOptions {
+    signal?: AbortSignal
+    /** Reply timeout of this call in ms, from when the request is sent. */
+    timeout?: number
+  }
+
+  interface DirectoryScanOptions extends ScanOptions {
+    /** Files scanned at once. Default 8 in clamd mode, 1 in local mode. */
+    concurrency?: number
+  }
+
+  interface DirectoryScanResult {
+    clean: string[]
+    malicious: string[]
+    errors: string[]
+  }
+
+  interface ScanProgressEvent {
+    type: 'progress'
+    scanned: number
+    total: number
+    file: string
+  }
+  interface ScanResultEvent {
+    type: 'result'
+    file: string
+    verdict: VerdictValue | null
+  }
+  interface ScanCompleteEvent {
+    type: 'complete'
+    summary: DirectoryScanResult
+  }
+  type DirectoryScanEvent = ScanProgressEvent | ScanResultEvent | ScanCompleteEvent
+
+  /** What `inspect*` resolve: the verdict and what led to it. */
+  interface ScanReport {
+    verdict: VerdictValue
+    /** Signature names, e.g. `['Eicar-Test-Signature']`; empty unless Malicious. */
+    viruses: string[]
+    /** clamd's reply without session id and NUL (`stream: OK`, `fd[12]: X FOUND`), or clamscan's output. */
+    reply: string
+    /** Why a ScanError: `'size-limit'`, `'clamd-error'` or `'unexpected-reply'`; null otherwise. */
+    reason: 'size-limit' | 'clamd-error' | 'unexpected-reply' | null
+    /** `tcp://host:port`, `unix:/path` or `clamscan`. */
+    endpoint: string
+    /** Payload bytes scanned (the file size for a descriptor). */
+    bytes: number
+    durationMs: number
+  }
+
+  function scan(filePath: string, options?: ScanOptions | null): Promise<VerdictValue>
+  function scanBuffer(buffer: Buffer, options?: ScanOptions | null): Promise<VerdictValue>
+  function scanStream(stream: Readable, options?: ScanOptions | null): Promise<VerdictValue>
+  function inspect(filePath: string, options?: ScanOptions | null): Promise<ScanReport>
+  function inspectBuffer(buffer: Buffer, options?: ScanOptions | null): Promise<ScanReport>
+  function inspectStream(stream: Readable, options?: ScanOptions | null): Promise<ScanReport>
+  /** Resolves `true` once clamd answers PING. */
+  function ping(options?: ConnectionOptions | null): Promise<true>
+  /** clamd's VERSION text. */
+  function version(options?: ConnectionOptions | null): Promise<string>
+  /** clamd's STATS text. */
+  function stats(options?: ConnectionOptions | null): Promise<string>
+  /** Waits until clamd answers PING: `timeout` is the total wait (default 30000), `interval` between tries (default 500). */
+  function ready(options?: (Omit<ConnectionOptions, 'timeout'> & { timeout?: number; interval?: number }) | null): Promise<true>
+
+  const scanDirectory: {
+    (dirPath: string, options?: DirectoryScanOptions | null): Promise<DirectoryScanResult>
+    stream(dirPath: string, options?: DirectoryScanOptions | null): AsyncGenerator<DirectoryScanEvent, void, void>
+  }
+
+  /** Pooled IDSESSION connections to one or more clamd instances (or local clamscan without endpoint). */
+  class Client {
+    constructor(options?: ConnectionOptions | null)
+    scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>
+    scanBuffer(buffer: Buffer, options?: CallOptions | null): Promise<VerdictValue>
+    scanStream(stream: Readable, options?: CallOptions | null): Promise<VerdictValue>
+    inspect(filePath: string, options?: CallOptions | null): Promise<ScanReport>
+    inspectBuffer(buffer: Buffer, options?: CallOptions | null): Promise<ScanReport>
+    inspectStream(stream: Readable, options?: CallOptions | null): Promise<ScanReport>
+    ping(): Promise<true>
+    version(): Promise<string>
+    stats(): Promise<string>
+    ready(options?: { timeout?: number; interval?: number } | null): Promise<true>
+    /** Closes every connection; calls in flight reject (`ERR_CLIENT_CLOSED`). */
+    close(): Promise<void>
+  }
+  function createClient(options?: ConnectionOptions | null): Client
+
+  interface PoolOptions {
+    host?: string
+    port?: number
+    socket?: string
+    /** Connections. Default `5`. */
+    size?: number
+    /** Idle timeout of each scan in ms. Default `15000`. */
+    timeout?: number
+  }
+  interface ClamdPool {
+    scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>
+    scanBuffer(buffer: Buffer, options?: CallOptions | null): Promise<VerdictValue>
+    scanStream(stream: Readable, options?: CallOptions | null): Promise<VerdictValue>
+    /** Rejects queued and in-flight calls with `Pool destroyed`; resolves once every connection is closed. */
+    destroy(): Promise<void>
+  }
+  function createPool(options?: PoolOptions | null): ClamdPool
+
+  interface MiddlewareOptions extends ScanOptions {
+    /** The `req.files` field to scan when multer gives a fields object. Default `'file'`. */
+    uploadField?: string
+    /** What a ScanError or a failed scan does: `'reject'` answers 422 (default), `'next'` calls `next(err)`. */
+    onScanError?: 'reject' | 'next'
+  }
+  interface MiddlewareResult {
+    verdict: VerdictValue
+    files: Array<{ fieldname?: string; originalname?: string; report?: ScanReport; error?: Error }>
+  }
+  /** Express middleware after multer: 403 on Malicious, 422 (or `next(err)`) when a scan fails; sets `req.pompelmi`. */
+  function middleware(options?: MiddlewareOptions | null): (req: any, res: any, next: (err?: unknown) => void) => Promise<void>
 }
 
-export interface ScanOptions extends ConnectionOptions {
-  /** Aborts the call: it rejects with an `AbortError` (`code: 'ABORT_ERR'`). */
-  signal?: AbortSignal
-}
-
-/** Per-call options of a client's methods. */
-export interface CallOptions {
-  signal?: AbortSignal
-  /** Reply timeout of this call in ms, from when the request is sent. */
-  timeout?: number
-}
-
-export interface DirectoryScanOptions extends ScanOptions {
-  /** Files scanned at once. Default 8 in clamd mode, 1 in local mode. */
-  concurrency?: number
-}
-
-export interface DirectoryScanResult {
-  clean: string[]
-  malicious: string[]
-  errors: string[]
-}
-
-export interface ScanProgressEvent {
-  type: 'progress'
-  scanned: number
-  total: number
-  file: string
-}
-export interface ScanResultEvent {
-  type: 'result'
-  file: string
-  verdict: VerdictValue | null
-}
-export interface ScanCompleteEvent {
-  type: 'complete'
-  summary: DirectoryScanResult
-}
-export type DirectoryScanEvent = ScanProgressEvent | ScanResultEvent | ScanCompleteEvent
-
-/** What `inspect*` resolve: the verdict and what led to it. */
-export interface ScanReport {
-  verdict: VerdictValue
-  /** Signature names, e.g. `['Eicar-Test-Signature']`; empty unless Malicious. */
-  viruses: string[]
-  /** clamd's reply without session id and NUL (`stream: OK`, `fd[12]: X FOUND`), or clamscan's output. */
-  reply: string
-  /** Why a ScanError: `'size-limit'`, `'clamd-error'` or `'unexpected-reply'`; null otherwise. */
-  reason: 'size-limit' | 'clamd-error' | 'unexpected-reply' | null
-  /** `tcp://host:port`, `unix:/path` or `clamscan`. */
-  endpoint: string
-  /** Payload bytes scanned (the file size for a descriptor). */
-  bytes: number
-  durationMs: number
-}
-
-export declare function scan(filePath: string, options?: ScanOptions | null): Promise<VerdictValue>
-export declare function scanBuffer(buffer: Buffer, options?: ScanOptions | null): Promise<VerdictValue>
-export declare function scanStream(stream: Readable, options?: ScanOptions | null): Promise<VerdictValue>
-export declare function inspect(filePath: string, options?: ScanOptions | null): Promise<ScanReport>
-export declare function inspectBuffer(buffer: Buffer, options?: ScanOptions | null): Promise<ScanReport>
-export declare function inspectStream(stream: Readable, options?: ScanOptions | null): Promise<ScanReport>
-/** Resolves `true` once clamd answers PING. */
-export declare function ping(options?: ConnectionOptions | null): Promise<true>
-/** clamd's VERSION text. */
-export declare function version(options?: ConnectionOptions | null): Promise<string>
-/** clamd's STATS text. */
-export declare function stats(options?: ConnectionOptions | null): Promise<string>
-/** Waits until clamd answers PING: `timeout` is the total wait (default 30000), `interval` between tries (default 500). */
-export declare function ready(options?: (Omit<ConnectionOptions, 'timeout'> & { timeout?: number; interval?: number }) | null): Promise<true>
-
-export declare const scanDirectory: {
-  (dirPath: string, options?: DirectoryScanOptions | null): Promise<DirectoryScanResult>
-  stream(dirPath: string, options?: DirectoryScanOptions | null): AsyncGenerator<DirectoryScanEvent, void, void>
-}
-
-/** Pooled IDSESSION connections to one or more clamd instances (or local clamscan without endpoint). */
-export declare class Client {
-  constructor(options?: ConnectionOptions | null)
-  scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>
-  scanBuffer(buffer: Buffer, options?: CallOptions | null): Promise<VerdictValue>
-  scanStream(stream: Readable, options?: CallOptions | null): Promise<VerdictValue>
-  inspect(filePath: string, options?: CallOptions | null): Promise<ScanReport>
-  inspectBuffer(buffer: Buffer, options?: CallOptions | null): Promise<ScanReport>
-  inspectStream(stream: Readable, options?: CallOptions | null): Promise<ScanReport>
-  ping(): Promise<true>
-  version(): Promise<string>
-  stats(): Promise<string>
-  ready(options?: { timeout?: number; interval?: number } | null): Promise<true>
-  /** Closes every connection; calls in flight reject (`ERR_CLIENT_CLOSED`). */
-  close(): Promise<void>
-}
-export declare function createClient(options?: ConnectionOptions | null): Client
-
-export interface PoolOptions {
-  host?: string
-  port?: number
-  socket?: string
-  /** Connections. Default `5`. */
-  size?: number
-  /** Idle timeout of each scan in ms. Default `15000`. */
-  timeout?: number
-}
-export interface ClamdPool {
-  scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>
-  scanBuffer(buffer: Buffer, options?: CallOptions | null): Promise<VerdictValue>
-  scanStream(stream: Readable, options?: CallOptions | null): Promise<VerdictValue>
-  /** Rejects queued and in-flight calls with `Pool destroyed`; resolves once every connection is closed. */
-  destroy(): Promise<void>
-}
-export declare function createPool(options?: PoolOptions | null): ClamdPool
-
-declare const pompelmi: {
-  scan: typeof scan
-  scanBuffer: typeof scanBuffer
-  scanStream: typeof scanStream
-  scanDirectory: typeof scanDirectory
-  Verdict: typeof Verdict
-  createPool: typeof createPool
-  createClient: typeof createClient
-  Client: typeof Client
-  inspect: typeof inspect
-  inspectBuffer: typeof inspectBuffer
-  inspectStream: typeof inspectStream
-  ping: typeof ping
-  version: typeof version
-  stats: typeof stats
-  ready: typeof ready
-}
-export default pompelmi
+export = pompelmi

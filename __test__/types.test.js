@@ -1,0 +1,84 @@
+'use strict'
+// The hand-written types, compiled by tsc under moduleResolution node16 (ESM and CJS consumers),
+// bundler and node10. Wrong calls are marked @ts-expect-error: tsc fails if any of them compiles.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { spawnSync } = require('node:child_process')
+
+const { tempDir } = require('./helpers/samples.js')
+
+const ROOT = path.join(__dirname, '..')
+const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
+
+const USE = `
+const opts: ScanOptions = { host: 'clamav', port: 3310, timeout: 1000, retries: 2, signal: AbortSignal.timeout(10) }
+export async function main(): Promise<void> {
+  const verdict: VerdictValue = await scan('/tmp/x', opts)
+  if (verdict === Verdict.Malicious || verdict === Verdict.ScanError) return
+  const client = createClient({ endpoints: ['tcp://a:1', { socket: '/run/c.sock' }, { host: 'b', port: 2 }], maxConnections: 2 })
+  const report: ScanReport = await client.inspectBuffer(Buffer.from('x'), { timeout: 5 })
+  const bytes: number = report.bytes
+  const names: string[] = report.viruses
+  const reason: 'size-limit' | 'clamd-error' | 'unexpected-reply' | null = report.reason
+  void [bytes, names, reason]
+  for await (const event of scanDirectory.stream('/tmp')) if (event.type === 'result') void event.verdict
+  await createPool({ size: 2 }).destroy()
+  void middleware({ uploadField: 'doc', onScanError: 'next' })
+  // @ts-expect-error a number is not a path
+  await scan(42)
+  // @ts-expect-error there is no such verdict
+  void Verdict.Unknown
+  // @ts-expect-error ports are numbers or strings
+  await scanBuffer(Buffer.from('x'), { port: { nope: true } })
+  // @ts-expect-error scanStream takes a Readable
+  await scanStream('not a stream')
+  // @ts-expect-error onScanError is 'reject' or 'next'
+  void middleware({ onScanError: 'ignore' })
+}
+`
+
+const consumers = {
+  'node16, ESM consumer (.mts)': {
+    file: 'consumer.mts',
+    options: { module: 'node16', moduleResolution: 'node16' },
+    source: `import pompelmi, { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict, type ScanOptions, type ScanReport, type VerdictValue } from 'pompelmi'\nvoid pompelmi.ping\n${USE}`,
+  },
+  'node16, CommonJS consumer (.cts)': {
+    file: 'consumer.cts',
+    options: { module: 'node16', moduleResolution: 'node16' },
+    source: `import pompelmi = require('pompelmi')\nconst { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict } = pompelmi\ntype ScanOptions = pompelmi.ScanOptions\ntype ScanReport = pompelmi.ScanReport\ntype VerdictValue = pompelmi.VerdictValue\n${USE}`,
+  },
+  bundler: {
+    file: 'consumer.ts',
+    options: { module: 'esnext', moduleResolution: 'bundler' },
+    source: `import { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict, type ScanOptions, type ScanReport, type VerdictValue } from 'pompelmi'\n${USE}`,
+  },
+  node10: {
+    file: 'consumer.ts',
+    options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
+    source: `import { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict, ScanOptions, ScanReport, VerdictValue } from 'pompelmi'\n${USE}`,
+  },
+}
+
+for (const [name, consumer] of Object.entries(consumers)) {
+  test(`types compile under moduleResolution ${name}, and wrong calls do not`, (t) => {
+    const dir = tempDir(t)
+    fs.mkdirSync(path.join(dir, 'node_modules', '@types'), { recursive: true })
+    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'pompelmi'))
+    fs.symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(dir, 'node_modules', '@types', 'node'))
+    fs.writeFileSync(path.join(dir, consumer.file), consumer.source)
+    const tsconfig = { compilerOptions: { strict: true, noEmit: true, target: 'es2022', lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false, ...consumer.options }, files: [consumer.file] }
+    fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig))
+    const r = spawnSync(process.execPath, [TSC, '-p', dir], { encoding: 'utf8' })
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+  })
+}
+
+test('the exports map has a types condition that exists', () => {
+  const pkg = require('../package.json')
+  assert.equal(pkg.exports['.'].types, './index.d.ts')
+  assert.ok(fs.existsSync(path.join(ROOT, pkg.exports['.'].types)))
+  assert.ok(Object.keys(pkg.exports['.'])[0] === 'types', 'types comes first, as TypeScript requires')
+})
