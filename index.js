@@ -10,8 +10,37 @@ const { Readable } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
 const util = require('node:util')
 
-const binding = require('./binding.js')
+const binding = loadBinding()
 const { createTempFile } = require('./lib/tempfile.js')
+
+/** The platform package name suffix napi-rs uses: linux-x64-gnu, darwin-arm64, win32-x64-msvc… */
+function platformTriple() {
+  const abi =
+    process.platform === 'linux'
+      ? process.report && process.report.getReport().header.glibcVersionRuntime
+        ? '-gnu'
+        : '-musl'
+      : process.platform === 'win32'
+        ? '-msvc'
+        : ''
+  return `${process.platform}-${process.arch}${abi}`
+}
+
+function loadBinding() {
+  try {
+    return require('./binding.js')
+  } catch (cause) {
+    const triple = platformTriple()
+    const err = new Error(
+      `pompelmi has no native binary for this platform (${triple}): the optional dependency ` +
+        `pompelmi-${triple} is not installed. Reinstall without --no-optional/--omit=optional, or, ` +
+        `if no such package exists for ${triple}, build from source with Rust: npm run build.`,
+      { cause },
+    )
+    err.code = 'ERR_POMPELMI_NO_BINARY'
+    throw err
+  }
+}
 
 // Plain, unregistered Symbols created once per JS realm: the same instances from CJS, ESM, every
 // call, and even from a second copy of this package (pompelmi 1.x made new ones per copy).

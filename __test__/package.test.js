@@ -1,0 +1,85 @@
+'use strict'
+// The published shape: `npm pack` of the main package and of the linux-x64-gnu binary package,
+// both installed into a fresh project without network, then require('pompelmi') scans there.
+// Without the platform package, require() names the platform and the package it needs.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const path = require('node:path')
+const { execFileSync, spawnSync } = require('node:child_process')
+
+const { startClamd } = require('./helpers/clamd.js')
+const { tempDir } = require('./helpers/samples.js')
+
+const ROOT = path.join(__dirname, '..')
+const TRIPLE = 'linux-x64-gnu'
+const clamd = startClamd('main')
+const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_audit: 'false', npm_config_fund: 'false' } })
+
+function pack(dir, into) {
+  const out = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', into, dir], ROOT))
+  return { tarball: path.join(into, out[0].filename), files: out[0].files.map((f) => f.path) }
+}
+
+function runIn(project, script) {
+  return spawnSync(process.execPath, ['-e', script], { cwd: project, encoding: 'utf8', timeout: 20_000 })
+}
+
+test(`npm pack + offline install of pompelmi and pompelmi-${TRIPLE}: require('pompelmi') scans`, { skip: `${process.platform}-${process.arch}` !== 'linux-x64' && 'the prebuilt package tested here is linux-x64-gnu' }, (t) => {
+  const work = tempDir(t)
+  // The platform package gets the binary that `npm run build` produced, as CI's artifacts step does.
+  const platformDir = path.join(work, TRIPLE)
+  fs.cpSync(path.join(ROOT, 'npm', TRIPLE), platformDir, { recursive: true })
+  fs.copyFileSync(path.join(ROOT, `pompelmi.${TRIPLE}.node`), path.join(platformDir, `pompelmi.${TRIPLE}.node`))
+  const main = pack(ROOT, work)
+  const native = pack(platformDir, work)
+  assert.ok(!main.files.some((f) => f.endsWith('.node')), 'the main package carries no binary')
+  for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'bin/pompelmi.js', 'lib/middleware.js']) assert.ok(main.files.includes(f), f)
+  assert.deepEqual(native.files.sort(), ['README.md', 'package.json', `pompelmi.${TRIPLE}.node`])
+
+  const project = path.join(work, 'app')
+  fs.mkdirSync(project)
+  fs.writeFileSync(path.join(project, 'package.json'), '{"name":"app","version":"1.0.0","private":true}')
+  npm(['install', '--offline', '--no-save', main.tarball, native.tarball], project)
+  const r = runIn(project, `require('pompelmi').scanBuffer(Buffer.from('hello'), { port: ${clamd.port} }).then((v) => console.log(v.description))`)
+  assert.equal(r.status, 0, r.stderr)
+  assert.equal(r.stdout.trim(), 'Clean')
+  const esm = spawnSync(process.execPath, ['--input-type=module', '-e', `import { Verdict, ping } from 'pompelmi'; console.log(await ping({ socket: ${JSON.stringify(clamd.socket)} }), typeof Verdict.Clean)`], { cwd: project, encoding: 'utf8' })
+  assert.equal(esm.stdout.trim(), 'true symbol', esm.stderr)
+  const cli = spawnSync(path.join(project, 'node_modules', '.bin', 'pompelmi'), ['ping', '--port', String(clamd.port)], { encoding: 'utf8' })
+  assert.equal(cli.stdout.trim(), 'PONG', cli.stderr)
+
+  // The same install without the platform package: a clear error naming what is missing.
+  const bare = path.join(work, 'bare')
+  fs.mkdirSync(bare)
+  fs.writeFileSync(path.join(bare, 'package.json'), '{"name":"bare","version":"1.0.0","private":true}')
+  npm(['install', '--offline', '--no-save', main.tarball], bare)
+  const missing = runIn(bare, `try { require('pompelmi') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`)
+  const err = JSON.parse(missing.stdout)
+  assert.equal(err.code, 'ERR_POMPELMI_NO_BINARY')
+  assert.match(err.message, new RegExp(`\\(${TRIPLE}\\)`))
+  assert.match(err.message, new RegExp(`pompelmi-${TRIPLE} is not installed`))
+})
+
+test('every npm/ platform package matches a napi target and is an optional dependency', () => {
+  const pkg = require('../package.json')
+  const dirs = fs.readdirSync(path.join(ROOT, 'npm')).sort()
+  assert.deepEqual(dirs, ['darwin-arm64', 'darwin-x64', 'linux-arm64-gnu', 'linux-x64-gnu', 'linux-x64-musl', 'win32-x64-msvc'])
+  for (const dir of dirs) {
+    const sub = require(path.join(ROOT, 'npm', dir, 'package.json'))
+    assert.equal(sub.name, `pompelmi-${dir}`)
+    assert.equal(sub.version, pkg.version)
+    assert.equal(sub.main, `pompelmi.${dir}.node`)
+    assert.equal(pkg.optionalDependencies[sub.name], pkg.version)
+  }
+})
+
+test('the release workflow is valid YAML that builds, tests and publishes every target', () => {
+  const yaml = spawnSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', path.join(ROOT, '.github', 'workflows', 'release.yml')], { encoding: 'utf8' })
+  assert.equal(yaml.status, 0, yaml.stderr)
+  const wf = JSON.parse(yaml.stdout)
+  const targets = wf.jobs.build.strategy.matrix.settings.map((s) => s.target)
+  assert.deepEqual(targets.sort(), ['aarch64-apple-darwin', 'aarch64-unknown-linux-gnu', 'x86_64-apple-darwin', 'x86_64-pc-windows-msvc', 'x86_64-unknown-linux-gnu', 'x86_64-unknown-linux-musl'])
+  assert.ok(wf.jobs.test && wf.jobs.publish, 'test and publish jobs')
+  assert.deepEqual(wf.jobs.publish.needs.sort(), ['build', 'test'])
+})
