@@ -7,6 +7,7 @@ const { execFileSync } = require('node:child_process')
 const path = require('node:path')
 
 const { startClamd } = require('./helpers/clamd.js')
+const { EICAR } = require('./helpers/samples.js')
 
 const ROOT = path.join(__dirname, '..')
 const clamd = startClamd('main')
@@ -25,4 +26,66 @@ test('examples/app.js: TCP sidecar topology (CLAMAV_HOST/CLAMAV_PORT)', () => {
 
 test('examples/app.js: shared socket topology (CLAMAV_SOCKET)', () => {
   assert.match(runApp({ CLAMAV_SOCKET: clamd.socket }), /clean buffer: Clean, EICAR: Malicious/)
+})
+
+test('examples/express-multer.js: clean upload stored, EICAR refused with 403', async (t) => {
+  process.env.POMPELMI_MODULE = ROOT
+  const { createApp } = require('../examples/express-multer.js')
+  const server = createApp({ port: clamd.port }).listen(0)
+  t.after(() => server.close())
+  await new Promise((r) => server.once('listening', r))
+  const url = `http://127.0.0.1:${server.address().port}/upload`
+  const send = (name, content) => {
+    const body = new FormData()
+    body.append('file', new Blob([content]), name)
+    return fetch(url, { method: 'POST', body })
+  }
+  const ok = await send('report.pdf', 'a clean report')
+  assert.deepEqual([ok.status, await ok.json()], [200, { stored: 'report.pdf', verdict: 'Clean' }])
+  const bad = await send('eicar.com', EICAR)
+  assert.equal(bad.status, 403)
+})
+
+test('examples/streaming-upload.js: a request body piped to clamd, a large one without buffering it', async (t) => {
+  process.env.POMPELMI_MODULE = ROOT
+  const { createServer } = require('../examples/streaming-upload.js')
+  const server = createServer({ socket: clamd.socket }).listen(0)
+  t.after(() => server.close())
+  await new Promise((r) => server.once('listening', r))
+  const url = `http://127.0.0.1:${server.address().port}/upload`
+  const post = async (body) => {
+    const res = await fetch(url, { method: 'POST', body, duplex: 'half' })
+    return [res.status, (await res.json()).verdict]
+  }
+  assert.deepEqual(await post(Buffer.from('hello')), [200, 'Clean'])
+  assert.deepEqual(await post(EICAR), [403, 'Malicious'])
+  // 64 MiB streamed through: the server's memory does not grow by the upload's size.
+  const chunk = Buffer.alloc(1024 * 1024, 0x61)
+  let sent = 0
+  const big = new ReadableStream({
+    pull(controller) {
+      if (sent++ === 64) controller.close()
+      else controller.enqueue(chunk)
+    },
+  })
+  const before = process.memoryUsage().rss
+  assert.deepEqual(await post(big), [200, 'Clean'])
+  assert.ok(process.memoryUsage().rss - before < 48 * 1024 * 1024, 'the upload was not buffered')
+})
+
+test('examples/s3-stream.js: an S3-style GetObject body scanned as a stream (stub client, no network)', async () => {
+  process.env.POMPELMI_MODULE = ROOT
+  const { scanObject } = require('../examples/s3-stream.js')
+  const { Readable } = require('node:stream')
+  class GetObjectCommand {
+    constructor(input) {
+      this.input = input
+    }
+  }
+  const objects = { 'clean.txt': Buffer.from('fine'), 'bad.com': EICAR }
+  const s3 = { send: async (cmd) => ({ Body: Readable.from([objects[cmd.input.Key]]) }) }
+  const webS3 = { send: async (cmd) => ({ Body: Readable.toWeb(Readable.from([objects[cmd.input.Key]])) }) }
+  assert.deepEqual(await scanObject({ s3, GetObjectCommand, bucket: 'b', key: 'clean.txt', clamd: { port: clamd.port } }), { key: 'clean.txt', verdict: 'Clean', viruses: [], bytes: 4 })
+  const bad = await scanObject({ s3: webS3, GetObjectCommand, bucket: 'b', key: 'bad.com', clamd: { socket: clamd.socket } })
+  assert.deepEqual([bad.verdict, bad.viruses], ['Malicious', ['Eicar-Test-Signature.UNOFFICIAL']])
 })
