@@ -2,8 +2,9 @@
 //!
 //! - A connection failure marks the endpoint down and the call moves to another endpoint at once
 //!   (failover); when none is left, `retries` decide, with `retry_delay` between rounds.
-//! - A session that breaks after it worked is reopened and its unanswered requests replayed once,
-//!   on a healthy endpoint (the same one if it is the only one).
+//! - A connection that breaks under a request (reset, hang-up) sends it to another healthy
+//!   endpoint at once; with none, a session that had worked is reopened and its unanswered
+//!   requests replayed once on the same endpoint.
 //! - Other failures (timeouts, resets of fresh sessions) follow `retries` when the input can be
 //!   sent again; a reply, whatever it says, is never retried.
 
@@ -163,6 +164,11 @@ impl Client {
       .or_else(|| candidates().min_by_key(|&i| self.pools[i].outstanding()))
   }
 
+  /// Whether an endpoint other than `index`, not yet failed in this round, is healthy.
+  fn has_alternative(&self, excluded: &[usize], index: usize) -> bool {
+    (0..self.pools.len()).any(|i| i != index && !excluded.contains(&i) && !self.pools[i].is_down())
+  }
+
   pub async fn scan(&self, payload: Payload, call: &CallOptions) -> Result<ScanOutcome, CallError> {
     let started = Instant::now();
     let in_flight: Mutex<Option<InFlight>> = Mutex::new(None);
@@ -252,12 +258,13 @@ impl Client {
           excluded.push(index);
           last = Some(err);
         }
-        // A session that had worked broke: replay once, elsewhere if possible.
-        Stage::Sent { worked: true } if !replayed && can_resend => {
-          replayed = true;
-          excluded.clear();
-          if self.pools.len() > 1 && self.pools.iter().enumerate().any(|(i, p)| i != index && !p.is_down()) {
+        // The endpoint failed before a verdict (reset, hang-up): another endpoint, at once, if
+        // there is one; else a session that had worked is replayed once on the same endpoint.
+        Stage::Sent { worked } if can_resend && error.is_connection_failure() && (self.has_alternative(&excluded, index) || (worked && !replayed)) => {
+          if self.has_alternative(&excluded, index) {
             excluded.push(index);
+          } else {
+            replayed = true;
           }
           last = Some(err);
         }

@@ -78,6 +78,17 @@ impl ClamError {
     }
   }
 
+  /// The connection broke under a request (reset, hang-up, a sibling's teardown): the request
+  /// may be sent again elsewhere. Not a timeout: a slow clamd is not a dead one.
+  pub fn is_connection_failure(&self) -> bool {
+    match self {
+      ClamError::Os { path: Some(_), .. } => false,
+      ClamError::Os { syscall, .. } => matches!(syscall.as_str(), "read" | "write"),
+      ClamError::HangUp | ClamError::Closed => true,
+      _ => false,
+    }
+  }
+
   /// A failure of the payload rather than of clamd or the connection.
   pub fn is_payload_error(&self) -> bool {
     matches!(self, ClamError::Os { path: Some(_), .. } | ClamError::SourceFailed(_))
