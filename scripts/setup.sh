@@ -13,7 +13,9 @@ fi
 
 if [[ ! -d node_modules/@napi-rs/cli ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
   echo "setup: installing npm dependencies" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
+  # `npm install`, not `npm ci`: the per-platform binary packages are optionalDependencies that
+  # exist only once published, and `npm ci` refuses a lock file without them.
+  npm install --no-audit --no-fund --loglevel=error >&2
 fi
 
 addon="$(ls pompelmi.*.node 2>/dev/null | head -n1 || true)"
