@@ -556,15 +556,36 @@ function ready(options) {
 const scanDirectory = require('./lib/directory.js')({ scan, Verdict, resolveTarget, nonNegative })
 const createPool = require('./lib/pool.js')({ Client })
 const middleware = require('./lib/middleware.js')({ inspect, inspectBuffer, inspectStream, Verdict })
+const createCache = require('./lib/cache.js')({ scan, scanBuffer, Verdict })
+const createPolicy = require('./lib/policy.js')({ inspectBuffer, inspectStream, Verdict })
+const watch = require('./lib/watch.js')({ inspect, Verdict })
+const createScanner = require('./lib/scanner.js')({ inspect, Verdict })
+const notify = require('./lib/notify.js')()
+const scanS3 = require('./lib/s3.js')({ scanStream })
+const { generateDashboard, generateShareCard } = require('./lib/reports.js')
+const generateScorecard = require('./lib/scorecard.js')()
+const createMultiEngine = require('./lib/multi-engine.js')({ inspect, inspectBuffer, Verdict })
 
 module.exports = {
+  // pompelmi 1.x's 17 exports
   scan,
   scanBuffer,
   scanStream,
   scanDirectory,
   Verdict,
   middleware,
+  scanS3,
   createPool,
+  watch,
+  notify,
+  createScanner,
+  generateDashboard,
+  generateShareCard,
+  generateScorecard,
+  createCache,
+  createPolicy,
+  createMultiEngine,
+  // this package's additions
   createClient,
   Client,
   inspect,

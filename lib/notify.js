@@ -1,0 +1,43 @@
+'use strict'
+// notify: POST a scan result to a webhook as JSON, signed with HMAC-SHA256 when a secret is set
+// (`X-Pompelmi-Signature: sha256=<hex>`), with a timeout (1.x had none).
+
+const crypto = require('node:crypto')
+const http = require('node:http')
+const https = require('node:https')
+const os = require('node:os')
+
+module.exports = function notifyFactory() {
+  return async function notify(webhookUrl, scanResult, options) {
+    const { onlyOnMalicious = true, secret, timeout = 10000 } = options || {}
+    if (!webhookUrl || typeof webhookUrl !== 'string') throw new Error('webhookUrl must be a non-empty string')
+    if (!scanResult || typeof scanResult !== 'object') throw new Error('scanResult must be an object')
+    let url
+    try {
+      url = new URL(webhookUrl)
+    } catch {
+      throw new Error(`Invalid webhookUrl: ${webhookUrl}`)
+    }
+    const { verdict } = scanResult
+    const name = typeof verdict === 'symbol' ? verdict.description : verdict ? String(verdict) : 'Unknown'
+    if (onlyOnMalicious && name !== 'Malicious') return
+    const body = JSON.stringify({
+      file: scanResult.file ?? null,
+      verdict: name,
+      viruses: scanResult.viruses || [],
+      timestamp: new Date().toISOString(),
+      hostname: os.hostname(),
+    })
+    const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'pompelmi-webhook/1.0' }
+    if (secret) headers['X-Pompelmi-Signature'] = `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`
+    await new Promise((resolve, reject) => {
+      const req = (url.protocol === 'https:' ? https : http).request(url, { method: 'POST', headers, timeout }, (res) => {
+        res.resume()
+        res.on('end', () => (res.statusCode >= 200 && res.statusCode < 300 ? resolve() : reject(new Error(`Webhook responded with HTTP ${res.statusCode}`))))
+      })
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`Webhook timed out after ${timeout}ms`), { code: 'ETIMEDOUT' })))
+      req.on('error', reject)
+      req.end(body)
+    })
+  }
+}

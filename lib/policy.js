@@ -1,0 +1,99 @@
+'use strict'
+// createPolicy: size, MIME type, extension, encrypted-ZIP and scan checks in one decision.
+// Fixed from 1.x: a ScanError verdict is not allowed unless `allowScanError: true`, the virus name
+// is reported, and the middleware checks every uploaded file, not only the first.
+
+const path = require('node:path')
+
+const { Readable } = require('node:stream')
+
+module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict }) {
+  /** ZIP local file headers (PK\3\4) whose general-purpose flag has bit 0 (encrypted) set. */
+  function isEncryptedZip(buffer) {
+    for (let off = buffer.indexOf('PK\x03\x04'); off >= 0 && off + 8 <= buffer.length; off = buffer.indexOf('PK\x03\x04', off + 4)) {
+      if (buffer.readUInt16LE(off + 6) & 1) return true
+    }
+    return false
+  }
+
+  return function createPolicy(rules) {
+    const {
+      scan = null,
+      maxSize = null,
+      allowedMimeTypes = null,
+      allowedExtensions = null,
+      rejectEncrypted = false,
+      onScannerUnavailable = 'reject',
+      allowScanError = false,
+    } = rules == null ? {} : rules
+    if (!['reject', 'allow', 'throw'].includes(onScannerUnavailable)) {
+      throw new TypeError(`onScannerUnavailable must be 'reject', 'allow' or 'throw'. Received ${String(onScannerUnavailable)}`)
+    }
+
+    async function check(buffer, meta) {
+      if (!Buffer.isBuffer(buffer)) throw new Error('buffer must be a Buffer')
+      const { filename = '', mimeType = null, size = buffer.length } = meta || {}
+      const extension = path.extname(filename).toLowerCase() || null
+      const details = { size, mimeType, extension, virusName: null }
+      const decide = (allowed, reason, verdict = null) => ({ allowed, reason: allowed ? null : reason, verdict, details })
+      if (maxSize != null && size > maxSize) return decide(false, 'file_too_large')
+      if (allowedMimeTypes && mimeType && !allowedMimeTypes.includes(mimeType)) return decide(false, 'mime_not_allowed')
+      if (allowedExtensions && !allowedExtensions.map((e) => e.toLowerCase()).includes(extension)) return decide(false, 'extension_not_allowed')
+      if (rejectEncrypted && isEncryptedZip(buffer)) return decide(false, 'encrypted_archive')
+      if (!scan) return decide(true, null)
+      let report
+      try {
+        // An empty upload is asked about as an empty stream (scanBuffer refuses empty buffers).
+        report = buffer.length ? await inspectBuffer(buffer, scan) : await inspectStream(Readable.from([]), scan)
+      } catch (err) {
+        if (onScannerUnavailable === 'throw') throw err
+        if (onScannerUnavailable === 'allow') return decide(true, null, Verdict.ScanError)
+        return decide(false, 'scanner_unavailable', Verdict.ScanError)
+      }
+      details.virusName = report.viruses[0] || null
+      if (report.verdict === Verdict.Malicious) return decide(false, 'virus_detected', report.verdict)
+      if (report.verdict === Verdict.ScanError && !allowScanError) return decide(false, 'scan_error', report.verdict)
+      return decide(true, null, report.verdict)
+    }
+
+    function filesOf(req) {
+      const files = []
+      if (req.file) files.push(req.file)
+      if (Array.isArray(req.files)) files.push(...req.files)
+      else if (req.files && typeof req.files === 'object') for (const list of Object.values(req.files)) files.push(...list)
+      return files
+    }
+
+    return {
+      check,
+      /** Express middleware: every uploaded file must pass; the first failure answers 403. */
+      middleware() {
+        return async (req, res, next) => {
+          try {
+            for (const file of filesOf(req)) {
+              const buffer = file.buffer || (file.path ? await require('node:fs').promises.readFile(file.path) : Buffer.alloc(0))
+              const result = await check(buffer, { filename: file.originalname, mimeType: file.mimetype, size: file.size ?? buffer.length })
+              if (!result.allowed) return res.status(403).json({ error: result.reason, file: file.originalname })
+            }
+            next()
+          } catch (err) {
+            next(err)
+          }
+        }
+      },
+      /** A NestJS guard: canActivate(context) checks the request's files. */
+      nestGuard() {
+        return {
+          async canActivate(context) {
+            const req = context.switchToHttp().getRequest()
+            for (const file of filesOf(req)) {
+              const result = await check(file.buffer || Buffer.alloc(0), { filename: file.originalname, mimeType: file.mimetype, size: file.size })
+              if (!result.allowed) return false
+            }
+            return true
+          },
+        }
+      },
+    }
+  }
+}
