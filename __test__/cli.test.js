@@ -99,3 +99,15 @@ test('a progress bar on a TTY for several files, none when piped', (t) => {
   const tty = execFileSync('script', ['-qec', `${process.execPath} ${BIN} scan ${dir} --port ${clamd.port}`, '/dev/null'], { encoding: 'utf8' })
   assert.match(tty, /\[####################\] 5\/5 files/)
 })
+
+test('scan --report and --share-card write the HTML dashboard and the SVG card', (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'ok.txt', 'fine')
+  writeFile(dir, 'bad.com', EICAR)
+  const out = tempDir(t)
+  const r = cli('scan', dir, '--port', String(clamd.port), '--report', path.join(out, 'r.html'), '--share-card', path.join(out, 'c.svg'))
+  assert.equal(r.code, 1)
+  const html = fs.readFileSync(path.join(out, 'r.html'), 'utf8')
+  assert.ok(html.includes('banner infected') && html.includes('Eicar-Test-Signature.UNOFFICIAL'))
+  assert.match(fs.readFileSync(path.join(out, 'c.svg'), 'utf8'), /1 infected/)
+})

@@ -27,12 +27,14 @@ Options:
   --concurrency <n>     files scanned at once (default 8 with clamd, 1 with clamscan)
   --database <dir>      local mode: signature directory for clamscan
   --json                print a JSON report
+  --report <file.html>  write an HTML dashboard of the scan
+  --share-card <file.svg>  write an SVG share card of the scan
   -q, --quiet           print only infected files and errors
 
 Without --host, --port or --socket, files are scanned by the local clamscan.
 Exit codes: 0 clean, 1 infected, 2 scan errors, 3 clamd unreachable.`
 
-const VALUE_FLAGS = new Set(['host', 'port', 'socket', 'timeout', 'retries', 'concurrency', 'database'])
+const VALUE_FLAGS = new Set(['host', 'port', 'socket', 'timeout', 'retries', 'concurrency', 'database', 'report', 'share-card'])
 
 function parse(argv) {
   const args = { _: [], json: false, quiet: false }
@@ -140,6 +142,9 @@ async function scanCommand(args) {
     errors: rows.filter((r) => r.verdict === 'error').length,
     time: Math.round((Date.now() - started) / 100) / 10,
   }
+  const reportRows = rows.map(({ file, verdict, viruses }) => ({ file, verdict, viruses }))
+  if (args.report) pompelmi.generateDashboard(reportRows, { outputPath: args.report, elapsed: Date.now() - started, ...opts })
+  if (args['share-card']) pompelmi.generateShareCard(reportRows, { outputPath: args['share-card'] })
   if (args.json) {
     const report = rows.map(({ unreachable: _u, ...row }) => row)
     console.log(JSON.stringify({ ...summary, results: report }, null, 2))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the demo, the tests and the benchmark need on a fresh Debian/Ubuntu machine with
 # Node >= 20 and Rust: npm dependencies, the native addon (rebuilt when its sources changed),
-# ClamAV (apt-get), and the private clamd instances with the project's test signatures.
+# ClamAV and Chromium (apt-get), and the private clamd instances with the test signatures.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -25,6 +25,16 @@ if [[ -z "$addon" ]] || [[ -n "$(find src Cargo.toml Cargo.lock build.rs -newer 
 fi
 
 scripts/clamd.sh install
+# Headless Chromium renders the HTML dashboard in one test (Debian's package; no browser download).
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if command -v apt-get >/dev/null && [[ "$(id -u)" == 0 ]]; then
+    echo "setup: installing chromium (apt-get install chromium)" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  else
+    echo "setup: chromium is missing; install it (e.g. sudo apt-get install -y chromium) for the dashboard test" >&2
+  fi
+fi
 # main: the everyday instance. limit: a tiny StreamMaxLength, to exercise clamd's early reply.
 scripts/clamd.sh start main --stream-max-length 1G >/dev/null
 scripts/clamd.sh start limit --stream-max-length 1M >/dev/null
