@@ -3,6 +3,8 @@
 // `export =`: `require('pompelmi')`, `import pompelmi from 'pompelmi'` and
 // `import { scan, Verdict } from 'pompelmi'` all resolve to these, under every moduleResolution.
 import type { Readable } from 'node:stream'
+import type { EventEmitter } from 'node:events'
+import type { FSWatcher } from 'node:fs'
 
 declare namespace pompelmi {
   /** The three possible verdicts: plain Symbols, compared with `===`. */
@@ -163,6 +165,184 @@ declare namespace pompelmi {
   }
   /** Express middleware after multer: 403 on Malicious, 422 (or `next(err)`) when a scan fails; sets `req.pompelmi`. */
   function middleware(options?: MiddlewareOptions | null): (req: any, res: any, next: (err?: unknown) => void) => Promise<void>
+  // --- the rest of pompelmi 1.x's exports ---
+
+  interface CacheOptions {
+    /** Entry lifetime in ms. Default 3600000. */
+    ttl?: number
+    /** Entries kept (least recently used evicted first). Default 1000. */
+    maxSize?: number
+    storage?: 'memory' | 'file'
+    /** Where `storage: 'file'` keeps the cache. Default `./.pompelmi-cache.json`. */
+    filePath?: string
+  }
+  interface CacheStats {
+    hits: number
+    misses: number
+    size: number
+    hitRate: number
+  }
+  interface ScanCache {
+    scan(filePath: string, options?: ScanOptions | null): Promise<VerdictValue>
+    scanBuffer(buffer: Buffer, options?: ScanOptions | null): Promise<VerdictValue>
+    stats(): CacheStats
+    clear(): void
+    /** Removes every entry for this content hash; true if one existed. */
+    delete(sha256: string): boolean
+    /** Writes a file cache now instead of 500 ms after the last change. */
+    flush(): void
+  }
+  /** Verdicts cached by content hash and connection options; ScanError is never cached. */
+  function createCache(options?: CacheOptions | null): ScanCache
+
+  interface PolicyRules {
+    /** Connection options for the scan; no scan without them. */
+    scan?: ScanOptions | null
+    maxSize?: number | null
+    allowedMimeTypes?: string[] | null
+    /** Lower-case extensions with the dot, e.g. `['.pdf']`. */
+    allowedExtensions?: string[] | null
+    rejectEncrypted?: boolean
+    onScannerUnavailable?: 'reject' | 'allow' | 'throw'
+    /** Allow a ScanError verdict (1.x allowed it silently). Default false. */
+    allowScanError?: boolean
+  }
+  interface FileMeta {
+    filename?: string
+    mimeType?: string | null
+    size?: number
+  }
+  type PolicyReason =
+    | 'file_too_large'
+    | 'mime_not_allowed'
+    | 'extension_not_allowed'
+    | 'encrypted_archive'
+    | 'virus_detected'
+    | 'scan_error'
+    | 'scanner_unavailable'
+  interface PolicyResult {
+    allowed: boolean
+    reason: PolicyReason | null
+    verdict: VerdictValue | null
+    details: { size: number; mimeType: string | null; extension: string | null; virusName: string | null }
+  }
+  interface ScanPolicy {
+    check(buffer: Buffer, meta?: FileMeta | null): Promise<PolicyResult>
+    middleware(): (req: any, res: any, next: (err?: unknown) => void) => Promise<void>
+    nestGuard(): { canActivate(context: any): Promise<boolean> }
+  }
+  function createPolicy(rules?: PolicyRules | null): ScanPolicy
+
+  interface WatchOptions extends ScanOptions {
+    /** Where malicious files are moved, with a JSON sidecar. */
+    quarantine?: string
+  }
+  interface WatchCallbacks {
+    onClean?(path: string, report: ScanReport): void
+    onMalicious?(path: string, viruses: string[], quarantinedTo: string | null): void
+    onError?(err: Error, path: string): void
+  }
+  function watch(dirPath: string, options?: WatchOptions | null, callbacks?: WatchCallbacks | null): FSWatcher
+
+  /** Emits 'clean'(path), 'malicious'(path, viruses), 'scanError'(path, report), 'error'(err, path), 'complete'(dir). */
+  interface ScanEmitter extends EventEmitter {
+    scan(filePath: string): void
+    scanDirectory(dirPath: string): void
+  }
+  function createScanner(options?: ScanOptions | null): ScanEmitter
+
+  interface ScanResultInput {
+    file?: string
+    verdict: VerdictValue | string
+    viruses?: string[]
+  }
+  interface NotifyOptions {
+    /** Send only Malicious results. Default true. */
+    onlyOnMalicious?: boolean
+    /** Signs the body: `X-Pompelmi-Signature: sha256=<hex HMAC-SHA256>`. */
+    secret?: string
+    /** Request timeout in ms. Default 10000. */
+    timeout?: number
+  }
+  function notify(webhookUrl: string, scanResult: ScanResultInput, options?: NotifyOptions | null): Promise<void>
+
+  interface S3Params {
+    bucket: string
+    key: string
+    region?: string
+    credentials?: unknown
+    /** An S3Client (or anything with its send()); created from @aws-sdk/client-s3 when absent. */
+    client?: { send(command: any): Promise<{ Body?: any }> }
+  }
+  function scanS3(params: S3Params, options?: ScanOptions | null): Promise<VerdictValue>
+
+  interface ScanRow {
+    file: string
+    verdict: 'clean' | 'infected' | 'error'
+    viruses?: string[]
+  }
+  interface DashboardOptions {
+    elapsed?: number
+    clamdVersion?: string
+    host?: string
+    port?: number
+    socket?: string
+    outputPath?: string
+  }
+  function generateDashboard(input: ScanRow[] | DirectoryScanResult, options?: DashboardOptions | null): string
+  function generateShareCard(input: ScanRow[] | DirectoryScanResult, options?: { outputPath?: string } | null): string
+
+  interface ScorecardConfig {
+    scanEnabled?: boolean
+    mimeTypeAllowlist?: string[]
+    fileSizeLimit?: number
+    diskWriteBeforeScan?: boolean
+    scanErrorBehavior?: string
+    clamdUnavailableBehavior?: string
+    tlsEnabled?: boolean
+  }
+  interface ScorecardFinding {
+    check: string
+    status: 'pass' | 'fail'
+    weight: number
+  }
+  interface ScorecardResult {
+    grade: 'A' | 'B' | 'C' | 'D' | 'F'
+    score: number
+    findings: ScorecardFinding[]
+    recommendations: string[]
+  }
+  function generateScorecard(config?: ScorecardConfig | null): Promise<ScorecardResult>
+
+  interface ClamAVEngineConfig extends ConnectionOptions {
+    type: 'clamav'
+    name?: string
+  }
+  /** Any other engine (an HTTP scanner, say): a name and a scanBuffer. */
+  interface CustomEngine {
+    name?: string
+    scanBuffer(buffer: Buffer): Promise<{ verdict: VerdictValue; viruses?: string[] }>
+  }
+  type EngineConfig = ClamAVEngineConfig | CustomEngine
+  interface EngineResult {
+    name: string
+    verdict: VerdictValue
+    viruses: string[]
+    endpoint?: string
+    error?: string
+  }
+  interface MultiEngineResult {
+    verdict: VerdictValue
+    consensus: 'any' | 'all' | 'majority'
+    viruses: string[]
+    engines: EngineResult[]
+  }
+  interface MultiEngine {
+    scan(filePath: string): Promise<MultiEngineResult>
+    scanBuffer(buffer: Buffer): Promise<MultiEngineResult>
+  }
+  /** Throws when `engines` is empty. */
+  function createMultiEngine(options: { engines: EngineConfig[]; consensus?: 'any' | 'all' | 'majority' }): MultiEngine
 }
 
 export = pompelmi

@@ -26,6 +26,14 @@ export async function main(): Promise<void> {
   for await (const event of scanDirectory.stream('/tmp')) if (event.type === 'result') void event.verdict
   await createPool({ size: 2 }).destroy()
   void middleware({ uploadField: 'doc', onScanError: 'next' })
+  const cache = createCache({ ttl: 1000, storage: 'file' })
+  const cached: VerdictValue = await cache.scanBuffer(Buffer.from('x'), opts)
+  void [cached, cache.stats().hitRate]
+  const decision = await createPolicy({ scan: opts, maxSize: 10 }).check(Buffer.from('x'), { filename: 'a.txt' })
+  if (decision.reason === 'virus_detected') void decision.details.virusName
+  const card: string = generateShareCard({ clean: [], malicious: [], errors: [] })
+  const engine = createMultiEngine({ engines: [{ type: 'clamav', port: 3310 }, { name: 'http', scanBuffer: async () => ({ verdict: Verdict.Clean }) }] })
+  void [card, (await engine.scanBuffer(Buffer.from('x'))).engines, (await generateScorecard({})).grade]
   // @ts-expect-error a number is not a path
   await scan(42)
   // @ts-expect-error there is no such verdict
@@ -43,22 +51,22 @@ const consumers = {
   'node16, ESM consumer (.mts)': {
     file: 'consumer.mts',
     options: { module: 'node16', moduleResolution: 'node16' },
-    source: `import pompelmi, { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict, type ScanOptions, type ScanReport, type VerdictValue } from 'pompelmi'\nvoid pompelmi.ping\n${USE}`,
+    source: `import pompelmi, { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, createCache, createPolicy, generateShareCard, createMultiEngine, generateScorecard, Verdict, type ScanOptions, type ScanReport, type VerdictValue } from 'pompelmi'\nvoid pompelmi.ping\n${USE}`,
   },
   'node16, CommonJS consumer (.cts)': {
     file: 'consumer.cts',
     options: { module: 'node16', moduleResolution: 'node16' },
-    source: `import pompelmi = require('pompelmi')\nconst { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict } = pompelmi\ntype ScanOptions = pompelmi.ScanOptions\ntype ScanReport = pompelmi.ScanReport\ntype VerdictValue = pompelmi.VerdictValue\n${USE}`,
+    source: `import pompelmi = require('pompelmi')\nconst { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, createCache, createPolicy, generateShareCard, createMultiEngine, generateScorecard, Verdict } = pompelmi\ntype ScanOptions = pompelmi.ScanOptions\ntype ScanReport = pompelmi.ScanReport\ntype VerdictValue = pompelmi.VerdictValue\n${USE}`,
   },
   bundler: {
     file: 'consumer.ts',
     options: { module: 'esnext', moduleResolution: 'bundler' },
-    source: `import { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict, type ScanOptions, type ScanReport, type VerdictValue } from 'pompelmi'\n${USE}`,
+    source: `import { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, createCache, createPolicy, generateShareCard, createMultiEngine, generateScorecard, Verdict, type ScanOptions, type ScanReport, type VerdictValue } from 'pompelmi'\n${USE}`,
   },
   node10: {
     file: 'consumer.ts',
     options: { module: 'commonjs', moduleResolution: 'node10', esModuleInterop: true },
-    source: `import { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, Verdict, ScanOptions, ScanReport, VerdictValue } from 'pompelmi'\n${USE}`,
+    source: `import { scan, scanBuffer, scanStream, scanDirectory, createClient, createPool, middleware, createCache, createPolicy, generateShareCard, createMultiEngine, generateScorecard, Verdict, ScanOptions, ScanReport, VerdictValue } from 'pompelmi'\n${USE}`,
   },
 }
 
