@@ -146,10 +146,6 @@ impl Client {
     Client { config, pools, connections, closed: AtomicBool::new(false), rotation: AtomicUsize::new(0) }
   }
 
-  pub fn config(&self) -> &ClientConfig {
-    &self.config
-  }
-
   /// The endpoint for the next attempt: the healthy one with the fewest outstanding requests,
   /// skipping those that already failed in this round. When all are down, the down ones are
   /// still tried (a single endpoint is never skipped).

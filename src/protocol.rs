@@ -192,14 +192,6 @@ pub fn classify(raw: &[u8]) -> ScanReply {
   ScanReply { verdict, text }
 }
 
-/// The reply to an oversized upload, classified without its text (for `REPLY_MAX` overruns).
-pub fn too_long_reply() -> ScanReply {
-  ScanReply {
-    verdict: Verdict::ScanError { reason: ErrorReason::UnexpectedReply },
-    text: String::new(),
-  }
-}
-
 /// Splits an IDSESSION reply `"<id>: <reply>"` into its request id and reply.
 pub fn split_session_reply(raw: &[u8]) -> Option<(u64, &[u8])> {
   let colon = raw.iter().position(|&b| b == b':')?;

@@ -36,16 +36,6 @@ pub enum Body {
   Fildes(String),
 }
 
-impl Body {
-  /// A copy for a replay, where that is cheap (buffers and paths).
-  pub fn replay_copy(&self) -> Option<Body> {
-    match self {
-      Body::Instream(source) => source.shared_copy().map(Body::Instream),
-      Body::File(p) => Some(Body::File(p.clone())),
-      Body::Fildes(p) => Some(Body::Fildes(p.clone())),
-    }
-  }
-}
 
 /// How far a failed request got, which decides what its caller may do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

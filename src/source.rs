@@ -57,13 +57,7 @@ impl Source {
     Source::Channel { rx, pending: None, replay: Replay { exhausted: true, ..Replay::default() } }
   }
 
-  /// Another handle on the same bytes, for buffers; streams cannot be copied.
-  pub fn shared_copy(&self) -> Option<Source> {
-    match self {
-      Source::Buffer { bytes, .. } => Some(Source::buffer(bytes.clone())),
-      Source::Channel { .. } => None,
-    }
-  }
+
 
   /// True for chunks pushed from JS (or a reader thread), which may arrive slowly.
   pub fn is_stream(&self) -> bool {
