@@ -475,11 +475,9 @@ function sharedClient(options) {
   const target = resolveTarget(options)
   let client = sharedClients.get(target.key)
   if (!client) {
-    if (sharedClients.size >= MAX_SHARED_CLIENTS) {
-      const [oldestKey, oldest] = sharedClients.entries().next().value
-      sharedClients.delete(oldestKey)
-      oldest.close()
-    }
+    // Forget the oldest; its calls in flight still hold it, and its connections close once it
+    // is collected (closing it here would reject them).
+    if (sharedClients.size >= MAX_SHARED_CLIENTS) sharedClients.delete(sharedClients.keys().next().value)
     client = new Client(options)
     sharedClients.set(target.key, client)
   }

@@ -372,3 +372,10 @@ test('bad call options reject clearly', async (t) => {
   assert.throws(() => createClient({ endpoints: ['ftp://x'] }), { code: 'ERR_INVALID_ARG_VALUE' })
   await assert.rejects(createClient().ping(), { code: 'ERR_NO_CLAMD' })
 })
+
+test('more distinct top-level option sets than shared clients: calls in flight are never cut off', async (t) => {
+  const server = await fake(t, (conn) => serveSession(conn, (r) => new Promise((resolve) => setTimeout(() => resolve(likeClamd(r)), 100))))
+  // 80 option sets (distinct timeouts) → 80 shared clients, more than the 64 kept.
+  const verdicts = await Promise.all(Array.from({ length: 80 }, (_, i) => pompelmi.scanBuffer(Buffer.from(`x${i}`), { port: server.port, timeout: 5000 + i })))
+  assert.ok(verdicts.every((v) => v === Verdict.Clean))
+})
