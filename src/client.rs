@@ -141,9 +141,22 @@ impl Client {
     let pools = config
       .endpoints
       .iter()
-      .map(|e| EndpointPool::new(e.clone(), config.idle_timeout, config.max_connections, connections.clone()))
+      .map(|e| {
+        EndpointPool::new(
+          e.clone(),
+          config.idle_timeout,
+          config.max_connections,
+          connections.clone(),
+        )
+      })
       .collect();
-    Client { config, pools, connections, closed: AtomicBool::new(false), rotation: AtomicUsize::new(0) }
+    Client {
+      config,
+      pools,
+      connections,
+      closed: AtomicBool::new(false),
+      rotation: AtomicUsize::new(0),
+    }
   }
 
   /// The endpoint for the next attempt: the healthy one with the fewest outstanding requests,
@@ -210,7 +223,10 @@ impl Client {
     let mut last: Option<CallError> = None;
     loop {
       if self.closed.load(Ordering::SeqCst) {
-        return Err(CallError { error: ClamError::Closed, endpoint: None });
+        return Err(CallError {
+          error: ClamError::Closed,
+          endpoint: None,
+        });
       }
       let Some(index) = self.pick(&excluded) else {
         // Every endpoint failed to connect in this round.
@@ -231,16 +247,27 @@ impl Client {
       let failure = match self.attempt(pool, body, call, in_flight).await {
         Ok((reply, bytes)) => {
           pool.mark_up();
-          return Ok(ScanOutcome { reply, endpoint: pool.endpoint.clone(), bytes, duration: started.elapsed() });
+          return Ok(ScanOutcome {
+            reply,
+            endpoint: pool.endpoint.clone(),
+            bytes,
+            duration: started.elapsed(),
+          });
         }
         Err(failure) => failure,
       };
       let Failure { error, stage, body } = failure;
       input.give_back(body);
       let can_resend = !matches!(&input, Input::Stream(None));
-      let err = CallError { error: error.clone(), endpoint: Some(pool.endpoint.clone()) };
+      let err = CallError {
+        error: error.clone(),
+        endpoint: Some(pool.endpoint.clone()),
+      };
       if self.closed.load(Ordering::SeqCst) {
-        return Err(CallError { error: ClamError::Closed, endpoint: None });
+        return Err(CallError {
+          error: ClamError::Closed,
+          endpoint: None,
+        });
       }
       match stage {
         Stage::Payload => return Err(err),
@@ -256,7 +283,11 @@ impl Client {
         }
         // The endpoint failed before a verdict (reset, hang-up): another endpoint, at once, if
         // there is one; else a session that had worked is replayed once on the same endpoint.
-        Stage::Sent { worked } if can_resend && error.is_connection_failure() && (self.has_alternative(&excluded, index) || (worked && !replayed)) => {
+        Stage::Sent { worked }
+          if can_resend
+            && error.is_connection_failure()
+            && (self.has_alternative(&excluded, index) || (worked && !replayed)) =>
+        {
           if self.has_alternative(&excluded, index) {
             excluded.push(index);
           } else {
@@ -289,14 +320,30 @@ impl Client {
     let _outstanding = pool.enter();
     let slot = match pool.acquire().await {
       Ok(slot) => slot,
-      Err(error) => return Err(Failure { error, stage: Stage::NotSent, body: Some(body) }),
+      Err(error) => {
+        return Err(Failure {
+          error,
+          stage: Stage::NotSent,
+          body: Some(body),
+        })
+      }
     };
     let session = pool.session(matches!(body, Body::Fildes(_)));
     let (answer_tx, answer_rx) = oneshot::channel();
     let (sent_tx, sent_rx) = oneshot::channel();
     let state = Arc::new(AtomicU8::new(session::QUEUED));
-    *in_flight.lock().unwrap() = Some(InFlight { session: session.clone(), state: state.clone() });
-    session.submit(Request { body, answer: answer_tx, cancel: call.cancel.clone(), state, sent: Some(sent_tx), slot });
+    *in_flight.lock().unwrap() = Some(InFlight {
+      session: session.clone(),
+      state: state.clone(),
+    });
+    session.submit(Request {
+      body,
+      answer: answer_tx,
+      cancel: call.cancel.clone(),
+      state,
+      sent: Some(sent_tx),
+      slot,
+    });
     let timeout = call.timeout.unwrap_or(self.config.idle_timeout);
     let reply_deadline = async {
       if sent_rx.await.is_err() {
@@ -332,7 +379,10 @@ impl Client {
     let mut excluded = Vec::new();
     loop {
       if self.closed.load(Ordering::SeqCst) {
-        return Err(CallError { error: ClamError::Closed, endpoint: None });
+        return Err(CallError {
+          error: ClamError::Closed,
+          endpoint: None,
+        });
       }
       let index = self.pick(&excluded).expect("at least one endpoint");
       let pool = &self.pools[index];
@@ -342,7 +392,10 @@ impl Client {
           return Ok((text, pool.endpoint.clone()));
         }
         Err(error) => {
-          let err = CallError { error: error.clone(), endpoint: Some(pool.endpoint.clone()) };
+          let err = CallError {
+            error: error.clone(),
+            endpoint: Some(pool.endpoint.clone()),
+          };
           if !error.is_retryable() {
             return Err(err);
           }
@@ -387,7 +440,10 @@ impl Drop for Client {
 pub async fn command_once(endpoint: &Endpoint, name: &str, idle: Option<Duration>) -> Result<String, ClamError> {
   let exchange = async {
     let mut conn = transport::connect(endpoint, idle).await?;
-    conn.write_all(&protocol::command(name)).await.map_err(|e| endpoint.io_error(&e, "write"))?;
+    conn
+      .write_all(&protocol::command(name))
+      .await
+      .map_err(|e| endpoint.io_error(&e, "write"))?;
     let mut reader = ReplyReader::new();
     let mut buf = vec![0u8; 8192];
     loop {
@@ -405,7 +461,9 @@ pub async fn command_once(endpoint: &Endpoint, name: &str, idle: Option<Duration
     }
   };
   match idle {
-    Some(d) => tokio::time::timeout(d, exchange).await.unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
+    Some(d) => tokio::time::timeout(d, exchange)
+      .await
+      .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
     None => exchange.await,
   }
 }

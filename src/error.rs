@@ -27,7 +27,11 @@ pub enum ClamError {
   HangUp,
   /// clamscan could not be started; Node's message for a failed spawn (`spawn clamscan ENOENT`).
   #[error("spawn {command} {code}")]
-  Spawn { code: String, command: String, args: Vec<String> },
+  Spawn {
+    code: String,
+    command: String,
+    args: Vec<String>,
+  },
   #[error("Unexpected exit code: {0}")]
   UnexpectedExit(i32),
   #[error("Process killed by signal: {0}")]
@@ -197,6 +201,9 @@ mod tests {
     let e = ClamError::file(&err, "open", "/secret");
     assert_eq!(e.to_string(), "open EACCES /secret");
     assert!(!e.is_retryable());
-    assert_eq!(ClamError::Timeout(50).to_string(), "clamd connection timed out after 50ms");
+    assert_eq!(
+      ClamError::Timeout(50).to_string(),
+      "clamd connection timed out after 50ms"
+    );
   }
 }

@@ -22,7 +22,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
-use client::{Cancel, CallError, CallOptions, Client, ClientConfig, Payload};
+use client::{CallError, CallOptions, Cancel, Client, ClientConfig, Payload};
 use error::ClamError;
 use protocol::{ScanReply, Verdict};
 use source::Source;
@@ -107,7 +107,13 @@ fn failed(err: ClamError, endpoint: String) -> Outcome {
     spawnargs: None,
   };
   match err {
-    ClamError::Os { syscall, address, port, path, .. } => {
+    ClamError::Os {
+      syscall,
+      address,
+      port,
+      path,
+      ..
+    } => {
       native.syscall = Some(syscall);
       native.address = address;
       native.port = port.map(u32::from);
@@ -181,7 +187,11 @@ impl ScanCall {
     napi::bindgen_prelude::spawn(async move {
       let _ = tx.send(fut.await);
     });
-    ScanCall { cancel, done: Mutex::new(Some(rx)), chunks: Mutex::new(chunks) }
+    ScanCall {
+      cancel,
+      done: Mutex::new(Some(rx)),
+      chunks: Mutex::new(chunks),
+    }
   }
 }
 
@@ -191,7 +201,9 @@ impl ScanCall {
   pub async fn outcome(&self) -> Outcome {
     let done = self.done.lock().unwrap().take();
     match done {
-      Some(rx) => rx.await.unwrap_or_else(|_| failed(ClamError::Internal("scan task ended".into()), String::new())),
+      Some(rx) => rx
+        .await
+        .unwrap_or_else(|_| failed(ClamError::Internal("scan task ended".into()), String::new())),
       None => failed(ClamError::Internal("outcome() called twice".into()), String::new()),
     }
   }
@@ -248,7 +260,10 @@ impl NativeClient {
       endpoints.push(endpoint);
     }
     if endpoints.is_empty() {
-      return Err(Error::new(Status::InvalidArg, "at least one clamd endpoint is required"));
+      return Err(Error::new(
+        Status::InvalidArg,
+        "at least one clamd endpoint is required",
+      ));
     }
     let config = ClientConfig {
       endpoints,
@@ -258,7 +273,9 @@ impl NativeClient {
       max_connections: options.max_connections.max(1) as usize,
       fdpass: options.fdpass,
     };
-    Ok(NativeClient { client: Arc::new(Client::new(config)) })
+    Ok(NativeClient {
+      client: Arc::new(Client::new(config)),
+    })
   }
 
   fn start(&self, payload: Payload, opts: Option<CallOpts>, chunks: Option<ChunkSender>) -> ScanCall {

@@ -50,7 +50,11 @@ pub async fn scan(path: String, database: Option<String>, cancel: Arc<Cancel>) -
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .spawn()
-    .map_err(|err| ClamError::Spawn { code: crate::error::errno_code(&err).to_string(), command: "clamscan".into(), args })?;
+    .map_err(|err| ClamError::Spawn {
+      code: crate::error::errno_code(&err).to_string(),
+      command: "clamscan".into(),
+      args,
+    })?;
   let pid = child.id();
   let (tx, rx) = oneshot::channel();
   std::thread::Builder::new()
@@ -73,12 +77,19 @@ pub async fn scan(path: String, database: Option<String>, cancel: Arc<Cancel>) -
   let text = stdout.trim().to_string();
   let verdict = match output.status.code() {
     Some(0) => Verdict::Clean,
-    Some(1) => Verdict::Malicious { viruses: parse_viruses(&stdout) },
-    Some(2) => Verdict::ScanError { reason: ErrorReason::ClamdError },
+    Some(1) => Verdict::Malicious {
+      viruses: parse_viruses(&stdout),
+    },
+    Some(2) => Verdict::ScanError {
+      reason: ErrorReason::ClamdError,
+    },
     Some(code) => return Err(ClamError::UnexpectedExit(code)),
     None => return Err(ClamError::KilledBySignal(signal_name(&output.status))),
   };
-  Ok(LocalOutcome { reply: ScanReply { verdict, text }, duration: started.elapsed() })
+  Ok(LocalOutcome {
+    reply: ScanReply { verdict, text },
+    duration: started.elapsed(),
+  })
 }
 
 #[cfg(unix)]
@@ -104,7 +115,10 @@ fn signal_name(status: &std::process::ExitStatus) -> String {
     (libc::SIGXCPU, "SIGXCPU"),
     (libc::SIGXFSZ, "SIGXFSZ"),
   ];
-  names.iter().find(|(n, _)| *n == sig).map_or_else(|| format!("SIG{sig}"), |(_, name)| name.to_string())
+  names
+    .iter()
+    .find(|(n, _)| *n == sig)
+    .map_or_else(|| format!("SIG{sig}"), |(_, name)| name.to_string())
 }
 
 #[cfg(not(unix))]
@@ -119,7 +133,10 @@ mod tests {
   #[test]
   fn separates_the_path_from_options() {
     assert_eq!(clamscan_args("-x", None), ["--no-summary", "--", "-x"]);
-    assert_eq!(clamscan_args("/a b", Some("/db")), ["--no-summary", "--database=/db", "--", "/a b"]);
+    assert_eq!(
+      clamscan_args("/a b", Some("/db")),
+      ["--no-summary", "--database=/db", "--", "/a b"]
+    );
   }
 
   #[test]

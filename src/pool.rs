@@ -78,7 +78,12 @@ pub struct EndpointPool {
 }
 
 impl EndpointPool {
-  pub fn new(endpoint: Endpoint, idle: Option<Duration>, max_connections: usize, connections: Arc<ConnectionCount>) -> Arc<Self> {
+  pub fn new(
+    endpoint: Endpoint,
+    idle: Option<Duration>,
+    max_connections: usize,
+    connections: Arc<ConnectionCount>,
+  ) -> Arc<Self> {
     let max_connections = max_connections.max(1);
     Arc::new_cyclic(|this| EndpointPool {
       endpoint,
@@ -87,7 +92,10 @@ impl EndpointPool {
       slots: Arc::new(Semaphore::new(max_connections * PIPELINE)),
       outstanding: AtomicUsize::new(0),
       sessions: Mutex::new(Vec::new()),
-      health: Mutex::new(Health { down: false, cooldown: COOLDOWN_FIRST }),
+      health: Mutex::new(Health {
+        down: false,
+        cooldown: COOLDOWN_FIRST,
+      }),
       closed: AtomicBool::new(false),
       connections,
       this: this.clone(),
@@ -134,7 +142,11 @@ impl EndpointPool {
     };
     if want_new && sessions.len() >= self.max_connections && best.is_none() {
       // Every connection carries the other kind of request: retire the idlest one.
-      if let Some(idlest) = sessions.iter().filter(|s| s.is_fildes() != fildes).min_by_key(|s| s.load()) {
+      if let Some(idlest) = sessions
+        .iter()
+        .filter(|s| s.is_fildes() != fildes)
+        .min_by_key(|s| s.load())
+      {
         idlest.retire();
       }
       sessions.retain(|s| !s.is_dead());
@@ -156,7 +168,12 @@ impl EndpointPool {
       return session;
     }
     best.unwrap_or_else(|| {
-      sessions.iter().filter(|s| s.is_fildes() == fildes).min_by_key(|s| s.load()).cloned().expect("a session of this kind exists")
+      sessions
+        .iter()
+        .filter(|s| s.is_fildes() == fildes)
+        .min_by_key(|s| s.load())
+        .cloned()
+        .expect("a session of this kind exists")
     })
   }
 
@@ -178,7 +195,10 @@ impl EndpointPool {
         tokio::time::sleep(cooldown).await;
         match this.upgrade() {
           Some(pool) if !pool.closed.load(Ordering::Relaxed) => {
-            if crate::client::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT)).await.is_ok() {
+            if crate::client::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT))
+              .await
+              .is_ok()
+            {
               pool.mark_up();
               return;
             }

@@ -181,13 +181,21 @@ pub fn classify(raw: &[u8]) -> ScanReply {
       Some(i) => &head[i + 2..],
       None => head,
     };
-    Verdict::Malicious { viruses: vec![name.trim().to_string()] }
+    Verdict::Malicious {
+      viruses: vec![name.trim().to_string()],
+    }
   } else if text.contains("size limit exceeded") {
-    Verdict::ScanError { reason: ErrorReason::SizeLimit }
+    Verdict::ScanError {
+      reason: ErrorReason::SizeLimit,
+    }
   } else if text.ends_with("ERROR") || text == "UNKNOWN COMMAND" || text == "COMMAND READ TIMED OUT" {
-    Verdict::ScanError { reason: ErrorReason::ClamdError }
+    Verdict::ScanError {
+      reason: ErrorReason::ClamdError,
+    }
   } else {
-    Verdict::ScanError { reason: ErrorReason::UnexpectedReply }
+    Verdict::ScanError {
+      reason: ErrorReason::UnexpectedReply,
+    }
   };
   ScanReply { verdict, text }
 }
@@ -247,21 +255,42 @@ mod tests {
     assert_eq!(classify(b"fd[10]: OK\0").verdict, Verdict::Clean);
     assert_eq!(
       classify(b"stream: Eicar-Test-Signature FOUND\0").verdict,
-      Verdict::Malicious { viruses: vec!["Eicar-Test-Signature".into()] }
+      Verdict::Malicious {
+        viruses: vec!["Eicar-Test-Signature".into()]
+      }
     );
     assert_eq!(
       classify(b"INSTREAM size limit exceeded. ERROR\0").verdict,
-      Verdict::ScanError { reason: ErrorReason::SizeLimit }
+      Verdict::ScanError {
+        reason: ErrorReason::SizeLimit
+      }
     );
     assert_eq!(
       classify(b"stream: Can't create temporary file ERROR").verdict,
-      Verdict::ScanError { reason: ErrorReason::ClamdError }
+      Verdict::ScanError {
+        reason: ErrorReason::ClamdError
+      }
     );
-    assert_eq!(classify(b"UNKNOWN COMMAND").verdict, Verdict::ScanError { reason: ErrorReason::ClamdError });
-    for garbage in [&b""[..], b"\0\0", b"stream: OKAY", b"OK", b"stream: ok", b"fd[]: OK", b"PONG"] {
+    assert_eq!(
+      classify(b"UNKNOWN COMMAND").verdict,
+      Verdict::ScanError {
+        reason: ErrorReason::ClamdError
+      }
+    );
+    for garbage in [
+      &b""[..],
+      b"\0\0",
+      b"stream: OKAY",
+      b"OK",
+      b"stream: ok",
+      b"fd[]: OK",
+      b"PONG",
+    ] {
       assert_eq!(
         classify(garbage).verdict,
-        Verdict::ScanError { reason: ErrorReason::UnexpectedReply },
+        Verdict::ScanError {
+          reason: ErrorReason::UnexpectedReply
+        },
         "{garbage:?}"
       );
     }

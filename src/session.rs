@@ -16,9 +16,9 @@ use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 
 use crate::client::Cancel;
 use crate::error::ClamError;
+use crate::pool::ConnectionCount;
 use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, ScanReply, Verdict, END_OF_STREAM};
 use crate::source::Source;
-use crate::pool::ConnectionCount;
 use crate::transport::{self, ConnRead, ConnWrite, Endpoint};
 
 /// Requests one session may have in flight.
@@ -35,7 +35,6 @@ pub enum Body {
   /// FILDES: the open file itself travels over the UNIX socket.
   Fildes(String),
 }
-
 
 /// How far a failed request got, which decides what its caller may do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +186,9 @@ impl Session {
   pub fn abandon(self: &Arc<Self>, cancel: &Arc<Cancel>) {
     {
       let mut pending = self.shared.pending.lock().unwrap();
-      let Some(p) = pending.values_mut().find(|p| Arc::ptr_eq(&p.cancel, cancel)) else { return };
+      let Some(p) = pending.values_mut().find(|p| Arc::ptr_eq(&p.cancel, cancel)) else {
+        return;
+      };
       p.answer.take();
       p.body.take();
     }
@@ -197,7 +198,13 @@ impl Session {
     napi::bindgen_prelude::spawn(async move {
       tokio::time::sleep(idle).await;
       if let Some(session) = session.upgrade() {
-        let still_pending = session.shared.pending.lock().unwrap().values().any(|p| Arc::ptr_eq(&p.cancel, &cancel));
+        let still_pending = session
+          .shared
+          .pending
+          .lock()
+          .unwrap()
+          .values()
+          .any(|p| Arc::ptr_eq(&p.cancel, &cancel));
         if still_pending {
           session.kill();
         }
@@ -236,7 +243,11 @@ async fn run(
       rx.close();
       while let Ok(request) = rx.try_recv() {
         shared.load.fetch_sub(1, Ordering::Relaxed);
-        let _ = request.answer.send(Err(Failure { error: error.clone(), stage: Stage::Connect, body: Some(request.body) }));
+        let _ = request.answer.send(Err(Failure {
+          error: error.clone(),
+          stage: Stage::Connect,
+          body: Some(request.body),
+        }));
       }
       return;
     }
@@ -269,11 +280,19 @@ async fn run(
   for mut p in pending {
     shared.load.fetch_sub(1, Ordering::Relaxed);
     let body = p.body.take();
-    p.answer(Err(Failure { error: error.clone(), stage: Stage::Sent { worked }, body }));
+    p.answer(Err(Failure {
+      error: error.clone(),
+      stage: Stage::Sent { worked },
+      body,
+    }));
   }
   while let Ok(request) = rx.try_recv() {
     shared.load.fetch_sub(1, Ordering::Relaxed);
-    let _ = request.answer.send(Err(Failure { error: error.clone(), stage: Stage::NotSent, body: Some(request.body) }));
+    let _ = request.answer.send(Err(Failure {
+      error: error.clone(),
+      stage: Stage::NotSent,
+      body: Some(request.body),
+    }));
   }
   // Dropping both halves closes the connection.
   reader_stop.notify_one();
@@ -325,7 +344,11 @@ fn deliver(raw: &[u8], shared: &Shared) -> Result<(), ClamError> {
   shared.worked.store(true, Ordering::Relaxed);
   shared.load.fetch_sub(1, Ordering::Relaxed);
   let reply = protocol::classify(reply);
-  if reply.verdict == (Verdict::ScanError { reason: ErrorReason::SizeLimit }) {
+  if reply.verdict
+    == (Verdict::ScanError {
+      reason: ErrorReason::SizeLimit,
+    })
+  {
     // clamd closes the connection after this reply: take no new request, before the caller
     // (whose next call could otherwise land here) hears the answer.
     shared.dead.store(true, Ordering::SeqCst);
@@ -346,7 +369,13 @@ async fn write_requests(
   reader_error: &Mutex<Option<ClamError>>,
 ) -> ClamError {
   let reader_err = || reader_error.lock().unwrap().clone().unwrap_or(ClamError::HangUp);
-  if let Err(err) = with_idle(idle, async { wr.write_all(&protocol::command("IDSESSION")).await.map_err(|e| endpoint.io_error(&e, "write")) }).await {
+  if let Err(err) = with_idle(idle, async {
+    wr.write_all(&protocol::command("IDSESSION"))
+      .await
+      .map_err(|e| endpoint.io_error(&e, "write"))
+  })
+  .await
+  {
     return err;
   }
   let mut next_id: u64 = 0;
@@ -376,14 +405,34 @@ async fn write_requests(
     if shared.dead.load(Ordering::SeqCst) {
       // Ending (clamd announced it will close): this request goes back untouched.
       shared.load.fetch_sub(1, Ordering::Relaxed);
-      let _ = request.answer.send(Err(Failure { error: ClamError::Closed, stage: Stage::NotSent, body: Some(request.body) }));
+      let _ = request.answer.send(Err(Failure {
+        error: ClamError::Closed,
+        stage: Stage::NotSent,
+        body: Some(request.body),
+      }));
       return ClamError::Closed;
     }
     next_id += 1;
     let id = next_id;
-    let Request { body, answer, state, sent, slot, cancel } = request;
+    let Request {
+      body,
+      answer,
+      state,
+      sent,
+      slot,
+      cancel,
+    } = request;
     state.store(WRITING, Ordering::SeqCst);
-    shared.pending.lock().unwrap().insert(id, Pending { answer: Some(answer), body: None, bytes: 0, cancel, _slot: slot });
+    shared.pending.lock().unwrap().insert(
+      id,
+      Pending {
+        answer: Some(answer),
+        body: None,
+        bytes: 0,
+        cancel,
+        _slot: slot,
+      },
+    );
     let streaming = matches!(&body, Body::Instream(s) if s.is_stream());
     shared.streaming.store(streaming, Ordering::Relaxed);
     let mut body = body;
@@ -408,7 +457,11 @@ async fn write_requests(
         // The payload failed mid-request: clamd cannot be told to drop it, so the session ends.
         if let Some(p) = shared.pending.lock().unwrap().remove(&id) {
           shared.load.fetch_sub(1, Ordering::Relaxed);
-          p.answer(Err(Failure { error: error.clone(), stage: Stage::Payload, body: None }));
+          p.answer(Err(Failure {
+            error: error.clone(),
+            stage: Stage::Payload,
+            body: None,
+          }));
         }
         return error;
       }
@@ -494,7 +547,9 @@ async fn with_idle<T>(
   fut: impl std::future::Future<Output = Result<T, ClamError>>,
 ) -> Result<T, ClamError> {
   match idle {
-    Some(d) => tokio::time::timeout(d, fut).await.unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
+    Some(d) => tokio::time::timeout(d, fut)
+      .await
+      .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
     None => fut.await,
   }
 }

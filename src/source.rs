@@ -12,7 +12,10 @@ use crate::protocol::{chunk_header, CHUNK_MAX};
 pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 pub enum Source {
-  Buffer { bytes: SharedBytes, offset: usize },
+  Buffer {
+    bytes: SharedBytes,
+    offset: usize,
+  },
   /// Chunks from a reader thread (files) or from JS (streams). The first `REPLAY_MAX` bytes
   /// handed out are kept, so an attempt that fails early (a reset right after connect) can be
   /// replayed; past that the source is single-use.
@@ -42,7 +45,11 @@ impl Source {
   }
 
   pub fn channel(rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>) -> Self {
-    Source::Channel { rx, pending: None, replay: Replay::default() }
+    Source::Channel {
+      rx,
+      pending: None,
+      replay: Replay::default(),
+    }
   }
 
   /// Reads a file on a plain thread. tokio's file I/O would use its blocking pool, which keeps
@@ -54,10 +61,15 @@ impl Source {
       .spawn(move || read_file(&path, tx))
       .expect("spawn file reader thread");
     // A file is reopened for each attempt, so keeping its first chunks would be wasted.
-    Source::Channel { rx, pending: None, replay: Replay { exhausted: true, ..Replay::default() } }
+    Source::Channel {
+      rx,
+      pending: None,
+      replay: Replay {
+        exhausted: true,
+        ..Replay::default()
+      },
+    }
   }
-
-
 
   /// True for chunks pushed from JS (or a reader thread), which may arrive slowly.
   pub fn is_stream(&self) -> bool {

@@ -44,9 +44,15 @@ impl Endpoint {
         rest.rsplit_once(':')?
       };
       let port = port.parse().ok()?;
-      return (!host.is_empty()).then(|| Endpoint::Tcp { host: host.to_string(), port });
+      return (!host.is_empty()).then(|| Endpoint::Tcp {
+        host: host.to_string(),
+        port,
+      });
     }
-    let path = spec.strip_prefix("unix://").or_else(|| spec.strip_prefix("unix:")).unwrap_or(spec);
+    let path = spec
+      .strip_prefix("unix://")
+      .or_else(|| spec.strip_prefix("unix:"))
+      .unwrap_or(spec);
     path.starts_with('/').then(|| Endpoint::Unix { path: path.to_string() })
   }
 
@@ -97,9 +103,7 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Conn, ClamError> {
             let _ = stream.set_nodelay(true);
             return Ok(Conn::Tcp(stream));
           }
-          Err(err) => {
-            last = Some(ClamError::socket(&err, "connect", &addr.ip().to_string(), Some(*port)))
-          }
+          Err(err) => last = Some(ClamError::socket(&err, "connect", &addr.ip().to_string(), Some(*port))),
         }
       }
       Err(last.unwrap_or(ClamError::NotFound { host: host.clone() }))
@@ -110,7 +114,9 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Conn, ClamError> {
       .map(Conn::Unix)
       .map_err(|err| endpoint.io_error(&err, "connect")),
     #[cfg(not(unix))]
-    Endpoint::Unix { .. } => Err(ClamError::Internal("UNIX sockets are not supported on this platform".into())),
+    Endpoint::Unix { .. } => Err(ClamError::Internal(
+      "UNIX sockets are not supported on this platform".into(),
+    )),
   }
 }
 
@@ -248,7 +254,10 @@ fn send_fd(sock: std::os::fd::RawFd, bytes: &[u8], fd: std::os::fd::RawFd) -> io
   // SAFETY: every pointer handed to sendmsg points into locals that outlive the call, and the
   // control buffer is sized with CMSG_SPACE for exactly one descriptor.
   unsafe {
-    let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut _, iov_len: bytes.len() };
+    let mut iov = libc::iovec {
+      iov_base: bytes.as_ptr() as *mut _,
+      iov_len: bytes.len(),
+    };
     let space = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
     let mut control = vec![0u8; space];
     let mut msg: libc::msghdr = std::mem::zeroed();
@@ -338,15 +347,41 @@ mod tests {
   fn parses_endpoint_strings() {
     assert_eq!(
       Endpoint::parse("tcp://clamav:3310"),
-      Some(Endpoint::Tcp { host: "clamav".into(), port: 3310 })
+      Some(Endpoint::Tcp {
+        host: "clamav".into(),
+        port: 3310
+      })
     );
-    assert_eq!(Endpoint::parse("tcp://[::1]:3310"), Some(Endpoint::Tcp { host: "::1".into(), port: 3310 }));
-    assert_eq!(Endpoint::parse("unix:/run/c.sock"), Some(Endpoint::Unix { path: "/run/c.sock".into() }));
-    assert_eq!(Endpoint::parse("unix:///run/c.sock"), Some(Endpoint::Unix { path: "/run/c.sock".into() }));
+    assert_eq!(
+      Endpoint::parse("tcp://[::1]:3310"),
+      Some(Endpoint::Tcp {
+        host: "::1".into(),
+        port: 3310
+      })
+    );
+    assert_eq!(
+      Endpoint::parse("unix:/run/c.sock"),
+      Some(Endpoint::Unix {
+        path: "/run/c.sock".into()
+      })
+    );
+    assert_eq!(
+      Endpoint::parse("unix:///run/c.sock"),
+      Some(Endpoint::Unix {
+        path: "/run/c.sock".into()
+      })
+    );
     assert_eq!(Endpoint::parse("tcp://clamav"), None);
     assert_eq!(Endpoint::parse("tcp://:3310"), None);
     assert_eq!(Endpoint::parse("relative.sock"), None);
-    assert_eq!(Endpoint::Tcp { host: "::1".into(), port: 1 }.to_string(), "tcp://[::1]:1");
+    assert_eq!(
+      Endpoint::Tcp {
+        host: "::1".into(),
+        port: 1
+      }
+      .to_string(),
+      "tcp://[::1]:1"
+    );
     assert_eq!(Endpoint::Unix { path: "/a".into() }.to_string(), "unix:/a");
   }
 }
