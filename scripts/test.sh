@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
+echo "== cargo fmt --check, clippy"
+cargo fmt --check
+cargo clippy --quiet --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --quiet --lib
 echo "== node --test"
