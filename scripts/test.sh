@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/setup.sh
 echo "== cargo fmt --check, clippy"
-cargo fmt --check
-cargo clippy --quiet --all-targets -- -D warnings
+# Lints, where the toolchain has them (rustup's default profile does).
+if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; else echo "rustfmt not installed: format not checked"; fi
+if cargo clippy --version >/dev/null 2>&1; then cargo clippy --quiet --all-targets -- -D warnings; else echo "clippy not installed: lints not run"; fi
 echo "== cargo test"
 cargo test --quiet --lib
 echo "== node --test"
