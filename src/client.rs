@@ -439,15 +439,14 @@ impl Drop for Client {
 /// One command on a connection of its own (commands are rare; probes need fresh connections).
 pub async fn command_once(endpoint: &Endpoint, name: &str, idle: Option<Duration>) -> Result<String, ClamError> {
   let exchange = async {
-    let mut conn = transport::connect(endpoint, idle).await?;
-    conn
-      .write_all(&protocol::command(name))
+    let (mut rd, mut wr) = transport::connect(endpoint, idle).await?.into_split();
+    wr.write_all(&protocol::command(name))
       .await
       .map_err(|e| endpoint.io_error(&e, "write"))?;
     let mut reader = ReplyReader::new();
     let mut buf = vec![0u8; 8192];
     loop {
-      let n = conn.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, "read"))?;
+      let n = rd.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, "read"))?;
       if n == 0 {
         let raw = reader.take_rest().ok_or(ClamError::HangUp)?;
         return Ok(protocol::normalise(&raw));

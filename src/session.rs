@@ -95,6 +95,24 @@ impl Pending {
   }
 }
 
+/// Answers a request that was never written: its caller may send it elsewhere, body intact.
+fn hand_back(shared: &Shared, request: Request, error: ClamError, stage: Stage) {
+  shared.load.fetch_sub(1, Ordering::Relaxed);
+  let _ = request.answer.send(Err(Failure {
+    error,
+    stage,
+    body: Some(request.body),
+  }));
+}
+
+/// Closes the queue and hands back every request still in it.
+fn hand_back_queue(shared: &Shared, rx: &mut mpsc::UnboundedReceiver<Request>, error: &ClamError, stage: Stage) {
+  rx.close();
+  while let Ok(request) = rx.try_recv() {
+    hand_back(shared, request, error.clone(), stage);
+  }
+}
+
 /// The caller's handle on a session.
 pub struct Session {
   tx: mpsc::UnboundedSender<Request>,
@@ -171,12 +189,7 @@ impl Session {
   pub fn submit(&self, request: Request) {
     self.shared.load.fetch_add(1, Ordering::Relaxed);
     if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
-      self.shared.load.fetch_sub(1, Ordering::Relaxed);
-      let _ = request.answer.send(Err(Failure {
-        error: ClamError::HangUp,
-        stage: Stage::NotSent,
-        body: Some(request.body),
-      }));
+      hand_back(&self.shared, request, ClamError::HangUp, Stage::NotSent);
     }
   }
 
@@ -240,15 +253,7 @@ async fn run(
       if !matches!(error, ClamError::Closed) {
         on_connect_error(&error);
       }
-      rx.close();
-      while let Ok(request) = rx.try_recv() {
-        shared.load.fetch_sub(1, Ordering::Relaxed);
-        let _ = request.answer.send(Err(Failure {
-          error: error.clone(),
-          stage: Stage::Connect,
-          body: Some(request.body),
-        }));
-      }
+      hand_back_queue(&shared, &mut rx, &error, Stage::Connect);
       return;
     }
   };
@@ -274,7 +279,6 @@ async fn run(
   let error = write_requests(wr, &endpoint, idle, &mut rx, &shared, &reader_done, &reader_error).await;
   // Teardown: nothing more is accepted; every unanswered request goes back to its caller.
   shared.dead.store(true, Ordering::Relaxed);
-  rx.close();
   let worked = shared.worked.load(Ordering::Relaxed);
   let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
   for mut p in pending {
@@ -286,14 +290,7 @@ async fn run(
       body,
     }));
   }
-  while let Ok(request) = rx.try_recv() {
-    shared.load.fetch_sub(1, Ordering::Relaxed);
-    let _ = request.answer.send(Err(Failure {
-      error: error.clone(),
-      stage: Stage::NotSent,
-      body: Some(request.body),
-    }));
-  }
+  hand_back_queue(&shared, &mut rx, &error, Stage::NotSent);
   // Dropping both halves closes the connection.
   reader_stop.notify_one();
 }
@@ -404,12 +401,7 @@ async fn write_requests(
     }
     if shared.dead.load(Ordering::SeqCst) {
       // Ending (clamd announced it will close): this request goes back untouched.
-      shared.load.fetch_sub(1, Ordering::Relaxed);
-      let _ = request.answer.send(Err(Failure {
-        error: ClamError::Closed,
-        stage: Stage::NotSent,
-        body: Some(request.body),
-      }));
+      hand_back(shared, request, ClamError::Closed, Stage::NotSent);
       return ClamError::Closed;
     }
     next_id += 1;

@@ -287,58 +287,6 @@ fn send_fd(sock: std::os::fd::RawFd, bytes: &[u8], fd: std::os::fd::RawFd) -> io
   }
 }
 
-impl AsyncRead for Conn {
-  fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-    match self.get_mut() {
-      Conn::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-      #[cfg(unix)]
-      Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
-    }
-  }
-}
-
-impl AsyncWrite for Conn {
-  fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-    match self.get_mut() {
-      Conn::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-      #[cfg(unix)]
-      Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
-    }
-  }
-
-  fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-    match self.get_mut() {
-      Conn::Tcp(s) => Pin::new(s).poll_flush(cx),
-      #[cfg(unix)]
-      Conn::Unix(s) => Pin::new(s).poll_flush(cx),
-    }
-  }
-
-  fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-    match self.get_mut() {
-      Conn::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-      #[cfg(unix)]
-      Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
-    }
-  }
-
-  fn poll_write_vectored(
-    self: Pin<&mut Self>,
-    cx: &mut Context<'_>,
-    bufs: &[io::IoSlice<'_>],
-  ) -> Poll<io::Result<usize>> {
-    match self.get_mut() {
-      Conn::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-      #[cfg(unix)]
-      Conn::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-    }
-  }
-
-  fn is_write_vectored(&self) -> bool {
-    true
-  }
-}
-
 #[cfg(test)]
 mod tests {
   use super::*;
