@@ -6,19 +6,9 @@
 // requests go on with req.pompelmi = { verdict, files: [{ fieldname, originalname, report }] }.
 
 const { Readable } = require('node:stream')
+const uploadedFiles = require('./uploads.js')
 
 module.exports = function middlewareFactory({ inspect, inspectBuffer, inspectStream, Verdict }) {
-  function uploadedFiles(req, uploadField) {
-    const files = []
-    if (req.file) files.push(req.file)
-    if (Array.isArray(req.files)) files.push(...req.files)
-    else if (req.files && typeof req.files === 'object') {
-      if (Array.isArray(req.files[uploadField])) files.push(...req.files[uploadField])
-      else for (const list of Object.values(req.files)) if (Array.isArray(list)) files.push(...list)
-    }
-    return files
-  }
-
   function scanError(file, cause) {
     const name = file.originalname || file.fieldname || 'upload'
     const err = new Error(`ScanError for ${name}${cause ? `: ${cause.message}` : ''}`, cause ? { cause } : undefined)

@@ -6,6 +6,7 @@
 const path = require('node:path')
 
 const { Readable } = require('node:stream')
+const uploadedFiles = require('./uploads.js')
 
 module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict }) {
   /** ZIP local file headers (PK\3\4) whose general-purpose flag has bit 0 (encrypted) set. */
@@ -56,21 +57,13 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
       return decide(true, null, report.verdict)
     }
 
-    function filesOf(req) {
-      const files = []
-      if (req.file) files.push(req.file)
-      if (Array.isArray(req.files)) files.push(...req.files)
-      else if (req.files && typeof req.files === 'object') for (const list of Object.values(req.files)) files.push(...list)
-      return files
-    }
-
     return {
       check,
       /** Express middleware: every uploaded file must pass; the first failure answers 403. */
       middleware() {
         return async (req, res, next) => {
           try {
-            for (const file of filesOf(req)) {
+            for (const file of uploadedFiles(req)) {
               const buffer = file.buffer || (file.path ? await require('node:fs').promises.readFile(file.path) : Buffer.alloc(0))
               const result = await check(buffer, { filename: file.originalname, mimeType: file.mimetype, size: file.size ?? buffer.length })
               if (!result.allowed) return res.status(403).json({ error: result.reason, file: file.originalname })
@@ -86,7 +79,7 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
         return {
           async canActivate(context) {
             const req = context.switchToHttp().getRequest()
-            for (const file of filesOf(req)) {
+            for (const file of uploadedFiles(req)) {
               const result = await check(file.buffer || Buffer.alloc(0), { filename: file.originalname, mimeType: file.mimetype, size: file.size })
               if (!result.allowed) return false
             }
