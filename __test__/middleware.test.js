@@ -7,7 +7,7 @@ const multer = require('multer')
 
 const { middleware, Verdict } = require('..')
 const { startClamd } = require('./helpers/clamd.js')
-const { startFakeClamd, serveSession } = require('./helpers/fake-clamd.js')
+const { startFakeClamd, serveSession, closedPort } = require('./helpers/fake-clamd.js')
 const { EICAR, tempDir } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
@@ -92,8 +92,7 @@ test('fails closed: a ScanError or an unreachable clamd gives 422; onScanError "
   const url = await serve(t, appWith(mem, middleware({ port: server.port })))
   const limited = await post(url, [['file', 'big.bin', 'x']])
   assert.deepEqual(limited, { status: 422, body: { error: 'File could not be scanned', field: 'file', name: 'big.bin', reason: 'size-limit' } })
-  const downPort = (await import('./helpers/fake-clamd.js')).closedPort
-  const port = await downPort()
+  const port = await closedPort()
   const downUrl = await serve(t, appWith(mem, middleware({ port })))
   const down = await post(downUrl, [['file', 'x.txt', 'x']])
   assert.deepEqual(down, { status: 422, body: { error: 'File could not be scanned', field: 'file', name: 'x.txt', reason: 'ECONNREFUSED' } })

@@ -77,11 +77,12 @@ start() {
   [[ -f "$dir/clamd.pid" ]] && kill "$(cat "$dir/clamd.pid")" 2>/dev/null || true
   rm -f "$dir/clamd.sock" "$dir/clamd.pid"
   local port
-  # A restarted instance keeps its port, as a restarted container keeps its address.
-  if [[ -f "$dir/port" ]] && node -e 'const s=require("net").createServer().once("error",()=>process.exit(1)).listen(+process.argv[1],"127.0.0.1",()=>s.close())' "$(cat "$dir/port")"; then
+  # A restarted instance keeps its port, as a restarted container keeps its address. Ports come
+  # from below the kernel's ephemeral range, so no other test's server takes it meanwhile.
+  if [[ -f "$dir/port" ]] && node "$repo/scripts/ports.js" bindable "$(cat "$dir/port")"; then
     port="$(cat "$dir/port")"
   else
-    port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+    port="$(node "$repo/scripts/ports.js" clamd)"
     echo "$port" > "$dir/port"
   fi
   mkdir -p "$dir/tmp"

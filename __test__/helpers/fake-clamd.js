@@ -4,6 +4,8 @@
 const net = require('node:net')
 const fs = require('node:fs')
 
+const { pickPort } = require('../../scripts/ports.js')
+
 class FakeConnection {
   constructor(socket) {
     this.socket = socket
@@ -168,13 +170,9 @@ async function serveSession(conn, decide) {
   }
 }
 
-/** A loopback port with nothing listening on it. */
-async function closedPort() {
-  const server = net.createServer()
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address()
-  await new Promise((resolve) => server.close(resolve))
-  return port
+/** A loopback port with nothing listening on it, which no other test will take meanwhile. */
+function closedPort() {
+  return pickPort('closed')
 }
 
 module.exports = { startFakeClamd, closedPort, serveSession }
