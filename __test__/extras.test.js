@@ -111,6 +111,23 @@ test('createPolicy onScannerUnavailable: reject, allow, throw; middleware checks
   assert.equal(await guard.canActivate(ctx([{ buffer: Buffer.from('fine') }, { buffer: EICAR }])), false)
 })
 
+test('createPolicy middleware and nestGuard read disk-storage uploads; a file with no content is an error, never allowed', async (t) => {
+  const dir = tempDir(t)
+  const onDisk = { originalname: 'e.txt', path: writeFile(dir, 'e.txt', EICAR) }
+  const cleanOnDisk = { originalname: 'a.txt', path: writeFile(dir, 'a.txt', 'fine') }
+  const policy = pompelmi.createPolicy({ scan: TCP })
+  const guard = policy.nestGuard()
+  const ctx = (file) => ({ switchToHttp: () => ({ getRequest: () => ({ file }) }) })
+  assert.equal(await guard.canActivate(ctx(cleanOnDisk)), true)
+  assert.equal(await guard.canActivate(ctx(onDisk)), false, 'the file on disk is scanned, not an empty buffer')
+  const res = { code: 0, body: null, status(c) { this.code = c; return this }, json(b) { this.body = b } }
+  await policy.middleware()({ file: onDisk }, res, () => assert.fail('a malicious file went on'))
+  assert.deepEqual([res.code, res.body], [403, { error: 'virus_detected', file: 'e.txt' }])
+  await assert.rejects(guard.canActivate(ctx({ originalname: 'x.bin' })), /x\.bin has neither a buffer nor a path/)
+  const handed = await new Promise((resolve) => policy.middleware()({ file: { originalname: 'x.bin' } }, res, resolve))
+  assert.match(handed.message, /cannot be checked/)
+})
+
 test('createScanner: events with virus names; a missing error listener does not crash', async (t) => {
   const dir = tempDir(t)
   const clean = writeFile(dir, 'a.txt', 'fine')

@@ -3,8 +3,8 @@
 // Fixed from 1.x: a ScanError verdict is not allowed unless `allowScanError: true`, the virus name
 // is reported, and the middleware checks every uploaded file, not only the first.
 
+const fs = require('node:fs')
 const path = require('node:path')
-
 const { Readable } = require('node:stream')
 const uploadedFiles = require('./uploads.js')
 
@@ -15,6 +15,24 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
       if (buffer.readUInt16LE(off + 6) & 1) return true
     }
     return false
+  }
+
+  /** An upload's bytes, from multer memory storage (buffer) or disk storage (path). A file with
+   * neither cannot be checked, and must not pass as an empty one. */
+  async function contentOf(file) {
+    if (Buffer.isBuffer(file.buffer)) return file.buffer
+    if (typeof file.path === 'string') return fs.promises.readFile(file.path)
+    throw new Error(`Upload ${file.originalname || file.fieldname || ''} has neither a buffer nor a path: it cannot be checked`)
+  }
+
+  /** Checks every uploaded file of a request; the first that is not allowed, or null. */
+  async function firstRefused(check, req) {
+    for (const file of uploadedFiles(req)) {
+      const buffer = await contentOf(file)
+      const result = await check(buffer, { filename: file.originalname, mimeType: file.mimetype, size: file.size ?? buffer.length })
+      if (!result.allowed) return { file, result }
+    }
+    return null
   }
 
   return function createPolicy(rules) {
@@ -63,27 +81,19 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
       middleware() {
         return async (req, res, next) => {
           try {
-            for (const file of uploadedFiles(req)) {
-              const buffer = file.buffer || (file.path ? await require('node:fs').promises.readFile(file.path) : Buffer.alloc(0))
-              const result = await check(buffer, { filename: file.originalname, mimeType: file.mimetype, size: file.size ?? buffer.length })
-              if (!result.allowed) return res.status(403).json({ error: result.reason, file: file.originalname })
-            }
+            const refused = await firstRefused(check, req)
+            if (refused) return res.status(403).json({ error: refused.result.reason, file: refused.file.originalname })
             next()
           } catch (err) {
             next(err)
           }
         }
       },
-      /** A NestJS guard: canActivate(context) checks the request's files. */
+      /** A NestJS guard: canActivate(context) checks the request's files (memory or disk storage). */
       nestGuard() {
         return {
           async canActivate(context) {
-            const req = context.switchToHttp().getRequest()
-            for (const file of uploadedFiles(req)) {
-              const result = await check(file.buffer || Buffer.alloc(0), { filename: file.originalname, mimeType: file.mimetype, size: file.size })
-              if (!result.allowed) return false
-            }
-            return true
+            return (await firstRefused(check, context.switchToHttp().getRequest())) === null
           },
         }
       },
