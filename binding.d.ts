@@ -66,6 +66,8 @@ export interface ClientOptions {
   retryDelay: number
   maxConnections: number
   fdpass: boolean
+  /** The size guard in bytes (`maxFileSize`); 0 disables it. */
+  maxFileSize: number
 }
 
 /** Local mode: runs `clamscan` on a path. */
@@ -75,7 +77,7 @@ export interface NativeError {
   message: string
   /** The crate's error kind: `os`, `dns`, `timeout`, `hangup`, `aborted`, `closed`, … */
   kind: string
-  code?: string
+  code: string
   syscall?: string
   address?: string
   port?: number
@@ -91,8 +93,10 @@ export interface Outcome {
   /** clamd's reply (NUL and session id stripped), clamscan's output, or a command's text. */
   reply: string
   reason?: string
-  /** `tcp://host:port`, `unix:/path` or `clamscan`; empty when no endpoint was reached. */
-  endpoint: string
+  /** For `reason: 'limits-exceeded'`: the clamd limit (`MaxFileSize`, `MaxScanSize`, …). */
+  limit?: string
+  /** `tcp://host:port`, `unix:/path` or `clamscan`; absent when no endpoint was asked. */
+  endpoint?: string
   bytes: number
   durationMs: number
   error?: NativeError

@@ -7,7 +7,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const { Readable } = require('node:stream')
-const { pipeline } = require('node:stream/promises')
+const { once } = require('node:events')
 const util = require('node:util')
 
 const binding = loadBinding()
@@ -60,6 +60,9 @@ const DEFAULTS = Object.freeze({
   retries: 0,
   retryDelay: 1000,
   maxConnections: 4,
+  // clamd's own MaxFileSize default: clamd skips larger files and, without AlertExceedsMax,
+  // answers OK for them.
+  maxFileSize: 100 * 1024 * 1024,
   readyTimeout: 30000,
   readyInterval: 500,
 })
@@ -100,7 +103,6 @@ function toError(native, endpoint) {
       }
     }
   }
-  if (native.kind === 'protocol') err.code = 'ERR_CLAMD_PROTOCOL'
   for (const key of ['syscall', 'address', 'port', 'path', 'hostname', 'spawnargs']) {
     if (native[key] != null) err[key] = native[key]
   }
@@ -170,13 +172,15 @@ function resolveTarget(options) {
   } else if (opts.host !== undefined || opts.port !== undefined || opts.socket !== undefined) {
     endpoints = [opts.socket ? unixEndpoint(opts.socket) : tcpEndpoint(opts.host, opts.port)]
   }
+  const maxFileSize = nonNegative(opts, 'maxFileSize', DEFAULTS.maxFileSize, { integer: true })
   if (!endpoints) {
     if (opts.database !== undefined && typeof opts.database !== 'string') throw invalidOption('database', 'a string', opts.database)
-    return { local: true, database: opts.database, key: `local|${opts.database}` }
+    return { local: true, database: opts.database, maxFileSize, key: `local|${opts.database}|${maxFileSize}` }
   }
   const target = {
     local: false,
     endpoints,
+    maxFileSize,
     timeout: nonNegative(opts, 'timeout', DEFAULTS.timeout),
     retries: nonNegative(opts, 'retries', DEFAULTS.retries, { integer: true }),
     retryDelay: nonNegative(opts, 'retryDelay', DEFAULTS.retryDelay),
@@ -255,6 +259,43 @@ async function pumpStream(call, stream, settled) {
   return settled
 }
 
+/**
+ * Copies a Readable into a local-mode temp file, chunk by chunk with backpressure, as the same
+ * bytes clamd mode would send. Resolves false, leaving the stream unread from there, once more
+ * than `maxFileSize` bytes arrived.
+ */
+async function writeStream(stream, temp, maxFileSize, signal) {
+  const out = temp.createWriteStream()
+  const closed = new Promise((resolve, reject) => {
+    out.once('close', resolve)
+    out.once('error', reject)
+  })
+  closed.catch(() => {}) // awaited below
+  // An abort stops the copy at once, even while the stream has nothing to give (the temp file
+  // goes with it); the stream itself is left to its owner, as in clamd mode.
+  const aborted = new Promise((resolve, reject) => {
+    if (signal) signal.addEventListener('abort', () => reject(abortError(signal)), { once: true })
+  })
+  aborted.catch(() => {})
+  const chunks = stream.iterator({ destroyOnReturn: false })
+  let bytes = 0
+  try {
+    for (;;) {
+      const { value: chunk, done } = await Promise.race([chunks.next(), aborted])
+      if (done) break
+      const data = chunkBytes(chunk, stream)
+      bytes += data.length
+      if (maxFileSize > 0 && bytes > maxFileSize) return false
+      if (!out.write(data)) await Promise.race([once(out, 'drain'), closed])
+    }
+    out.end()
+    await closed
+    return true
+  } finally {
+    out.destroy()
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The client
 
@@ -275,8 +316,8 @@ class Client {
     this.#target = resolveTarget(options)
     this.#closedError = closedError
     if (!this.#target.local) {
-      const { endpoints, timeout, retries, retryDelay, maxConnections, fdpass } = this.#target
-      this.#native = new binding.NativeClient({ endpoints, timeout, retries, retryDelay, maxConnections, fdpass })
+      const { endpoints, timeout, retries, retryDelay, maxConnections, fdpass, maxFileSize } = this.#target
+      this.#native = new binding.NativeClient({ endpoints, timeout, retries, retryDelay, maxConnections, fdpass, maxFileSize })
     }
   }
 
@@ -295,25 +336,29 @@ class Client {
   inspect(filePath, options) {
     return this.#run(options, async (call) => {
       const stat = await assertFile(filePath)
-      if (this.#target.local) return { ...(await call(binding.localScan(filePath, this.#target.database))), bytes: stat.size }
-      return call(this.#native.scanFile(filePath, call.native))
+      if (!this.#target.local) return call(this.#native.scanFile(filePath, call.native))
+      if (this.#overLimit(stat.isFile() ? stat.size : 0)) return tooLarge()
+      return { ...(await call(binding.localScan(filePath, this.#target.database))), bytes: stat.size }
     })
   }
 
   inspectBuffer(buffer, options) {
     return this.#run(options, async (call) => {
       assertBuffer(buffer)
-      if (this.#target.local) return this.#localData(call, (temp) => temp.write(buffer))
-      return call(this.#native.scanBuffer(buffer, call.native))
+      if (!this.#target.local) return call(this.#native.scanBuffer(buffer, call.native))
+      if (this.#overLimit(buffer.length)) return tooLarge()
+      return this.#localData(call, (temp) => temp.write(buffer))
     })
   }
 
   inspectStream(stream, options) {
     return this.#run(options, async (call) => {
       assertReadable(stream)
-      if (this.#target.local) return this.#localData(call, (temp) => pipeline(stream, temp.createWriteStream(), { signal: call.signal }))
-      const native = this.#native.scanStream(call.native)
-      return pumpStream(native, stream, call(native))
+      if (!this.#target.local) {
+        const native = this.#native.scanStream(call.native)
+        return pumpStream(native, stream, call(native))
+      }
+      return this.#localData(call, (temp) => writeStream(stream, temp, this.#target.maxFileSize, call.signal))
     })
   }
 
@@ -380,10 +425,15 @@ class Client {
     return outcome.reply
   }
 
+  #overLimit(size) {
+    return this.#target.maxFileSize > 0 && size > this.#target.maxFileSize
+  }
+
+  /** Writes the payload to a private temp file and runs clamscan on it; `write` resolves false when the payload is over `maxFileSize`. */
   async #localData(call, write) {
     const temp = await createTempFile()
     try {
-      await write(temp)
+      if ((await write(temp)) === false) return tooLarge()
       const bytes = (await fs.promises.stat(temp.path)).size
       return { ...(await call(binding.localScan(temp.path, this.#target.database))), bytes }
     } finally {
@@ -450,10 +500,16 @@ function toReport(outcome) {
     viruses: outcome.viruses,
     reply: outcome.reply,
     reason: outcome.verdict === 'error' ? outcome.reason || 'clamd-error' : null,
-    endpoint: outcome.endpoint,
+    limit: outcome.limit ?? null,
+    endpoint: outcome.endpoint ?? null,
     bytes: outcome.bytes,
     durationMs: outcome.durationMs,
   }
+}
+
+/** The report for a payload over `maxFileSize` in local mode: clamscan never saw it. */
+function tooLarge() {
+  return toReport({ verdict: 'error', viruses: [], reply: '', reason: 'too-large', bytes: 0, durationMs: 0 })
 }
 
 function reportVerdict(report) {

@@ -80,7 +80,8 @@ test('ready() waits for a clamd that starts late, and rejects with the last erro
 test('inspect reports: verdict, virus names, reply, reason, endpoint, bytes, duration', async (t) => {
   const c = client(t, { port: clamd.port })
   const bad = await c.inspectBuffer(Buffer.concat([Buffer.from('prefix '), EICAR]))
-  assert.deepEqual(Object.keys(bad).sort(), ['bytes', 'durationMs', 'endpoint', 'reason', 'reply', 'verdict', 'viruses'])
+  assert.deepEqual(Object.keys(bad).sort(), ['bytes', 'durationMs', 'endpoint', 'limit', 'reason', 'reply', 'verdict', 'viruses'])
+  assert.equal(bad.limit, null)
   assert.equal(bad.verdict, Verdict.Malicious)
   assert.deepEqual(bad.viruses, ['Eicar-Test-Signature.UNOFFICIAL'])
   assert.equal(bad.reply, 'stream: Eicar-Test-Signature.UNOFFICIAL FOUND')

@@ -64,24 +64,27 @@ test('a buffer is sent in chunks of at most 64 KiB', async (t) => {
 })
 
 for (const [name, call] of Object.entries(entryPoints)) {
-  test(`${name}: replies with and without a trailing NUL`, async (t) => {
+  test(`${name}: replies with and without a trailing NUL; a cut-off clean reply is never Clean`, async (t) => {
     const replies = [
       ['stream: OK', { nul: true }, Verdict.Clean],
-      ['stream: OK', { nul: false }, Verdict.Clean],
       ['stream: Win.Test.EICAR_HDB-1 FOUND', { nul: true }, Verdict.Malicious],
       ['stream: Win.Test.EICAR_HDB-1 FOUND', { nul: false }, Verdict.Malicious],
       ['ERROR: Could not connect', { nul: true }, Verdict.ScanError],
       ['stream: Can\'t allocate memory ERROR', { nul: true }, Verdict.ScanError],
       ['UNKNOWN COMMAND', { nul: false }, Verdict.ScanError],
+      // `stream: OK` then close, without NUL: it may be the start of `stream: OK.Bad FOUND`.
+      // The session counts as broken, is replayed once, then the call rejects.
+      ['stream: OK', { nul: false }, 'ERR_CLAMD_PROTOCOL', 2],
     ]
-    let i = 0
-    const server = await fake(t, async (conn) => {
-      await conn.instream()
-      const [text, opts] = replies[i++]
-      conn.reply(text, opts)
-    })
-    for (const [text, , expected] of replies) {
-      assert.equal(await call({ port: server.port }), expected, text)
+    for (const [text, opts, expected, connections = 1] of replies) {
+      const server = await startFakeClamd(async (conn) => {
+        await conn.instream()
+        conn.reply(text, opts)
+      })
+      const outcome = await call({ port: server.port }).catch((err) => err.code)
+      await server.close()
+      assert.equal(outcome, expected, `${text} ${JSON.stringify(opts)}`)
+      assert.equal(server.connections, connections, `${text}: connections`)
     }
   })
 
@@ -142,24 +145,26 @@ for (const [name, call] of Object.entries(entryPoints)) {
     })
   })
 
-  test(`${name}: garbage replies are ScanError; unattributable or oversized ones reject; never Clean`, async (t) => {
+  test(`${name}: garbage replies are ScanError; unattributable or oversized ones reject after one replay; never Clean`, async (t) => {
     const replies = [
       ['1: \x01\x02garbage stream: OK?', Verdict.ScanError],
       ['1: stream: OKAY', Verdict.ScanError],
       ['1: ', Verdict.ScanError],
-      ['stream: OK', 'ERR_CLAMD_PROTOCOL'], // no request id inside a session: whose reply is it?
-      ['7: stream: OK', 'ERR_CLAMD_PROTOCOL'], // an id that was never sent
-      [`1: ${'x'.repeat(70 * 1024)}`, 'ERR_CLAMD_PROTOCOL'], // over the 64 KiB cap
+      ['1: fd[3]: OK', Verdict.ScanError], // the clean reply of another kind of request
+      ['stream: OK', 'ERR_CLAMD_PROTOCOL', 2], // no request id inside a session: whose reply is it?
+      ['7: stream: OK', 'ERR_CLAMD_PROTOCOL', 2], // an id that was never sent
+      [`1: ${'x'.repeat(70 * 1024)}`, 'ERR_CLAMD_PROTOCOL', 2], // over the 64 KiB cap
     ]
-    let i = 0
-    const server = await fake(t, async (conn) => {
-      await conn.instream()
-      conn.write(replies[i++][0])
-      conn.socket.end()
-    })
-    for (const [text, expected] of replies) {
+    for (const [text, expected, connections = 1] of replies) {
+      const server = await startFakeClamd(async (conn) => {
+        await conn.instream()
+        conn.write(text)
+        conn.socket.end()
+      })
       const outcome = await call({ port: server.port }).catch((err) => err.code)
+      await server.close()
       assert.equal(outcome, expected, text.slice(0, 20))
+      assert.equal(server.connections, connections, `${text.slice(0, 20)}: connections`)
     }
   })
 

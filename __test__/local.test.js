@@ -82,17 +82,17 @@ test('a missing clamscan rejects with the spawn error (ENOENT)', async (t) => {
     assert.equal(err.errno, -2)
     assert.equal(err.syscall, 'spawn clamscan')
     assert.equal(err.path, 'clamscan')
-    assert.deepEqual(err.spawnargs, ['--no-summary', '--', CLEAN_FILE])
+    assert.deepEqual(err.spawnargs, ['--no-summary', '--alert-exceeds-max=yes', '--', CLEAN_FILE])
     return true
   })
 })
 
-test('arguments: --no-summary, --database when given, then -- and the path', async (t) => {
+test('arguments: --no-summary, --alert-exceeds-max=yes, --database when given, then -- and the path', async (t) => {
   const fake = useFakeClamscan(t, 'exit:0')
   await scan(CLEAN_FILE, { database: '/some/db' })
-  assert.deepEqual(fake.args(), ['--no-summary', '--database=/some/db', '--', CLEAN_FILE])
+  assert.deepEqual(fake.args(), ['--no-summary', '--alert-exceeds-max=yes', '--database=/some/db', '--', CLEAN_FILE])
   await scan(CLEAN_FILE, { timeout: 5, retries: 3 }) // clamd-only options do not leave local mode
-  assert.deepEqual(fake.args(), ['--no-summary', '--', CLEAN_FILE])
+  assert.deepEqual(fake.args(), ['--no-summary', '--alert-exceeds-max=yes', '--', CLEAN_FILE])
 })
 
 test('loud clamscan output is drained (no pipe deadlock)', async (t) => {

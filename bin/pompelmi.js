@@ -25,6 +25,8 @@ Options:
   --timeout <ms>        idle timeout (default 15000)
   --retries <n>         retries after connection failures (default 0)
   --concurrency <n>     files scanned at once (default 8 with clamd, 1 with clamscan)
+  --max-file-size <n>   larger files are scan errors, not sent (bytes, or 100M, 2G; default
+                        100M, clamd's MaxFileSize; 0 turns the guard off)
   --database <dir>      local mode: signature directory for clamscan
   --json                print a JSON report
   --report <file.html>  write an HTML dashboard of the scan
@@ -34,7 +36,7 @@ Options:
 Without --host, --port or --socket, files are scanned by the local clamscan.
 Exit codes: 0 clean, 1 infected, 2 scan errors, 3 clamd unreachable.`
 
-const VALUE_FLAGS = new Set(['host', 'port', 'socket', 'timeout', 'retries', 'concurrency', 'database', 'report', 'share-card'])
+const VALUE_FLAGS = new Set(['host', 'port', 'socket', 'timeout', 'retries', 'concurrency', 'database', 'max-file-size', 'report', 'share-card'])
 
 function parse(argv) {
   const args = { _: [], json: false, quiet: false }
@@ -62,7 +64,15 @@ function options(args) {
   if (args.timeout !== undefined) opts.timeout = Number(args.timeout)
   if (args.retries !== undefined) opts.retries = Number(args.retries)
   if (args.database !== undefined) opts.database = args.database
+  if (args['max-file-size'] !== undefined) opts.maxFileSize = parseSize(args['max-file-size'])
   return opts
+}
+
+/** A size as clamd.conf writes it: bytes, or with a K, M or G suffix (1M = 1048576). */
+function parseSize(text) {
+  const m = /^(\d+)([kmg]?)$/i.exec(String(text).trim())
+  if (!m) throw new Error(`--max-file-size must be a size such as 104857600 or 100M, not ${JSON.stringify(text)}`)
+  return Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase())
 }
 
 /** Errors that mean clamd could not be reached or did not answer in time. */
@@ -134,7 +144,8 @@ async function scanCommand(args) {
     if (error) return { file, verdict: 'error', error: error.message, unreachable: unreachable(error) }
     if (report.verdict === Verdict.Malicious) return { file, verdict: 'infected', viruses: report.viruses }
     if (report.verdict === Verdict.Clean) return { file, verdict: 'clean' }
-    return { file, verdict: 'error', error: report.reason ? `ScanError (${report.reason}): ${report.reply}` : `ScanError: ${report.reply}` }
+    const reason = report.limit ? `${report.reason}: ${report.limit}` : report.reason
+    return { file, verdict: 'error', error: `ScanError (${reason})${report.reply ? `: ${report.reply}` : ''}` }
   })
   const summary = {
     scanned: rows.length,
@@ -168,6 +179,7 @@ async function main(argv) {
   let args
   try {
     args = parse(argv)
+    options(args) // flag values are checked before any command runs
   } catch (err) {
     console.error(`Error: ${err.message}\n\n${HELP}`)
     return 2

@@ -52,16 +52,38 @@ module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative 
     return summary
   }
 
+  /**
+   * Scans `concurrency` files at once, like scanDirectory, and yields each file's progress and
+   * result as its scan completes (so in completion order). A new scan starts only when the
+   * consumer asks for more: a slow consumer holds the walk back.
+   */
   scanDirectory.stream = async function* stream(dirPath, options) {
     const { files, unreadable } = await listFiles(dirPath)
+    const concurrency = concurrencyOf(options)
     const total = files.length + unreadable.length
     const summary = { clean: [], malicious: [], errors: [] }
+    const inFlight = new Map()
+    let next = 0
     let scanned = 0
-    for (const [file, readable] of [...files.map((f) => [f, true]), ...unreadable.map((f) => [f, false])]) {
-      yield { type: 'progress', scanned: ++scanned, total, file }
-      const verdict = readable ? await scan(file, options).catch(() => null) : null
+    while (next < files.length || inFlight.size) {
+      while (next < files.length && inFlight.size < concurrency) {
+        const file = files[next++]
+        const done = scan(file, options).then(
+          (verdict) => ({ file, verdict }),
+          () => ({ file, verdict: null }),
+        )
+        inFlight.set(file, done)
+      }
+      const { file, verdict } = await Promise.race(inFlight.values())
+      inFlight.delete(file)
       sort(summary, file, verdict)
+      yield { type: 'progress', scanned: ++scanned, total, file }
       yield { type: 'result', file, verdict }
+    }
+    for (const file of unreadable) {
+      sort(summary, file, null)
+      yield { type: 'progress', scanned: ++scanned, total, file }
+      yield { type: 'result', file, verdict: null }
     }
     yield { type: 'complete', summary }
   }

@@ -1,13 +1,13 @@
 'use strict'
 // createPool, pompelmi 1.x's persistent pool, on real IDSESSION sessions: `size` connections,
-// `timeout` the idle timeout of each scan. destroy() rejects queued and in-flight calls with
+// `timeout` the idle timeout of each scan, `maxFileSize` the size guard (as everywhere). destroy() rejects queued and in-flight calls with
 // `Pool destroyed` and resolves once every connection is closed.
 
 module.exports = function pool({ Client }) {
   return function createPool(options) {
-    const { host = '127.0.0.1', port = 3310, socket, size = 5, timeout = 15000 } = options == null ? {} : options
+    const { host = '127.0.0.1', port = 3310, socket, size = 5, timeout = 15000, maxFileSize } = options == null ? {} : options
     const client = new Client(
-      { host, port, socket, timeout, maxConnections: size, retries: 0 },
+      { host, port, socket, timeout, maxConnections: size, retries: 0, maxFileSize },
       { closedError: () => new Error('Pool destroyed') },
     )
     return {

@@ -7,5 +7,5 @@ scripts/setup.sh
 if [[ ! -d bench/node_modules/clamscan || ! -d bench/node_modules/clamdjs ]]; then
   npm install --prefix bench --no-audit --no-fund --loglevel=error >&2
 fi
-scripts/clamd.sh start bench --disable-cache --stream-max-length 1G >/dev/null
+scripts/clamd.sh start bench >/dev/null
 node bench/bench.js

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Private clamd instances for the demo, the tests and the benchmark.
 #
-#   scripts/clamd.sh start [NAME] [--stream-max-length 1M] [--disable-cache]
+#   scripts/clamd.sh start [NAME] [--stream-max-length 1M] [--max-file-size 10M]
+#                                 [--max-scan-size 1M] [--no-alert-exceeds-max] [--disable-cache]
+#   scripts/clamd.sh start NAME        # a named instance of the project's, with its preset options
 #   scripts/clamd.sh stop [NAME|all]
 #   scripts/clamd.sh env [NAME]        # prints CLAMD_PORT=… CLAMD_SOCKET=… CLAMD_PID=…
 #
 # Each instance lives in $POMPELMI_CLAMD_DIR/NAME (default /tmp/pompelmi-clamd/NAME), listens on a
 # free loopback TCP port and on a UNIX socket, and loads only the project's own test signatures
 # from testdata/signatures (freshclam cannot reach its mirrors here, and tests must be hermetic).
-# `start` is idempotent: a running instance is left alone. It installs ClamAV with apt-get when
-# clamd is missing and that is possible, and otherwise says exactly what to run.
+# Instances run with `AlertExceedsMax yes`, the configuration this package recommends: without it
+# clamd answers OK for files its limits made it skip. `--no-alert-exceeds-max` gives the other one.
+# `start` is idempotent: a running instance with the same configuration is left alone (one whose
+# options changed is restarted). It installs ClamAV with apt-get when clamd is missing and that is
+# possible, and otherwise says exactly what to run.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -61,11 +66,29 @@ print_env() {
   echo "CLAMD_PID=$(cat "$dir/clamd.pid")"
 }
 
+# The project's instances, each in the configuration its name promises. Every other limit is
+# clamd's default (MaxFileSize 100M, MaxScanSize 400M, …).
+preset() {
+  case "$name" in
+    main|fleet*) echo "--stream-max-length 1G" ;;              # large uploads, limit alerts on
+    limit) echo "--stream-max-length 1M" ;;                    # clamd's early size-limit reply
+    noalert) echo "--stream-max-length 1G --no-alert-exceeds-max" ;;  # the configuration to avoid
+    scanlimit) echo "--max-scan-size 1M" ;;                    # archives that expand past it
+    scanlimit-noalert) echo "--max-scan-size 1M --no-alert-exceeds-max" ;;
+    bench) echo "--stream-max-length 1G --disable-cache" ;;
+  esac
+}
+
 start() {
-  local stream_max="100M" cache="no"
+  # shellcheck disable=SC2046
+  [[ $# -eq 0 ]] && set -- $(preset)
+  local stream_max="100M" cache="no" alert="yes" limits=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --stream-max-length) stream_max="$2"; shift 2 ;;
+      --max-file-size) limits+="MaxFileSize $2"$'\n'; shift 2 ;;
+      --max-scan-size) limits+="MaxScanSize $2"$'\n'; shift 2 ;;
+      --no-alert-exceeds-max) alert="no"; shift ;;
       --disable-cache) cache="yes"; shift ;;
       *) echo "clamd.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -73,8 +96,39 @@ start() {
   install_clamav
   mkdir -p "$dir"
   exec 9>"$dir/lock"; flock 9   # parallel test files may ask for the same instance
-  if running && ping_clamd; then print_env; return 0; fi
-  [[ -f "$dir/clamd.pid" ]] && kill "$(cat "$dir/clamd.pid")" 2>/dev/null || true
+  local user_line=""
+  # Running as an unprivileged user, as packaged clamd does, is what makes the FILDES test
+  # meaningful: clamd can then scan a descriptor for a file it could not open by path.
+  if [[ "$(id -u)" == 0 ]] && id clamav >/dev/null 2>&1; then user_line="User clamav"; fi
+  # Everything but the port: an instance whose options are unchanged is left running.
+  local options
+  options="$(cat <<EOF
+Foreground yes
+$user_line
+LocalSocket $dir/clamd.sock
+LocalSocketMode 666
+TCPAddr 127.0.0.1
+DatabaseDirectory $repo/testdata/signatures
+PidFile $dir/clamd.pid
+LogFile $dir/clamd.log
+LogTime yes
+TemporaryDirectory $dir/tmp
+StreamMaxLength $stream_max
+${limits}AlertExceedsMax $alert
+MaxThreads 10
+MaxConnectionQueueLength 200
+DisableCache $cache
+SelfCheck 0
+EOF
+)"
+  if running && ping_clamd && [[ "$(grep -v '^TCPSocket ' "$dir/clamd.conf" 2>/dev/null)" == "$options" ]]; then
+    print_env; return 0
+  fi
+  if [[ -f "$dir/clamd.pid" ]]; then
+    local old; old="$(cat "$dir/clamd.pid")"
+    kill "$old" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+  fi
   rm -f "$dir/clamd.sock" "$dir/clamd.pid"
   local port
   # A restarted instance keeps its port, as a restarted container keeps its address. Ports come
@@ -86,32 +140,11 @@ start() {
     echo "$port" > "$dir/port"
   fi
   mkdir -p "$dir/tmp"
-  local user_line=""
-  # Running as an unprivileged user, as packaged clamd does, is what makes the FILDES test
-  # meaningful: clamd can then scan a descriptor for a file it could not open by path.
-  if [[ "$(id -u)" == 0 ]] && id clamav >/dev/null 2>&1; then
-    user_line="User clamav"
+  if [[ -n "$user_line" ]]; then
     chown -R clamav "$dir"
     chmod 755 "$base" "$dir"
   fi
-  cat > "$dir/clamd.conf" <<EOF
-Foreground yes
-$user_line
-LocalSocket $dir/clamd.sock
-LocalSocketMode 666
-TCPSocket $port
-TCPAddr 127.0.0.1
-DatabaseDirectory $repo/testdata/signatures
-PidFile $dir/clamd.pid
-LogFile $dir/clamd.log
-LogTime yes
-TemporaryDirectory $dir/tmp
-StreamMaxLength $stream_max
-MaxThreads 10
-MaxConnectionQueueLength 200
-DisableCache $cache
-SelfCheck 0
-EOF
+  printf '%s\nTCPSocket %s\n' "$options" "$port" > "$dir/clamd.conf"
   local clamd; clamd="$(find_clamd)"
   nohup "$clamd" --config-file="$dir/clamd.conf" >"$dir/stdout.log" 2>&1 9>&- &
   echo $! > "$dir/clamd.pid"

@@ -2,11 +2,14 @@
 //!
 //! - A connection failure marks the endpoint down and the call moves to another endpoint at once
 //!   (failover); when none is left, `retries` decide, with `retry_delay` between rounds.
-//! - A connection that breaks under a request (reset, hang-up) sends it to another healthy
-//!   endpoint at once; with none, a session that had worked is reopened and its unanswered
-//!   requests replayed once on the same endpoint.
-//! - Other failures (timeouts, resets of fresh sessions) follow `retries` when the input can be
-//!   sent again; a reply, whatever it says, is never retried.
+//! - A session that breaks under a request (a reset, a hang-up, a reply that breaks the protocol)
+//!   sends it to another healthy endpoint at once; with none, it is replayed once on a new
+//!   session of the same endpoint, whether or not the broken session had answered anything.
+//! - A session ended for another request's sake (its timeout, its abort, an early reply) sends
+//!   its other requests again at once; that is no failure of theirs and costs no replay.
+//! - Other failures (timeouts, a second break) follow `retries` when the input can be sent
+//!   again; a reply, whatever it says, is never retried.
+//! - A payload over `max_file_size` is not sent: clamd would skip it and answer OK.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,7 +20,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::error::ClamError;
 use crate::pool::{ConnectionCount, EndpointPool};
-use crate::protocol::{self, ReplyEvent, ReplyReader, ScanReply};
+use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, ScanReply};
 use crate::session::{self, Body, Failure, Request, Session, Stage};
 use crate::source::{SharedBytes, Source};
 use crate::transport::{self, Endpoint};
@@ -32,6 +35,9 @@ pub struct ClientConfig {
   pub max_connections: usize,
   /// Pass regular files to UNIX-socket endpoints as descriptors (FILDES).
   pub fdpass: bool,
+  /// Payloads larger than this are ScanError `too-large` (clamd's `MaxFileSize`, default
+  /// 100 MiB, makes it skip them and answer OK). `None`: no guard.
+  pub max_file_size: Option<u64>,
 }
 
 /// What to scan.
@@ -45,8 +51,9 @@ pub enum Payload {
 #[derive(Debug, Clone)]
 pub struct ScanOutcome {
   pub reply: ScanReply,
-  pub endpoint: Endpoint,
-  /// Payload bytes scanned (the file size for FILDES).
+  /// None when no endpoint was asked (a payload over `max_file_size`).
+  pub endpoint: Option<Endpoint>,
+  /// Payload bytes clamd received (the file size for FILDES).
   pub bytes: u64,
   pub duration: Duration,
 }
@@ -116,6 +123,15 @@ enum Input {
 }
 
 impl Input {
+  /// The payload's size, where it is known before sending.
+  fn known_size(payload: &Payload) -> Option<u64> {
+    match payload {
+      Payload::Buffer(bytes) => Some((**bytes).as_ref().len() as u64),
+      Payload::File(path) => std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
+      Payload::Stream(_) => None,
+    }
+  }
+
   fn body_for(&mut self, endpoint: &Endpoint, fdpass: bool) -> Option<Body> {
     match self {
       Input::Buffer(bytes) => Some(Body::Instream(Source::buffer(bytes.clone()))),
@@ -208,6 +224,16 @@ impl Client {
     in_flight: &Mutex<Option<InFlight>>,
     started: Instant,
   ) -> Result<ScanOutcome, CallError> {
+    if let (Some(max), Some(size)) = (self.config.max_file_size, Input::known_size(&payload)) {
+      if size > max {
+        return Ok(ScanOutcome {
+          reply: ScanReply::client_error(ErrorReason::TooLarge),
+          endpoint: None,
+          bytes: 0,
+          duration: started.elapsed(),
+        });
+      }
+    }
     let mut input = match payload {
       Payload::Buffer(b) => Input::Buffer(b),
       Payload::File(path) => {
@@ -218,6 +244,7 @@ impl Client {
     };
     let mut retries_left = self.config.retries;
     let mut replayed = false;
+    let mut broken_in_round = false;
     let mut resubmits = 0;
     let mut excluded: Vec<usize> = Vec::new();
     let mut last: Option<CallError> = None;
@@ -229,8 +256,17 @@ impl Client {
         });
       }
       let Some(index) = self.pick(&excluded) else {
-        // Every endpoint failed to connect in this round.
+        // Every endpoint failed in this round.
         let err = last.take().expect("a failure ended the round");
+        if broken_in_round && !replayed {
+          // Sessions broke under the request (all clamd restarted at once, say): a broken
+          // session is not a dead endpoint, so the round is tried once more on new connections.
+          replayed = true;
+          broken_in_round = false;
+          excluded.clear();
+          last = Some(err);
+          continue;
+        }
         if retries_left == 0 {
           return Err(err);
         }
@@ -249,7 +285,7 @@ impl Client {
           pool.mark_up();
           return Ok(ScanOutcome {
             reply,
-            endpoint: pool.endpoint.clone(),
+            endpoint: Some(pool.endpoint.clone()),
             bytes,
             duration: started.elapsed(),
           });
@@ -269,10 +305,13 @@ impl Client {
           endpoint: None,
         });
       }
+      // The session ended before the request went out, or was ended for another request's sake:
+      // nothing is wrong with this one, so it is sent again (bounded, should sessions keep ending).
+      let superseded =
+        stage == Stage::NotSent || (stage == Stage::Sent && can_resend && matches!(error, ClamError::Closed));
       match stage {
-        Stage::Payload => return Err(err),
-        // The session ended before the request went out: nothing was lost, send it again.
-        Stage::NotSent if resubmits < 16 => {
+        Stage::Final => return Err(err),
+        _ if superseded && resubmits < 16 => {
           resubmits += 1;
           last = Some(err);
         }
@@ -281,15 +320,14 @@ impl Client {
           excluded.push(index);
           last = Some(err);
         }
-        // The endpoint failed before a verdict (reset, hang-up): another endpoint, at once, if
-        // there is one; else a session that had worked is replayed once on the same endpoint.
-        Stage::Sent { worked }
-          if can_resend
-            && error.is_connection_failure()
-            && (self.has_alternative(&excluded, index) || (worked && !replayed)) =>
+        // The session broke before a verdict: another endpoint, at once, if there is one; else
+        // the request is replayed once on a new session of the same endpoint.
+        Stage::Sent
+          if can_resend && error.breaks_session() && (self.has_alternative(&excluded, index) || !replayed) =>
         {
           if self.has_alternative(&excluded, index) {
             excluded.push(index);
+            broken_in_round = true;
           } else {
             replayed = true;
           }
@@ -343,6 +381,7 @@ impl Client {
       state,
       sent: Some(sent_tx),
       slot,
+      max_bytes: self.config.max_file_size,
     });
     let timeout = call.timeout.unwrap_or(self.config.idle_timeout);
     let reply_deadline = async {
@@ -356,7 +395,7 @@ impl Client {
     };
     let mut answer_rx = answer_rx;
     let result = tokio::select! {
-      answer = &mut answer_rx => answer.unwrap_or_else(|_| Err(Failure { error: ClamError::Closed, stage: Stage::Sent { worked: false }, body: None })),
+      answer = &mut answer_rx => answer.unwrap_or_else(|_| Err(Failure { error: ClamError::Closed, stage: Stage::Sent, body: None })),
       _ = reply_deadline => {
         // clamd may be stuck on this connection: drop it (its other requests are replayed), and
         // take this request's body back from the teardown, for a retry.
@@ -366,7 +405,7 @@ impl Client {
           _ => None,
         };
         let ms = timeout.map_or(0, |d| d.as_millis() as u64);
-        Err(Failure { error: ClamError::Timeout(ms), stage: Stage::Sent { worked: false }, body })
+        Err(Failure { error: ClamError::Timeout(ms), stage: Stage::Sent, body })
       }
     };
     in_flight.lock().unwrap().take();

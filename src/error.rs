@@ -82,13 +82,14 @@ impl ClamError {
     }
   }
 
-  /// The connection broke under a request (reset, hang-up, a sibling's teardown): the request
-  /// may be sent again elsewhere. Not a timeout: a slow clamd is not a dead one.
-  pub fn is_connection_failure(&self) -> bool {
+  /// The session broke under a request (a reset, a hang-up, a reply that breaks the protocol):
+  /// the request may be sent again on a new session. Not a timeout: a slow clamd is not a dead
+  /// one.
+  pub fn breaks_session(&self) -> bool {
     match self {
       ClamError::Os { path: Some(_), .. } => false,
       ClamError::Os { syscall, .. } => matches!(syscall.as_str(), "read" | "write"),
-      ClamError::HangUp | ClamError::Closed => true,
+      ClamError::HangUp | ClamError::Protocol(_) => true,
       _ => false,
     }
   }
@@ -98,15 +99,20 @@ impl ClamError {
     matches!(self, ClamError::Os { path: Some(_), .. } | ClamError::SourceFailed(_))
   }
 
-  /// Node's error code (`ECONNREFUSED`, …) where there is one.
-  pub fn code(&self) -> Option<&str> {
+  /// The error's `code`: Node's own (`ECONNREFUSED`, …) where there is one, else this package's.
+  pub fn code(&self) -> &str {
     match self {
-      ClamError::Os { code, .. } | ClamError::Spawn { code, .. } => Some(code),
-      ClamError::NotFound { .. } => Some("ENOTFOUND"),
-      ClamError::HangUp => Some("ECONNRESET"),
-      ClamError::Timeout(_) => Some("ETIMEDOUT"),
-      ClamError::Aborted => Some("ABORT_ERR"),
-      _ => None,
+      ClamError::Os { code, .. } | ClamError::Spawn { code, .. } => code,
+      ClamError::NotFound { .. } => "ENOTFOUND",
+      ClamError::HangUp => "ECONNRESET",
+      ClamError::Timeout(_) => "ETIMEDOUT",
+      ClamError::Aborted => "ABORT_ERR",
+      ClamError::Closed => "ERR_CLAMD_SESSION_CLOSED",
+      ClamError::Protocol(_) => "ERR_CLAMD_PROTOCOL",
+      ClamError::UnexpectedExit(_) => "ERR_CLAMSCAN_EXIT",
+      ClamError::KilledBySignal(_) => "ERR_CLAMSCAN_SIGNAL",
+      ClamError::SourceFailed(_) => "ERR_SOURCE_FAILED",
+      ClamError::Internal(_) => "ERR_INTERNAL",
     }
   }
 
@@ -188,7 +194,7 @@ mod tests {
     let err = io::Error::from_raw_os_error(libc::ECONNREFUSED);
     let e = ClamError::socket(&err, "connect", "127.0.0.1", Some(3310));
     assert_eq!(e.to_string(), "connect ECONNREFUSED 127.0.0.1:3310");
-    assert_eq!(e.code(), Some("ECONNREFUSED"));
+    assert_eq!(e.code(), "ECONNREFUSED");
     assert!(e.is_retryable());
     let err = io::Error::from_raw_os_error(libc::ENOENT);
     let e = ClamError::socket(&err, "connect", "/run/clamd.sock", None);

@@ -39,6 +39,8 @@ pub struct ClientOptions {
   pub retry_delay: f64,
   pub max_connections: u32,
   pub fdpass: bool,
+  /// The size guard in bytes (`maxFileSize`); 0 disables it.
+  pub max_file_size: f64,
 }
 
 /// Per-call options.
@@ -53,7 +55,7 @@ pub struct NativeError {
   pub message: String,
   /// The crate's error kind: `os`, `dns`, `timeout`, `hangup`, `aborted`, `closed`, …
   pub kind: String,
-  pub code: Option<String>,
+  pub code: String,
   pub syscall: Option<String>,
   pub address: Option<String>,
   pub port: Option<u32>,
@@ -70,8 +72,10 @@ pub struct Outcome {
   /// clamd's reply (NUL and session id stripped), clamscan's output, or a command's text.
   pub reply: String,
   pub reason: Option<String>,
-  /// `tcp://host:port`, `unix:/path` or `clamscan`; empty when no endpoint was reached.
-  pub endpoint: String,
+  /// For `reason: 'limits-exceeded'`: the clamd limit (`MaxFileSize`, `MaxScanSize`, …).
+  pub limit: Option<String>,
+  /// `tcp://host:port`, `unix:/path` or `clamscan`; absent when no endpoint was asked.
+  pub endpoint: Option<String>,
   pub bytes: f64,
   pub duration_ms: f64,
   pub error: Option<NativeError>,
@@ -81,7 +85,7 @@ fn ms(d: f64) -> Option<Duration> {
   (d > 0.0).then(|| Duration::from_millis(d as u64))
 }
 
-fn failed(err: ClamError, endpoint: String) -> Outcome {
+fn failed(err: ClamError, endpoint: Option<String>) -> Outcome {
   let kind = match &err {
     ClamError::Os { .. } => "os",
     ClamError::NotFound { .. } => "dns",
@@ -98,7 +102,7 @@ fn failed(err: ClamError, endpoint: String) -> Outcome {
   let mut native = NativeError {
     message: err.to_string(),
     kind: kind.into(),
-    code: err.code().map(str::to_string),
+    code: err.code().to_string(),
     syscall: None,
     address: None,
     port: None,
@@ -135,6 +139,7 @@ fn failed(err: ClamError, endpoint: String) -> Outcome {
     viruses: vec![],
     reply: String::new(),
     reason: None,
+    limit: None,
     endpoint,
     bytes: 0.0,
     duration_ms: 0.0,
@@ -142,17 +147,23 @@ fn failed(err: ClamError, endpoint: String) -> Outcome {
   }
 }
 
-fn reply_outcome(reply: ScanReply, endpoint: String, bytes: u64, duration: Duration) -> Outcome {
-  let (verdict, viruses, reason) = match reply.verdict {
-    Verdict::Clean => ("clean", vec![], None),
-    Verdict::Malicious { viruses } => ("malicious", viruses, None),
-    Verdict::ScanError { reason } => ("error", vec![], Some(reason.as_str().to_string())),
+fn reply_outcome(reply: ScanReply, endpoint: Option<String>, bytes: u64, duration: Duration) -> Outcome {
+  let (verdict, viruses, reason, limit) = match reply.verdict {
+    Verdict::Clean => ("clean", vec![], None, None),
+    Verdict::Malicious { viruses } => ("malicious", viruses, None, None),
+    Verdict::ScanError { reason } => (
+      "error",
+      vec![],
+      Some(reason.as_str().to_string()),
+      reason.limit().map(str::to_string),
+    ),
   };
   Outcome {
     verdict: Some(verdict.into()),
     viruses,
     reply: reply.text,
     reason,
+    limit,
     endpoint,
     bytes: bytes as f64,
     duration_ms: duration.as_secs_f64() * 1000.0,
@@ -161,7 +172,7 @@ fn reply_outcome(reply: ScanReply, endpoint: String, bytes: u64, duration: Durat
 }
 
 fn call_failed(err: CallError) -> Outcome {
-  failed(err.error, err.endpoint.map(|e| e.to_string()).unwrap_or_default())
+  failed(err.error, err.endpoint.map(|e| e.to_string()))
 }
 
 type ChunkSender = mpsc::Sender<std::result::Result<Vec<u8>, ClamError>>;
@@ -203,8 +214,8 @@ impl ScanCall {
     match done {
       Some(rx) => rx
         .await
-        .unwrap_or_else(|_| failed(ClamError::Internal("scan task ended".into()), String::new())),
-      None => failed(ClamError::Internal("outcome() called twice".into()), String::new()),
+        .unwrap_or_else(|_| failed(ClamError::Internal("scan task ended".into()), None)),
+      None => failed(ClamError::Internal("outcome() called twice".into()), None),
     }
   }
 
@@ -272,6 +283,7 @@ impl NativeClient {
       retry_delay: Duration::from_millis(options.retry_delay.max(0.0) as u64),
       max_connections: options.max_connections.max(1) as usize,
       fdpass: options.fdpass,
+      max_file_size: (options.max_file_size > 0.0).then_some(options.max_file_size as u64),
     };
     Ok(NativeClient {
       client: Arc::new(Client::new(config)),
@@ -285,7 +297,7 @@ impl NativeClient {
       move |cancel| async move {
         let call = CallOptions { timeout, cancel };
         match client.scan(payload, &call).await {
-          Ok(o) => reply_outcome(o.reply, o.endpoint.to_string(), o.bytes, o.duration),
+          Ok(o) => reply_outcome(o.reply, o.endpoint.map(|e| e.to_string()), o.bytes, o.duration),
           Err(err) => call_failed(err),
         }
       },
@@ -322,7 +334,8 @@ impl NativeClient {
         viruses: vec![],
         reply: text,
         reason: None,
-        endpoint: endpoint.to_string(),
+        limit: None,
+        endpoint: Some(endpoint.to_string()),
         bytes: 0.0,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         error: None,
@@ -344,8 +357,8 @@ pub fn local_scan(path: String, database: Option<String>) -> ScanCall {
   ScanCall::spawn(
     move |cancel| async move {
       match local::scan(path, database, cancel).await {
-        Ok(o) => reply_outcome(o.reply, "clamscan".into(), 0, o.duration),
-        Err(err) => failed(err, "clamscan".into()),
+        Ok(o) => reply_outcome(o.reply, Some("clamscan".into()), 0, o.duration),
+        Err(err) => failed(err, Some("clamscan".into())),
       }
     },
     None,

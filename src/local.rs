@@ -1,4 +1,5 @@
-//! Local mode: `clamscan --no-summary [--database=DIR] -- <path>`, no shell, output drained.
+//! Local mode: `clamscan --no-summary --alert-exceeds-max=yes [--database=DIR] -- <path>`, no
+//! shell, output drained.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use tokio::sync::oneshot;
 use crate::client::Cancel;
 
 use crate::error::ClamError;
-use crate::protocol::{ErrorReason, ScanReply, Verdict};
+use crate::protocol::{self, ErrorReason, ScanReply, Verdict};
 
 pub struct LocalOutcome {
   pub reply: ScanReply,
@@ -18,9 +19,10 @@ pub struct LocalOutcome {
 }
 
 /// The clamscan arguments for one path. `--` keeps a path that starts with `-` from being read as
-/// an option.
+/// an option; `--alert-exceeds-max=yes` makes a file clamscan skips for its limits (which it
+/// otherwise "assumes clean") a `Heuristics.Limits.Exceeded.*` alert, as with clamd.
 pub fn clamscan_args(path: &str, database: Option<&str>) -> Vec<String> {
-  let mut args = vec!["--no-summary".to_string()];
+  let mut args = vec!["--no-summary".to_string(), "--alert-exceeds-max=yes".to_string()];
   if let Some(db) = database {
     args.push(format!("--database={db}"));
   }
@@ -77,9 +79,21 @@ pub async fn scan(path: String, database: Option<String>, cancel: Arc<Cancel>) -
   let text = stdout.trim().to_string();
   let verdict = match output.status.code() {
     Some(0) => Verdict::Clean,
-    Some(1) => Verdict::Malicious {
-      viruses: parse_viruses(&stdout),
-    },
+    Some(1) => {
+      let mut viruses = Vec::new();
+      let mut limits = Vec::new();
+      for name in parse_viruses(&stdout) {
+        match protocol::limit_alert(&name) {
+          Some(reason) => limits.push(reason),
+          None => viruses.push(name),
+        }
+      }
+      // Only limit alerts and no detection: clamscan did not scan all of the file.
+      match limits.into_iter().next() {
+        Some(reason) if viruses.is_empty() => Verdict::ScanError { reason },
+        _ => Verdict::Malicious { viruses },
+      }
+    }
     Some(2) => Verdict::ScanError {
       reason: ErrorReason::ClamdError,
     },
@@ -132,11 +146,31 @@ mod tests {
 
   #[test]
   fn separates_the_path_from_options() {
-    assert_eq!(clamscan_args("-x", None), ["--no-summary", "--", "-x"]);
+    assert_eq!(
+      clamscan_args("-x", None),
+      ["--no-summary", "--alert-exceeds-max=yes", "--", "-x"]
+    );
     assert_eq!(
       clamscan_args("/a b", Some("/db")),
-      ["--no-summary", "--database=/db", "--", "/a b"]
+      [
+        "--no-summary",
+        "--alert-exceeds-max=yes",
+        "--database=/db",
+        "--",
+        "/a b"
+      ]
     );
+  }
+
+  #[test]
+  fn limit_alerts_name_the_limit() {
+    assert_eq!(
+      protocol::limit_alert("Heuristics.Limits.Exceeded.MaxFileSize"),
+      Some(ErrorReason::LimitsExceeded {
+        limit: Some("MaxFileSize".into())
+      })
+    );
+    assert_eq!(protocol::limit_alert("Eicar-Test-Signature"), None);
   }
 
   #[test]

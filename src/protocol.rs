@@ -118,23 +118,45 @@ impl ReplyReader {
 }
 
 /// Why a scan did not produce Clean or Malicious.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorReason {
   /// `INSTREAM size limit exceeded. ERROR`: the upload is larger than clamd's StreamMaxLength.
   SizeLimit,
+  /// The payload is larger than the client's `maxFileSize`: it was not sent (or not all of it),
+  /// because clamd skips files over its `MaxFileSize` and then answers OK.
+  TooLarge,
+  /// `Heuristics.Limits.Exceeded.<Limit> FOUND` (clamd with `AlertExceedsMax yes`): clamd did
+  /// not scan all of the payload. `limit` is the directive (`MaxFileSize`, `MaxScanSize`, …).
+  LimitsExceeded { limit: Option<String> },
   /// Any other error clamd reports (`… ERROR`, `UNKNOWN COMMAND`, `COMMAND READ TIMED OUT`).
   ClamdError,
-  /// A reply that is none of clamd's (garbage, empty, or longer than `REPLY_MAX`).
+  /// A reply that is none of clamd's (garbage, empty, longer than `REPLY_MAX`, or the clean
+  /// reply of another kind of request).
   UnexpectedReply,
 }
 
 impl ErrorReason {
-  pub fn as_str(self) -> &'static str {
+  pub fn as_str(&self) -> &'static str {
     match self {
       ErrorReason::SizeLimit => "size-limit",
+      ErrorReason::TooLarge => "too-large",
+      ErrorReason::LimitsExceeded { .. } => "limits-exceeded",
       ErrorReason::ClamdError => "clamd-error",
       ErrorReason::UnexpectedReply => "unexpected-reply",
     }
+  }
+
+  /// The clamd limit that was exceeded, for `LimitsExceeded`.
+  pub fn limit(&self) -> Option<&str> {
+    match self {
+      ErrorReason::LimitsExceeded { limit } => limit.as_deref(),
+      _ => None,
+    }
+  }
+
+  /// An error clamd itself reported (as opposed to a reply that is not clamd's).
+  pub fn is_clamd_error(&self) -> bool {
+    matches!(self, ErrorReason::SizeLimit | ErrorReason::ClamdError)
   }
 }
 
@@ -152,37 +174,65 @@ pub struct ScanReply {
   pub text: String,
 }
 
+impl ScanReply {
+  /// A ScanError decided by the client (no reply text from clamd).
+  pub fn client_error(reason: ErrorReason) -> Self {
+    ScanReply {
+      verdict: Verdict::ScanError { reason },
+      text: String::new(),
+    }
+  }
+}
+
+/// What a scan request asked clamd for: each has its own clean reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+  /// `zINSTREAM`: clean is `stream: OK`.
+  Instream,
+  /// `zFILDES`: clean is `fd[N]: OK`.
+  Fildes,
+}
+
 /// Normalises a raw reply as pompelmi 1.x does: NULs removed, surrounding whitespace trimmed.
 pub fn normalise(raw: &[u8]) -> String {
   let without_nul: Vec<u8> = raw.iter().copied().filter(|&b| b != 0).collect();
   String::from_utf8_lossy(&without_nul).trim().to_string()
 }
 
-/// True for the exact clean replies of INSTREAM (`stream: OK`) and FILDES (`fd[N]: OK`).
-fn is_clean(text: &str) -> bool {
-  if text == "stream: OK" {
-    return true;
-  }
-  match text.strip_prefix("fd[").and_then(|t| t.strip_suffix("]: OK")) {
-    Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
-    None => false,
+/// True only for the exact clean reply of this kind of request.
+fn is_clean(text: &str, kind: RequestKind) -> bool {
+  match kind {
+    RequestKind::Instream => text == "stream: OK",
+    RequestKind::Fildes => match text.strip_prefix("fd[").and_then(|t| t.strip_suffix("]: OK")) {
+      Some(digits) => !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()),
+      None => false,
+    },
   }
 }
 
-/// Classifies a scan reply. Only an exact clean reply is Clean; anything ending in ` FOUND` is
-/// Malicious (pompelmi 1.x compatible); everything else is a ScanError with a reason.
-pub fn classify(raw: &[u8]) -> ScanReply {
+/// The signature clamd reports when `AlertExceedsMax` is on and a limit cut the scan short.
+const LIMITS_EXCEEDED: &str = "Heuristics.Limits.Exceeded";
+
+/// Classifies the reply to a request of `kind`. Only that kind's exact clean reply is Clean;
+/// a limit alert (`Heuristics.Limits.Exceeded.*`) is a ScanError, because clamd did not scan
+/// everything; anything else ending in ` FOUND` is Malicious (pompelmi 1.x compatible);
+/// everything else is a ScanError with a reason.
+pub fn classify(raw: &[u8], kind: RequestKind) -> ScanReply {
   let text = normalise(raw);
-  let verdict = if is_clean(&text) {
+  let verdict = if is_clean(&text, kind) {
     Verdict::Clean
   } else if let Some(head) = text.strip_suffix(" FOUND") {
     // `stream: Eicar-Test-Signature FOUND` → `Eicar-Test-Signature`.
     let name = match head.find(": ") {
       Some(i) => &head[i + 2..],
       None => head,
-    };
-    Verdict::Malicious {
-      viruses: vec![name.trim().to_string()],
+    }
+    .trim();
+    match limit_alert(name) {
+      Some(reason) => Verdict::ScanError { reason },
+      None => Verdict::Malicious {
+        viruses: vec![name.to_string()],
+      },
     }
   } else if text.contains("size limit exceeded") {
     Verdict::ScanError {
@@ -198,6 +248,15 @@ pub fn classify(raw: &[u8]) -> ScanReply {
     }
   };
   ScanReply { verdict, text }
+}
+
+/// The ScanError reason for a limit alert's signature name (`Heuristics.Limits.Exceeded.X`), if
+/// it is one; shared by clamd replies and clamscan's output.
+pub fn limit_alert(name: &str) -> Option<ErrorReason> {
+  let rest = name.strip_prefix(LIMITS_EXCEEDED)?;
+  (rest.is_empty() || rest.starts_with('.')).then(|| ErrorReason::LimitsExceeded {
+    limit: rest.strip_prefix('.').filter(|l| !l.is_empty()).map(str::to_string),
+  })
 }
 
 /// Splits an IDSESSION reply `"<id>: <reply>"` into its request id and reply.
@@ -247,35 +306,35 @@ mod tests {
     assert_eq!(lens, vec![CHUNK_MAX, CHUNK_MAX, 5]);
   }
 
+  use RequestKind::{Fildes, Instream};
+
+  fn scan_error(reason: ErrorReason) -> Verdict {
+    Verdict::ScanError { reason }
+  }
+
   #[test]
   fn classifies_clamd_replies() {
-    assert_eq!(classify(b"stream: OK\0").verdict, Verdict::Clean);
-    assert_eq!(classify(b"stream: OK").verdict, Verdict::Clean);
-    assert_eq!(classify(b"  stream: OK \n").verdict, Verdict::Clean);
-    assert_eq!(classify(b"fd[10]: OK\0").verdict, Verdict::Clean);
+    assert_eq!(classify(b"stream: OK\0", Instream).verdict, Verdict::Clean);
+    assert_eq!(classify(b"stream: OK", Instream).verdict, Verdict::Clean);
+    assert_eq!(classify(b"  stream: OK \n", Instream).verdict, Verdict::Clean);
+    assert_eq!(classify(b"fd[10]: OK\0", Fildes).verdict, Verdict::Clean);
     assert_eq!(
-      classify(b"stream: Eicar-Test-Signature FOUND\0").verdict,
+      classify(b"stream: Eicar-Test-Signature FOUND\0", Instream).verdict,
       Verdict::Malicious {
         viruses: vec!["Eicar-Test-Signature".into()]
       }
     );
     assert_eq!(
-      classify(b"INSTREAM size limit exceeded. ERROR\0").verdict,
-      Verdict::ScanError {
-        reason: ErrorReason::SizeLimit
-      }
+      classify(b"INSTREAM size limit exceeded. ERROR\0", Instream).verdict,
+      scan_error(ErrorReason::SizeLimit)
     );
     assert_eq!(
-      classify(b"stream: Can't create temporary file ERROR").verdict,
-      Verdict::ScanError {
-        reason: ErrorReason::ClamdError
-      }
+      classify(b"stream: Can't create temporary file ERROR", Instream).verdict,
+      scan_error(ErrorReason::ClamdError)
     );
     assert_eq!(
-      classify(b"UNKNOWN COMMAND").verdict,
-      Verdict::ScanError {
-        reason: ErrorReason::ClamdError
-      }
+      classify(b"UNKNOWN COMMAND", Instream).verdict,
+      scan_error(ErrorReason::ClamdError)
     );
     for garbage in [
       &b""[..],
@@ -287,11 +346,69 @@ mod tests {
       b"PONG",
     ] {
       assert_eq!(
-        classify(garbage).verdict,
-        Verdict::ScanError {
-          reason: ErrorReason::UnexpectedReply
-        },
+        classify(garbage, Instream).verdict,
+        scan_error(ErrorReason::UnexpectedReply),
         "{garbage:?}"
+      );
+    }
+  }
+
+  #[test]
+  fn a_clean_reply_must_fit_its_request() {
+    assert_eq!(
+      classify(b"fd[3]: OK", Instream).verdict,
+      scan_error(ErrorReason::UnexpectedReply)
+    );
+    assert_eq!(
+      classify(b"stream: OK", Fildes).verdict,
+      scan_error(ErrorReason::UnexpectedReply)
+    );
+  }
+
+  #[test]
+  fn limit_alerts_are_scan_errors_naming_the_limit() {
+    for (raw, limit) in [
+      (
+        &b"stream: Heuristics.Limits.Exceeded.MaxFileSize FOUND"[..],
+        Some("MaxFileSize"),
+      ),
+      (
+        b"fd[12]: Heuristics.Limits.Exceeded.MaxScanSize FOUND",
+        Some("MaxScanSize"),
+      ),
+      (
+        b"stream: Heuristics.Limits.Exceeded.MaxRecursion FOUND",
+        Some("MaxRecursion"),
+      ),
+      (b"stream: Heuristics.Limits.Exceeded FOUND", None),
+    ] {
+      let reply = classify(raw, Instream);
+      assert_eq!(
+        reply.verdict,
+        scan_error(ErrorReason::LimitsExceeded {
+          limit: limit.map(str::to_string)
+        }),
+        "{raw:?}"
+      );
+      let Verdict::ScanError { reason } = reply.verdict else {
+        unreachable!()
+      };
+      assert_eq!(reason.as_str(), "limits-exceeded");
+      assert_eq!(reason.limit(), limit);
+    }
+    // Other heuristics stay detections.
+    for name in [
+      "Heuristics.Encrypted.Zip",
+      "Heuristics.Broken.Executable",
+      "Heuristics.Phishing.Email.SpoofedDomain",
+      "Heuristics.Limits.ExceededSomething",
+    ] {
+      let raw = format!("stream: {name} FOUND");
+      assert_eq!(
+        classify(raw.as_bytes(), Instream).verdict,
+        Verdict::Malicious {
+          viruses: vec![name.into()]
+        }
       );
     }
   }
@@ -322,16 +439,18 @@ mod tests {
   proptest! {
     #[test]
     fn any_reply_classifies_without_panicking(raw in proptest::collection::vec(any::<u8>(), 0..256)) {
-      let reply = classify(&raw);
-      if reply.verdict == Verdict::Clean {
-        prop_assert!(is_clean(&normalise(&raw)));
+      for kind in [Instream, Fildes] {
+        let reply = classify(&raw, kind);
+        if reply.verdict == Verdict::Clean {
+          prop_assert!(is_clean(&normalise(&raw), kind));
+        }
       }
     }
 
     #[test]
     fn only_exact_clean_replies_are_clean(prefix in ".{0,8}", suffix in ".{0,8}") {
       let text = format!("{prefix}stream: OK{suffix}");
-      let clean = classify(text.as_bytes()).verdict == Verdict::Clean;
+      let clean = classify(text.as_bytes(), Instream).verdict == Verdict::Clean;
       let trimmed = text.replace('\0', "");
       prop_assert_eq!(clean, trimmed.trim() == "stream: OK");
     }

@@ -5,6 +5,11 @@
 //! The writer task owns the connection's lifecycle: when anything breaks it hands every
 //! unanswered request back to its caller with the body (so the caller can replay it) and the
 //! stage it reached, then closes the connection.
+//!
+//! A reply is taken as a verdict only when it fits: numbered for a request still unanswered (or,
+//! unnumbered, clamd's own error when exactly one request is outstanding), of the request's kind
+//! (`stream: OK` for INSTREAM, `fd[N]: OK` for FILDES), NUL-terminated, and, to be Clean, sent
+//! after the request's last write began. Anything else breaks the session.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
@@ -17,7 +22,7 @@ use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 use crate::client::Cancel;
 use crate::error::ClamError;
 use crate::pool::ConnectionCount;
-use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, ScanReply, Verdict, END_OF_STREAM};
+use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, RequestKind, ScanReply, Verdict, END_OF_STREAM};
 use crate::source::Source;
 use crate::transport::{self, ConnRead, ConnWrite, Endpoint};
 
@@ -36,6 +41,15 @@ pub enum Body {
   Fildes(String),
 }
 
+impl Body {
+  fn kind(&self) -> RequestKind {
+    match self {
+      Body::Fildes(_) => RequestKind::Fildes,
+      _ => RequestKind::Instream,
+    }
+  }
+}
+
 /// How far a failed request got, which decides what its caller may do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -43,11 +57,12 @@ pub enum Stage {
   Connect,
   /// The session ended before this request was written: send it elsewhere, nothing was lost.
   NotSent,
-  /// Written (at least partly) and unanswered when the session broke. `worked` tells whether
-  /// the session had answered anything before.
-  Sent { worked: bool },
-  /// The request's own payload failed (unreadable file, failed stream).
-  Payload,
+  /// Written (at least partly) and unanswered when the session ended. With `ClamError::Closed`
+  /// the session was ended for another request's sake (its timeout, abort or early reply).
+  Sent,
+  /// Failed for good: the request's own payload failed (unreadable file, failed stream), or
+  /// clamd answered it in a way that can be no verdict (Clean before the upload was complete).
+  Final,
 }
 
 pub struct Failure {
@@ -74,6 +89,8 @@ pub struct Request {
   pub sent: Option<oneshot::Sender<()>>,
   /// The endpoint-wide request slot, released when the request is answered or dropped.
   pub slot: OwnedSemaphorePermit,
+  /// The client's `maxFileSize`: a larger payload is not sent, or its upload stops there.
+  pub max_bytes: Option<u64>,
 }
 
 struct Pending {
@@ -81,6 +98,11 @@ struct Pending {
   /// it ever comes, is dropped.
   answer: Option<oneshot::Sender<Answer>>,
   body: Option<Body>,
+  kind: RequestKind,
+  /// The request's last write (the one with the terminator, or the descriptor) has begun: a
+  /// reply that comes before cannot be a verdict on the whole payload.
+  complete: bool,
+  /// Payload bytes written so far (the file size for FILDES).
   bytes: u64,
   cancel: Arc<Cancel>,
   /// The endpoint-wide request slot, released with the entry (a reply, or the teardown).
@@ -126,8 +148,8 @@ struct Shared {
   /// Requests queued or awaiting a reply: the pool's load measure.
   load: AtomicUsize,
   dead: AtomicBool,
-  /// At least one reply arrived: a later break is a broken session, not a refusal.
-  worked: AtomicBool,
+  /// clamd answered the request being written before its upload was complete.
+  early: Notify,
   /// The session is writing a stream: its next requests would wait behind a slow producer.
   streaming: AtomicBool,
   /// Takes no new request and ends once its requests are answered.
@@ -150,7 +172,7 @@ impl Session {
       pending: Mutex::new(HashMap::new()),
       load: AtomicUsize::new(0),
       dead: AtomicBool::new(false),
-      worked: AtomicBool::new(false),
+      early: Notify::new(),
       streaming: AtomicBool::new(false),
       retiring: AtomicBool::new(false),
       kill: Notify::new(),
@@ -279,14 +301,13 @@ async fn run(
   let error = write_requests(wr, &endpoint, idle, &mut rx, &shared, &reader_done, &reader_error).await;
   // Teardown: nothing more is accepted; every unanswered request goes back to its caller.
   shared.dead.store(true, Ordering::Relaxed);
-  let worked = shared.worked.load(Ordering::Relaxed);
   let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
   for mut p in pending {
     shared.load.fetch_sub(1, Ordering::Relaxed);
     let body = p.body.take();
     p.answer(Err(Failure {
       error: error.clone(),
-      stage: Stage::Sent { worked },
+      stage: Stage::Sent,
       body,
     }));
   }
@@ -306,8 +327,17 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
     };
     rd.quick_ack();
     if n == 0 {
-      // A reply without its NUL before EOF still counts (clamd's `COMMAND READ TIMED OUT\n`).
+      // A reply without its NUL before EOF still counts when it is an error (clamd's
+      // `COMMAND READ TIMED OUT\n`), but it may have been cut short: `stream: OK` can be the
+      // start of `stream: OK.Bad FOUND`, so it is never taken as Clean.
       if let Some(rest) = reader.take_rest() {
+        let text = protocol::split_session_reply(&rest).map_or(&rest[..], |(_, reply)| reply);
+        let cut_clean = [RequestKind::Instream, RequestKind::Fildes]
+          .into_iter()
+          .any(|kind| protocol::classify(text, kind).verdict == Verdict::Clean);
+        if cut_clean {
+          return ClamError::Protocol("clamd closed the connection in the middle of a reply".into());
+        }
         if let Err(err) = deliver(&rest, shared) {
           return err;
         }
@@ -327,21 +357,45 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
   }
 }
 
-/// Hands one `N: reply` to request N.
+/// Hands one reply to its request: `N: reply` to request N, or an unnumbered error of clamd's
+/// to the only request outstanding. Any other reply breaks the session (an `Err`).
 fn deliver(raw: &[u8], shared: &Shared) -> Result<(), ClamError> {
-  let Some((id, reply)) = protocol::split_session_reply(raw) else {
-    let text = protocol::normalise(raw);
-    // clamd ends a session with an unnumbered error (e.g. `COMMAND READ TIMED OUT`).
-    return Err(ClamError::Protocol(format!("clamd sent an unnumbered reply: {text}")));
+  let mut pending = shared.pending.lock().unwrap();
+  let (id, reply) = match protocol::split_session_reply(raw) {
+    Some((id, reply)) if pending.contains_key(&id) => (id, reply),
+    Some((id, _)) => return Err(ClamError::Protocol(format!("clamd answered unknown request {id}"))),
+    None => {
+      // Older clamd builds and some proxies answer an error without the session's number.
+      let only = (pending.len() == 1).then(|| pending.iter().next().map(|(id, p)| (*id, p.kind)));
+      let clamd_error = |kind| matches!(protocol::classify(raw, kind).verdict, Verdict::ScanError { ref reason } if reason.is_clamd_error());
+      match only.flatten() {
+        Some((id, kind)) if clamd_error(kind) => (id, raw),
+        _ => {
+          let text = protocol::normalise(raw);
+          return Err(ClamError::Protocol(format!("clamd sent an unnumbered reply: {text}")));
+        }
+      }
+    }
   };
-  let entry = shared.pending.lock().unwrap().remove(&id);
-  let Some(p) = entry else {
-    return Err(ClamError::Protocol(format!("clamd answered unknown request {id}")));
-  };
-  shared.worked.store(true, Ordering::Relaxed);
+  let p = pending.remove(&id).expect("checked above");
+  drop(pending);
   shared.load.fetch_sub(1, Ordering::Relaxed);
-  let reply = protocol::classify(reply);
-  if reply.verdict
+  let reply = protocol::classify(reply, p.kind);
+  if !p.complete {
+    // clamd answered before it had the whole upload (the size limit, or a broken peer): stop
+    // uploading, end the session (its other requests go to a new one). A Clean here would be a
+    // verdict on bytes clamd never received.
+    shared.dead.store(true, Ordering::SeqCst);
+    shared.early.notify_one();
+    if reply.verdict == Verdict::Clean {
+      p.answer(Err(Failure {
+        error: ClamError::Protocol("clamd answered before the upload was complete".into()),
+        stage: Stage::Final,
+        body: None,
+      }));
+      return Ok(());
+    }
+  } else if reply.verdict
     == (Verdict::ScanError {
       reason: ErrorReason::SizeLimit,
     })
@@ -355,7 +409,37 @@ fn deliver(raw: &[u8], shared: &Shared) -> Result<(), ClamError> {
   Ok(())
 }
 
-/// Writes queued requests until the session ends; returns why it ended.
+/// How a request's write ended, when nothing failed.
+enum Written {
+  /// Completely sent; the reply decides.
+  Complete,
+  /// Over `max_bytes`: answered `too-large`. `on_wire` when part of it was already written,
+  /// which leaves the connection in the middle of an upload.
+  TooLarge { on_wire: bool },
+  /// clamd answered before the upload was complete (see `deliver`).
+  AnsweredEarly,
+}
+
+/// Records a request's progress in its pending entry, where the reader sees it.
+struct Progress<'a> {
+  shared: &'a Shared,
+  id: u64,
+}
+
+impl Progress<'_> {
+  fn update(&self, f: impl FnOnce(&mut Pending)) {
+    if let Some(p) = self.shared.pending.lock().unwrap().get_mut(&self.id) {
+      f(p);
+    }
+  }
+
+  fn bytes(&self, bytes: u64) {
+    self.update(|p| p.bytes = bytes);
+  }
+}
+
+/// Writes queued requests until the session ends; returns why it ended, as its other requests
+/// will hear it (`Closed` when it was ended for one request's sake, so the others are sent again).
 async fn write_requests(
   mut wr: ConnWrite,
   endpoint: &Endpoint,
@@ -407,12 +491,13 @@ async fn write_requests(
     next_id += 1;
     let id = next_id;
     let Request {
-      body,
+      mut body,
       answer,
       state,
       sent,
       slot,
       cancel,
+      max_bytes,
     } = request;
     state.store(WRITING, Ordering::SeqCst);
     shared.pending.lock().unwrap().insert(
@@ -420,6 +505,8 @@ async fn write_requests(
       Pending {
         answer: Some(answer),
         body: None,
+        kind: body.kind(),
+        complete: false,
         bytes: 0,
         cancel,
         _slot: slot,
@@ -427,35 +514,48 @@ async fn write_requests(
     );
     let streaming = matches!(&body, Body::Instream(s) if s.is_stream());
     shared.streaming.store(streaming, Ordering::Relaxed);
-    let mut body = body;
+    let progress = Progress { shared, id };
     let written = tokio::select! {
-      r = write_body(&mut wr, endpoint, idle, &mut body) => r,
+      r = write_body(&mut wr, endpoint, idle, &mut body, max_bytes, &progress) => r,
       _ = reader_done.notified() => Err(reader_err()),
       _ = shared.kill.notified() => Err(ClamError::Closed),
+      _ = shared.early.notified() => Ok(Written::AnsweredEarly),
     };
     shared.streaming.store(false, Ordering::Relaxed);
     match written {
-      Ok(bytes) => {
+      Ok(Written::Complete) => {
         state.store(SENT, Ordering::SeqCst);
         if let Some(p) = shared.pending.lock().unwrap().get_mut(&id) {
           p.body = Some(body);
-          p.bytes = bytes;
         }
         if let Some(sent) = sent {
           let _ = sent.send(());
         }
       }
+      Ok(Written::TooLarge { on_wire }) => {
+        if let Some(p) = shared.pending.lock().unwrap().remove(&id) {
+          shared.load.fetch_sub(1, Ordering::Relaxed);
+          let bytes = p.bytes;
+          p.answer(Ok((ScanReply::client_error(ErrorReason::TooLarge), bytes)));
+        }
+        drop(body); // a stream's producer learns at once that nothing more is read
+        if on_wire {
+          // clamd is in the middle of an upload that must not be completed.
+          return ClamError::Closed;
+        }
+      }
+      Ok(Written::AnsweredEarly) => return ClamError::Closed,
       Err(error) if error.is_payload_error() => {
         // The payload failed mid-request: clamd cannot be told to drop it, so the session ends.
         if let Some(p) = shared.pending.lock().unwrap().remove(&id) {
           shared.load.fetch_sub(1, Ordering::Relaxed);
           p.answer(Err(Failure {
-            error: error.clone(),
-            stage: Stage::Payload,
+            error,
+            stage: Stage::Final,
             body: None,
           }));
         }
-        return error;
+        return ClamError::Closed;
       }
       Err(error) => {
         // Give the body back: an early reply (the size limit) may still be read, and a
@@ -473,18 +573,28 @@ async fn write_requests(
   }
 }
 
-/// Writes one request (command and payload); returns the payload size.
+/// Writes one request (command and payload).
 async fn write_body(
   wr: &mut ConnWrite,
   endpoint: &Endpoint,
   idle: Option<Duration>,
   body: &mut Body,
-) -> Result<u64, ClamError> {
+  max_bytes: Option<u64>,
+  progress: &Progress<'_>,
+) -> Result<Written, ClamError> {
   let write_err = |e: std::io::Error| endpoint.io_error(&e, "write");
   match body {
     Body::Fildes(path) => {
       let (file, size) = open_regular(path)?;
+      // Checked on the open descriptor: what clamd would be handed.
+      if max_bytes.is_some_and(|max| size > max) {
+        return Ok(Written::TooLarge { on_wire: false });
+      }
       let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+      progress.update(|p| {
+        p.bytes = size;
+        p.complete = true;
+      });
       // As clamdscan does: the command, then the descriptor riding on one dummy byte. clamd
       // refuses a descriptor that arrives together with the bytes of an earlier command.
       with_idle(idle, async {
@@ -492,15 +602,15 @@ async fn write_body(
         wr.send_with_fd(&[0], fd).await.map_err(&write_err)
       })
       .await?;
-      Ok(size)
+      Ok(Written::Complete)
     }
     Body::File(path) => {
       let mut source = Source::file(path.clone());
-      write_instream(wr, &mut source, idle, write_err).await
+      write_instream(wr, &mut source, idle, max_bytes, progress, write_err).await
     }
     Body::Instream(source) => {
       source.rewind();
-      write_instream(wr, source, idle, write_err).await
+      write_instream(wr, source, idle, max_bytes, progress, write_err).await
     }
   }
 }
@@ -509,13 +619,16 @@ async fn write_instream(
   wr: &mut ConnWrite,
   source: &mut Source,
   idle: Option<Duration>,
+  max_bytes: Option<u64>,
+  progress: &Progress<'_>,
   write_err: impl Fn(std::io::Error) -> ClamError,
-) -> Result<u64, ClamError> {
+) -> Result<Written, ClamError> {
   // Command, frames and terminator are coalesced into writes of about 64 KiB: a small upload
   // is one write, which halves clamd's CPU time per small scan (measured: `npm run bench`).
   let mut out = Vec::with_capacity(2 * protocol::CHUNK_MAX + 16);
   out.extend_from_slice(&protocol::command("INSTREAM"));
   let mut total = 0u64;
+  let mut on_wire = false;
   loop {
     // Waiting on a slow JS stream counts as idle time too, as it did in pompelmi 1.x.
     let n = with_idle(idle, source.next_frame(&mut out)).await?;
@@ -523,14 +636,24 @@ async fn write_instream(
       break;
     }
     total += n as u64;
+    if max_bytes.is_some_and(|max| total > max) {
+      return Ok(Written::TooLarge { on_wire });
+    }
     if out.len() >= protocol::CHUNK_MAX {
+      // Counted as the write starts: clamd may answer (its size limit) while it is under way.
+      progress.bytes(total);
+      on_wire = true;
       with_idle(idle, async { wr.write_all(&out).await.map_err(&write_err) }).await?;
       out.clear();
     }
   }
   out.extend_from_slice(&END_OF_STREAM);
+  progress.update(|p| {
+    p.bytes = total;
+    p.complete = true;
+  });
   with_idle(idle, async { wr.write_all(&out).await.map_err(&write_err) }).await?;
-  Ok(total)
+  Ok(Written::Complete)
 }
 
 /// Bounds one step by the idle timeout: no progress for that long is a timeout.

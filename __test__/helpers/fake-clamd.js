@@ -53,6 +53,13 @@ class FakeConnection {
         this.pending = this.pending.subarray(4 + len)
         continue
       }
+      if (this.fildesByte) {
+        // The one byte that carries a FILDES descriptor (SCM_RIGHTS) is no command.
+        if (this.pending.length === 0) return
+        this.fildesByte = false
+        this.pending = this.pending.subarray(1)
+        continue
+      }
       const nul = this.pending.indexOf(0)
       if (nul < 0) return
       const name = this.pending.subarray(1, nul).toString()
@@ -65,6 +72,7 @@ class FakeConnection {
       this.commands.push({ id, name })
       if (name === 'INSTREAM') this.frames = []
       else this.requests.push({ id, name, payload: null })
+      if (name === 'FILDES') this.fildesByte = true
     }
   }
 
