@@ -39,6 +39,12 @@ declare namespace pompelmi {
     fdpass?: boolean
     /** Local mode only: signature directory passed to clamscan as `--database=<dir>`. */
     database?: string
+    /**
+     * Payloads larger than this many bytes are ScanError `'too-large'` and are not sent (a stream
+     * is cut off there): clamd skips files over its `MaxFileSize` and answers OK. Default
+     * `104857600` (100 MiB, clamd's default); `0` turns the guard off.
+     */
+    maxFileSize?: number
   }
 
   interface ScanOptions extends ConnectionOptions {
@@ -81,6 +87,14 @@ declare namespace pompelmi {
   }
   type DirectoryScanEvent = ScanProgressEvent | ScanResultEvent | ScanCompleteEvent
 
+  /**
+   * Why a scan is a ScanError: `'size-limit'` (over clamd's StreamMaxLength), `'too-large'` (over
+   * `maxFileSize`, not sent), `'limits-exceeded'` (clamd's `Heuristics.Limits.Exceeded.*` alert:
+   * not everything was scanned), `'clamd-error'` (another error clamd reported) or
+   * `'unexpected-reply'` (a reply that is none of clamd's, or not of the request's kind).
+   */
+  type ScanErrorReason = 'size-limit' | 'too-large' | 'limits-exceeded' | 'clamd-error' | 'unexpected-reply'
+
   /** What `inspect*` resolve: the verdict and what led to it. */
   interface ScanReport {
     verdict: VerdictValue
@@ -88,11 +102,13 @@ declare namespace pompelmi {
     viruses: string[]
     /** clamd's reply without session id and NUL (`stream: OK`, `fd[12]: X FOUND`), or clamscan's output. */
     reply: string
-    /** Why a ScanError: `'size-limit'`, `'clamd-error'` or `'unexpected-reply'`; null otherwise. */
-    reason: 'size-limit' | 'clamd-error' | 'unexpected-reply' | null
-    /** `tcp://host:port`, `unix:/path` or `clamscan`. */
-    endpoint: string
-    /** Payload bytes scanned (the file size for a descriptor). */
+    /** Why a ScanError; null otherwise. */
+    reason: ScanErrorReason | null
+    /** For `'limits-exceeded'`: the clamd limit, e.g. `'MaxFileSize'`, `'MaxScanSize'`; null otherwise. */
+    limit: string | null
+    /** `tcp://host:port`, `unix:/path` or `clamscan`; null when nothing was sent (`'too-large'`). */
+    endpoint: string | null
+    /** Payload bytes clamd received (the file size for a descriptor); 0 when nothing was sent. */
     bytes: number
     durationMs: number
   }
@@ -143,6 +159,8 @@ declare namespace pompelmi {
     size?: number
     /** Idle timeout of each scan in ms. Default `15000`. */
     timeout?: number
+    /** The size guard, as in `ConnectionOptions`. Default 100 MiB. */
+    maxFileSize?: number
   }
   interface ClamdPool {
     scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>

@@ -4,6 +4,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { execFileSync } = require('node:child_process')
+const fs = require('node:fs')
 const path = require('node:path')
 
 const { startClamd } = require('./helpers/clamd.js')
@@ -19,6 +20,34 @@ function runApp(env) {
     timeout: 20_000,
   })
 }
+
+test('both Compose set-ups mount examples/clamd.conf: AlertExceedsMax yes, limits in step with maxFileSize', () => {
+  const conf = fs.readFileSync(path.join(ROOT, 'examples', 'clamd.conf'), 'utf8')
+  const directives = Object.fromEntries(
+    conf
+      .split('\n')
+      .filter((line) => line && !line.startsWith('#'))
+      .map((line) => line.split(/\s+/, 2)),
+  )
+  assert.equal(directives.AlertExceedsMax, 'yes')
+  assert.equal(directives.MaxFileSize, '100M') // pompelmi's default maxFileSize
+  assert.equal(directives.StreamMaxLength, '100M')
+  for (const topology of ['compose-tcp', 'compose-socket']) {
+    const compose = fs.readFileSync(path.join(ROOT, 'examples', topology, 'docker-compose.yml'), 'utf8')
+    assert.match(compose, /- \.\.\/clamd\.conf:\/etc\/clamav\/clamd\.conf:ro/, topology)
+  }
+  // clamd itself accepts the file (its paths aside): clamconf parses it without complaint.
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pompelmi-test-'))
+  try {
+    fs.writeFileSync(path.join(dir, 'clamd.conf'), conf)
+    fs.writeFileSync(path.join(dir, 'freshclam.conf'), 'DatabaseMirror database.clamav.net\n')
+    const out = execFileSync('clamconf', ['-c', dir], { encoding: 'utf8' })
+    assert.match(out, /AlertExceedsMax = "yes"/)
+    assert.match(out, /MaxFileSize = "104857600"/)
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
 
 test('examples/app.js: TCP sidecar topology (CLAMAV_HOST/CLAMAV_PORT)', () => {
   assert.match(runApp({ CLAMAV_HOST: '127.0.0.1', CLAMAV_PORT: String(clamd.port) }), /clean buffer: Clean, EICAR: Malicious/)

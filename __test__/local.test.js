@@ -7,7 +7,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Readable } = require('node:stream')
 
-const { scan, scanBuffer, scanStream, Verdict } = require('..')
+const { scan, scanBuffer, scanStream, inspect, Verdict } = require('..')
 const { SIGNATURES } = require('./helpers/clamd.js')
 const { EICAR, CLEAN_FILE, MD5_SAMPLE, tempDir, writeFile, pompelmiTempEntries } = require('./helpers/samples.js')
 
@@ -59,6 +59,16 @@ test('exit codes 0/1/2 map to Clean/Malicious/ScanError for all three entry poin
     assert.equal(await scanBuffer(Buffer.from('x'), {}), verdict)
     assert.equal(await scanStream(Readable.from(['x']), null), verdict)
   }
+})
+
+test('limit alerts from clamscan are ScanError limits-exceeded; other heuristics stay Malicious', async (t) => {
+  useFakeClamscan(t, 'found:Heuristics.Limits.Exceeded.MaxScanSize')
+  const limited = await inspect(CLEAN_FILE)
+  assert.deepEqual([limited.verdict, limited.reason, limited.limit, limited.viruses], [Verdict.ScanError, 'limits-exceeded', 'MaxScanSize', []])
+  assert.equal(await scanBuffer(Buffer.from('x')), Verdict.ScanError)
+  useFakeClamscan(t, 'found:Heuristics.Encrypted.Zip')
+  const encrypted = await inspect(CLEAN_FILE)
+  assert.deepEqual([encrypted.verdict, encrypted.viruses, encrypted.reason], [Verdict.Malicious, ['Heuristics.Encrypted.Zip'], null])
 })
 
 test('another exit code rejects "Unexpected exit code: N"', async (t) => {

@@ -21,8 +21,14 @@ export async function main(): Promise<void> {
   const report: ScanReport = await client.inspectBuffer(Buffer.from('x'), { timeout: 5 })
   const bytes: number = report.bytes
   const names: string[] = report.viruses
-  const reason: 'size-limit' | 'clamd-error' | 'unexpected-reply' | null = report.reason
-  void [bytes, names, reason]
+  const reason: 'size-limit' | 'too-large' | 'limits-exceeded' | 'clamd-error' | 'unexpected-reply' | null = report.reason
+  const limit: string | null = report.limit
+  const where: string | null = report.endpoint
+  void [bytes, names, reason, limit, where]
+  await scanBuffer(Buffer.from('x'), { port: 3310, maxFileSize: 0 })
+  // @ts-expect-error maxFileSize is a number of bytes
+  await scanBuffer(Buffer.from('x'), { port: 3310, maxFileSize: '100M' })
+  await createPool({ maxFileSize: 1024 }).destroy()
   for await (const event of scanDirectory.stream('/tmp')) if (event.type === 'result') void event.verdict
   await createPool({ size: 2 }).destroy()
   void middleware({ uploadField: 'doc', onScanError: 'next' })
