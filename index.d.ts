@@ -346,7 +346,7 @@ declare namespace pompelmi {
     name: string
     verdict: VerdictValue
     viruses: string[]
-    endpoint?: string
+    endpoint?: string | null
     error?: string
   }
   interface MultiEngineResult {

@@ -194,6 +194,15 @@ test('createPool, scanDirectory and createClient take maxFileSize', async (t) =>
   await assert.rejects(pompelmi.scanBuffer(Buffer.from('x'), { port: main.port, maxFileSize: 1.5 }), { code: 'ERR_INVALID_ARG_VALUE' })
 })
 
+test('createCache: a Clean cached with the guard off is not served to a call whose guard refuses the payload', async () => {
+  const cache = pompelmi.createCache()
+  const payload = Buffer.alloc(4096, 0x63)
+  assert.equal(await cache.scanBuffer(payload, { port: main.port, maxFileSize: 0 }), Verdict.Clean)
+  assert.equal(await cache.scanBuffer(payload, { port: main.port, maxFileSize: 1024 }), Verdict.ScanError)
+  assert.equal(await cache.scanBuffer(payload, { port: main.port, maxFileSize: 0 }), Verdict.Clean)
+  assert.equal(cache.stats().hits, 1)
+})
+
 async function serve(t, app) {
   const server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s))

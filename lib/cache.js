@@ -13,7 +13,9 @@ module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
 
   function optionsKey(options) {
     const o = options || {}
-    return JSON.stringify([o.host ?? null, o.port ?? null, o.socket ?? null, o.endpoints ?? null, o.database ?? null])
+    // The size guard decides verdicts too: a Clean found with the guard off is no answer for a
+    // caller whose guard would have refused the payload.
+    return JSON.stringify([o.host ?? null, o.port ?? null, o.socket ?? null, o.endpoints ?? null, o.database ?? null, o.maxFileSize ?? null])
   }
 
   async function hashFile(filePath) {
