@@ -168,6 +168,20 @@ test('local mode: the guard before clamscan, and clamscan --alert-exceeds-max=ye
   assert.equal(await pompelmi.scan(big, { ...local, maxFileSize: 0 }), Verdict.ScanError)
 })
 
+test('(c) with default limits: a 110 KiB gzip whose member expands past MaxFileSize is limits-exceeded (clamd with the alert, local mode); OK without the alert', async () => {
+  const expanding = zlib.gzipSync(Buffer.concat([Buffer.alloc(110 * MiB), EICAR]), { level: 9 })
+  assert.ok(expanding.length < 200 * 1024, `${expanding.length} bytes on the wire`)
+  for (const [name, options] of [
+    ['clamd', { socket: main.socket }],
+    ['local', { database: SIGNATURES }],
+  ]) {
+    const report = await pompelmi.inspectBuffer(expanding, { ...options, ...LONG })
+    assert.equal(report.verdict, Verdict.ScanError, `${name}: ${report.reply}`)
+    assert.deepEqual([report.reason, report.limit, report.viruses], ['limits-exceeded', 'MaxFileSize', []], name)
+  }
+  assert.equal(await pompelmi.scanBuffer(expanding, { socket: noalert.socket, ...LONG }), Verdict.Clean, 'without the alert: clamd says OK')
+})
+
 test('local mode: a stream over maxFileSize stops the temp file at the limit, reads no further, leaves no temp file', async () => {
   const before = pompelmiTempEntries()
   const { stream, counter } = countingStream(300 * MiB)
