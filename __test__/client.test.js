@@ -12,17 +12,12 @@ const { Readable } = require('node:stream')
 const pompelmi = require('..')
 const { createClient, createPool, Verdict } = pompelmi
 const { startClamd, SIGNATURES } = require('./helpers/clamd.js')
-const { startFakeClamd, serveSession } = require('./helpers/fake-clamd.js')
+const { fakeClamd: fake, serveSession } = require('./helpers/fake-clamd.js')
 const { EICAR, CLEAN_FILE, MD5_SAMPLE, tempDir, writeFile } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
 const limited = startClamd('limit')
 
-async function fake(t, behaviour, opts) {
-  const server = await startFakeClamd(behaviour, opts)
-  t.after(() => server.close())
-  return server
-}
 
 function client(t, options) {
   const c = createClient(options)

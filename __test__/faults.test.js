@@ -8,18 +8,13 @@ const path = require('node:path')
 const { Readable } = require('node:stream')
 
 const { scan, scanBuffer, scanStream, Verdict } = require('..')
-const { startFakeClamd, closedPort } = require('./helpers/fake-clamd.js')
+const { startFakeClamd, fakeClamd: fake, closedPort } = require('./helpers/fake-clamd.js')
 const { CLEAN_FILE } = require('./helpers/samples.js')
 
 const unhandled = []
 process.on('unhandledRejection', (err) => unhandled.push(err))
 test.after(() => assert.deepEqual(unhandled, [], 'no unhandled rejections'))
 
-async function fake(t, behaviour, opts) {
-  const server = await startFakeClamd(behaviour, opts)
-  t.after(() => server.close())
-  return server
-}
 
 const entryPoints = {
   scan: (opts) => scan(CLEAN_FILE, opts),

@@ -109,6 +109,9 @@ test('(c) an archive small on the wire that expands past MaxScanSize: limits-exc
     assert.equal(report.verdict, Verdict.ScanError, `${name}: ${report.reply}`)
     assert.deepEqual([report.reason, report.limit, report.viruses], ['limits-exceeded', 'MaxScanSize', []], name)
   }
+  assert.equal(await pompelmi.scan(bombFile, { socket: scanlimit.socket }), Verdict.ScanError)
+  assert.equal(await pompelmi.scanBuffer(bomb, { port: scanlimit.port }), Verdict.ScanError)
+  assert.equal(await pompelmi.scanStream(Readable.from([bomb]), { socket: scanlimit.socket }), Verdict.ScanError)
   // With clamd's default MaxScanSize the EICAR inside is found.
   assert.equal(await pompelmi.scanBuffer(bomb, { port: main.port }), Verdict.Malicious)
 })
@@ -225,19 +228,20 @@ async function serve(t, app) {
   return `http://127.0.0.1:${server.address().port}`
 }
 
-test('middleware over HTTP: a 110 MiB upload answers 422 (too-large, or limits-exceeded with the guard off), never 200', async (t) => {
-  for (const [options, reason] of [
-    [{ port: noalert.port }, 'too-large'],
-    [{ port: main.port, maxFileSize: 0 }, 'limits-exceeded'],
+test('middleware over HTTP: a 110 MiB upload answers 422 (too-large, or limits-exceeded with the guard off), an expanding archive 422 too, never 200', async (t) => {
+  for (const [options, reason, content, name] of [
+    [{ port: noalert.port }, 'too-large', bigBuffer, 'big110.bin'],
+    [{ port: main.port, maxFileSize: 0 }, 'limits-exceeded', bigBuffer, 'big110.bin'],
+    [{ socket: scanlimit.socket }, 'limits-exceeded', bomb, 'bomb.gz'], // (c)
   ]) {
     const app = express()
     app.post('/upload', multer({ storage: multer.memoryStorage() }).single('file'), pompelmi.middleware({ ...options, ...LONG }), (req, res) => res.json({ ok: true }))
     const url = await serve(t, app)
     const body = new FormData()
-    body.append('file', new Blob([bigBuffer]), 'big110.bin')
+    body.append('file', new Blob([content]), name)
     const res = await fetch(`${url}/upload`, { method: 'POST', body })
     assert.equal(res.status, 422)
-    assert.deepEqual(await res.json(), { error: 'File could not be scanned', field: 'file', name: 'big110.bin', reason })
+    assert.deepEqual(await res.json(), { error: 'File could not be scanned', field: 'file', name, reason })
   }
 })
 
@@ -252,6 +256,10 @@ test('CLI: a file over the limit is a scan error (exit 2), with the guard and wi
   assert.deepEqual([json.infected, json.errors], [0, 1])
   assert.match(json.results[0].error, /ScanError \(limits-exceeded: MaxFileSize\)/)
   assert.equal(json.results[0].viruses, undefined)
+  // (c): the archive past MaxScanSize.
+  const archive = cli('scan', bombFile, '--socket', scanlimit.socket)
+  assert.equal(archive.status, 2, archive.stdout)
+  assert.match(archive.stdout, /ScanError \(limits-exceeded: MaxScanSize\)/)
   // Sizes as clamd.conf writes them.
   const under = cli('scan', CLEAN_FILE, '--socket', main.socket, '--max-file-size', '1K')
   assert.equal(under.status, 0, under.stdout)

@@ -9,14 +9,9 @@ const path = require('node:path')
 const { Readable } = require('node:stream')
 
 const { createClient, Verdict } = require('..')
-const { startFakeClamd, serveSession } = require('./helpers/fake-clamd.js')
+const { startFakeClamd, fakeClamd: fake, serveSession } = require('./helpers/fake-clamd.js')
 const { CLEAN_FILE, tempDir, writeFile } = require('./helpers/samples.js')
 
-async function fake(t, behaviour, opts) {
-  const server = await startFakeClamd(behaviour, opts)
-  t.after(() => server.close())
-  return server
-}
 
 function client(t, options) {
   const c = createClient(options)

@@ -164,6 +164,13 @@ async function startFakeClamd(behaviour, { socketPath } = {}) {
   }
 }
 
+/** startFakeClamd for one test: closed when the test ends. */
+async function fakeClamd(t, behaviour, opts) {
+  const server = await startFakeClamd(behaviour, opts)
+  t.after(() => server.close())
+  return server
+}
+
 /**
  * Serves a whole session like clamd: every request is answered `id: <text>` with the text that
  * `decide(request)` returns (or resolves); `null` leaves a request unanswered.
@@ -183,4 +190,4 @@ function closedPort() {
   return pickPort('closed')
 }
 
-module.exports = { startFakeClamd, closedPort, serveSession }
+module.exports = { startFakeClamd, fakeClamd, closedPort, serveSession }
