@@ -261,10 +261,10 @@ async function pumpStream(call, stream, settled) {
 
 /**
  * Copies a Readable into a local-mode temp file, chunk by chunk with backpressure, as the same
- * bytes clamd mode would send. Resolves false, leaving the stream unread from there, once more
- * than `maxFileSize` bytes arrived.
+ * bytes clamd mode would send. Resolves false, leaving the stream unread from there, once
+ * `overLimit(bytesSoFar)` says the payload is too large.
  */
-async function writeStream(stream, temp, maxFileSize, signal) {
+async function writeStream(stream, temp, overLimit, signal) {
   const out = temp.createWriteStream()
   const closed = new Promise((resolve, reject) => {
     out.once('close', resolve)
@@ -273,8 +273,10 @@ async function writeStream(stream, temp, maxFileSize, signal) {
   closed.catch(() => {}) // awaited below
   // An abort stops the copy at once, even while the stream has nothing to give (the temp file
   // goes with it); the stream itself is left to its owner, as in clamd mode.
+  let onAbort
   const aborted = new Promise((resolve, reject) => {
-    if (signal) signal.addEventListener('abort', () => reject(abortError(signal)), { once: true })
+    onAbort = () => reject(abortError(signal))
+    if (signal) signal.addEventListener('abort', onAbort, { once: true })
   })
   aborted.catch(() => {})
   const chunks = stream.iterator({ destroyOnReturn: false })
@@ -285,13 +287,14 @@ async function writeStream(stream, temp, maxFileSize, signal) {
       if (done) break
       const data = chunkBytes(chunk, stream)
       bytes += data.length
-      if (maxFileSize > 0 && bytes > maxFileSize) return false
+      if (overLimit(bytes)) return false
       if (!out.write(data)) await Promise.race([once(out, 'drain'), closed])
     }
     out.end()
     await closed
     return true
   } finally {
+    if (signal) signal.removeEventListener('abort', onAbort)
     out.destroy()
   }
 }
@@ -358,7 +361,7 @@ class Client {
         const native = this.#native.scanStream(call.native)
         return pumpStream(native, stream, call(native))
       }
-      return this.#localData(call, (temp) => writeStream(stream, temp, this.#target.maxFileSize, call.signal))
+      return this.#localData(call, (temp) => writeStream(stream, temp, (bytes) => this.#overLimit(bytes), call.signal))
     })
   }
 
