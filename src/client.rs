@@ -123,12 +123,25 @@ enum Input {
 }
 
 impl Input {
-  /// The payload's size, where it is known before sending.
-  fn known_size(payload: &Payload) -> Option<u64> {
+  /// What a payload becomes for the attempts, with its size where it is known before sending.
+  fn from_payload(payload: Payload) -> (Input, Option<u64>) {
     match payload {
-      Payload::Buffer(bytes) => Some((**bytes).as_ref().len() as u64),
-      Payload::File(path) => std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
-      Payload::Stream(_) => None,
+      Payload::Buffer(bytes) => {
+        let size = (*bytes).as_ref().len() as u64;
+        (Input::Buffer(bytes), Some(size))
+      }
+      Payload::File(path) => {
+        let regular = std::fs::metadata(&path).ok().filter(|m| m.is_file());
+        let size = regular.as_ref().map(|m| m.len());
+        (
+          Input::File {
+            path,
+            regular: regular.is_some(),
+          },
+          size,
+        )
+      }
+      Payload::Stream(s) => (Input::Stream(Some(s)), None),
     }
   }
 
@@ -224,7 +237,8 @@ impl Client {
     in_flight: &Mutex<Option<InFlight>>,
     started: Instant,
   ) -> Result<ScanOutcome, CallError> {
-    if let (Some(max), Some(size)) = (self.config.max_file_size, Input::known_size(&payload)) {
+    let (mut input, size) = Input::from_payload(payload);
+    if let (Some(max), Some(size)) = (self.config.max_file_size, size) {
       if size > max {
         return Ok(ScanOutcome {
           reply: ScanReply::client_error(ErrorReason::TooLarge),
@@ -234,14 +248,6 @@ impl Client {
         });
       }
     }
-    let mut input = match payload {
-      Payload::Buffer(b) => Input::Buffer(b),
-      Payload::File(path) => {
-        let regular = std::fs::metadata(&path).map(|m| m.is_file()).unwrap_or(false);
-        Input::File { path, regular }
-      }
-      Payload::Stream(s) => Input::Stream(Some(s)),
-    };
     let mut retries_left = self.config.retries;
     let mut replayed = false;
     let mut broken_in_round = false;

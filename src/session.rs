@@ -327,18 +327,9 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
     };
     rd.quick_ack();
     if n == 0 {
-      // A reply without its NUL before EOF still counts when it is an error (clamd's
-      // `COMMAND READ TIMED OUT\n`), but it may have been cut short: `stream: OK` can be the
-      // start of `stream: OK.Bad FOUND`, so it is never taken as Clean.
+      // A reply without its NUL before EOF (clamd's `COMMAND READ TIMED OUT\n`).
       if let Some(rest) = reader.take_rest() {
-        let text = protocol::split_session_reply(&rest).map_or(&rest[..], |(_, reply)| reply);
-        let cut_clean = [RequestKind::Instream, RequestKind::Fildes]
-          .into_iter()
-          .any(|kind| protocol::classify(text, kind).verdict == Verdict::Clean);
-        if cut_clean {
-          return ClamError::Protocol("clamd closed the connection in the middle of a reply".into());
-        }
-        if let Err(err) = deliver(&rest, shared) {
+        if let Err(err) = deliver(&rest, false, shared) {
           return err;
         }
       }
@@ -350,7 +341,7 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
         ReplyEvent::Reply(raw) => raw,
         ReplyEvent::TooLong => return ClamError::Protocol("clamd reply exceeds 64 KiB".into()),
       };
-      if let Err(err) = deliver(&raw, shared) {
+      if let Err(err) = deliver(&raw, true, shared) {
         return err;
       }
     }
@@ -358,29 +349,32 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
 }
 
 /// Hands one reply to its request: `N: reply` to request N, or an unnumbered error of clamd's
-/// to the only request outstanding. Any other reply breaks the session (an `Err`).
-fn deliver(raw: &[u8], shared: &Shared) -> Result<(), ClamError> {
+/// to the only request outstanding. `terminated` is false for what was left without a NUL when
+/// the connection closed: it may be cut short (`stream: OK` can be the start of
+/// `stream: OK.Bad FOUND`), so it is never taken as Clean. Any other reply breaks the session
+/// (an `Err`), leaving the request pending for the teardown to hand back.
+fn deliver(raw: &[u8], terminated: bool, shared: &Shared) -> Result<(), ClamError> {
+  let unnumbered = || ClamError::Protocol(format!("clamd sent an unnumbered reply: {}", protocol::normalise(raw)));
   let mut pending = shared.pending.lock().unwrap();
-  let (id, reply) = match protocol::split_session_reply(raw) {
-    Some((id, reply)) if pending.contains_key(&id) => (id, reply),
+  let (id, text, numbered) = match protocol::split_session_reply(raw) {
+    Some((id, reply)) if pending.contains_key(&id) => (id, reply, true),
     Some((id, _)) => return Err(ClamError::Protocol(format!("clamd answered unknown request {id}"))),
-    None => {
-      // Older clamd builds and some proxies answer an error without the session's number.
-      let only = (pending.len() == 1).then(|| pending.iter().next().map(|(id, p)| (*id, p.kind)));
-      let clamd_error = |kind| matches!(protocol::classify(raw, kind).verdict, Verdict::ScanError { ref reason } if reason.is_clamd_error());
-      match only.flatten() {
-        Some((id, kind)) if clamd_error(kind) => (id, raw),
-        _ => {
-          let text = protocol::normalise(raw);
-          return Err(ClamError::Protocol(format!("clamd sent an unnumbered reply: {text}")));
-        }
-      }
-    }
+    // Older clamd builds and some proxies answer an error without the session's number.
+    None if pending.len() == 1 => (*pending.keys().next().expect("one entry"), raw, false),
+    None => return Err(unnumbered()),
   };
+  let reply = protocol::classify(text, pending[&id].kind);
+  if !numbered && !matches!(&reply.verdict, Verdict::ScanError { reason } if reason.is_clamd_error()) {
+    return Err(unnumbered());
+  }
+  if !terminated && reply.verdict == Verdict::Clean {
+    return Err(ClamError::Protocol(
+      "clamd closed the connection in the middle of a reply".into(),
+    ));
+  }
   let p = pending.remove(&id).expect("checked above");
   drop(pending);
   shared.load.fetch_sub(1, Ordering::Relaxed);
-  let reply = protocol::classify(reply, p.kind);
   if !p.complete {
     // clamd answered before it had the whole upload (the size limit, or a broken peer): stop
     // uploading, end the session (its other requests go to a new one). A Clean here would be a
