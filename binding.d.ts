@@ -15,8 +15,11 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
  */
 export declare class NativeClient {
   constructor(options: ClientOptions)
-  /** Scans a Buffer. Do not modify it until the scan settles (as with `socket.write`). */
-  scanBuffer(buffer: Buffer, opts?: CallOpts | undefined | null): ScanCall
+  /**
+   * Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the
+   * memory behind a Buffer while the scan runs, and the scan must never read it then.
+   */
+  scanBuffer(buffer: Uint8Array, opts?: CallOpts | undefined | null): ScanCall
   /** Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise. */
   scanFile(path: string, opts?: CallOpts | undefined | null): ScanCall
   /** Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`. */
@@ -39,7 +42,11 @@ export declare class ScanCall {
    * end of the stream and complete the upload instead of cutting it off.
    */
   abort(): void
-  write(chunk: Buffer): Promise<boolean>
+  /**
+   * Queues a copy of the chunk (taken at once, on the JS thread: the chunk may be detached
+   * or reused as soon as this returns).
+   */
+  write(chunk: Uint8Array): Promise<boolean>
   /** The stream ended: the upload is complete. */
   end(): void
   /**
@@ -54,6 +61,8 @@ export declare class ScanCall {
 export interface CallOpts {
   /** Reply timeout for this call in milliseconds (0 disables it); the client's when absent. */
   timeout?: number
+  /** Refuse a symlink in the path's last component (directory walks). */
+  nofollow?: boolean
 }
 
 /** Connection options, already normalised by `index.js` (routing, defaults, validation). */
@@ -62,6 +71,10 @@ export interface ClientOptions {
   endpoints: Array<string>
   /** Idle timeout in milliseconds; 0 disables it. */
   timeout: number
+  /** Connect deadline in milliseconds; 0 disables it. */
+  connectTimeout: number
+  /** The longest wait for a request slot, in milliseconds; 0 disables it. */
+  queueTimeout: number
   retries: number
   retryDelay: number
   maxConnections: number
@@ -70,8 +83,23 @@ export interface ClientOptions {
   maxFileSize: number
 }
 
-/** Local mode: runs `clamscan` on a path. */
-export declare function localScan(path: string, database?: string | undefined | null): ScanCall
+/** Local mode: runs `clamscan` on a file. */
+export declare function localScan(target: LocalTarget): ScanCall
+
+/**
+ * What local mode scans: a path (opened here, like clamd mode), or a descriptor the shim
+ * wrote an anonymous temp file to.
+ */
+export interface LocalTarget {
+  path?: string
+  fd?: number
+  nofollow?: boolean
+  database?: string
+  /** Kill clamscan after this many milliseconds; 0 disables it. */
+  timeout: number
+  /** The size guard in bytes (`maxFileSize`); 0 disables it. */
+  maxFileSize: number
+}
 
 export interface NativeError {
   message: string
@@ -99,5 +127,13 @@ export interface Outcome {
   endpoint?: string
   bytes: number
   durationMs: number
+  /** `dev:ino` of the regular file that was scanned (quarantine moves only that file). */
+  fileId?: string
   error?: NativeError
 }
+
+/**
+ * Moves `root/rel` into `destDir` as `<base>.quarantined` when it is still the file
+ * `fileId` (`dev:ino`) and no directory on either path is a symlink. Resolves the new path.
+ */
+export declare function quarantineMove(root: string, rel: string, destDir: string, base: string, fileId: string): Outcome

@@ -838,3 +838,4 @@ module.exports = nativeBinding
 module.exports.NativeClient = nativeBinding.NativeClient
 module.exports.ScanCall = nativeBinding.ScanCall
 module.exports.localScan = nativeBinding.localScan
+module.exports.quarantineMove = nativeBinding.quarantineMove

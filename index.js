@@ -13,6 +13,11 @@ const util = require('node:util')
 const binding = loadBinding()
 const { createTempFile } = require('./lib/tempfile.js')
 
+/** Internal per-call option: refuse a symlink in the path's last component (directory walks). */
+const NOFOLLOW = Symbol('pompelmi.nofollow')
+/** `dev:ino` of the regular file each report is about (quarantine moves only that file). */
+const fileIds = new WeakMap()
+
 /** The platform package name suffix napi-rs uses: linux-x64-gnu, darwin-arm64, win32-x64-msvc… */
 function platformTriple() {
   const abi =
@@ -60,6 +65,10 @@ const DEFAULTS = Object.freeze({
   retries: 0,
   retryDelay: 1000,
   maxConnections: 4,
+  // A host that drops SYNs must not cost the whole idle timeout per endpoint.
+  connectTimeout: 5000,
+  // clamscan loads the whole signature database on every run (tens of seconds with the full set).
+  localTimeout: 120000,
   // clamd's own MaxFileSize default: clamd skips larger files and, without AlertExceedsMax,
   // answers OK for them.
   maxFileSize: 100 * 1024 * 1024,
@@ -175,19 +184,28 @@ function resolveTarget(options) {
   const maxFileSize = nonNegative(opts, 'maxFileSize', DEFAULTS.maxFileSize, { integer: true })
   if (!endpoints) {
     if (opts.database !== undefined && typeof opts.database !== 'string') throw invalidOption('database', 'a string', opts.database)
-    return { local: true, database: opts.database, maxFileSize, key: `local|${opts.database}|${maxFileSize}` }
+    const database = opts.database === undefined ? null : path.resolve(opts.database)
+    const target = { local: true, database, maxFileSize, timeout: nonNegative(opts, 'timeout', DEFAULTS.localTimeout) }
+    target.key = JSON.stringify(target)
+    // What decides a verdict: the engine asked and the size guard (createCache's key).
+    target.verdictKey = JSON.stringify(['clamscan', database, maxFileSize])
+    return target
   }
+  const timeout = nonNegative(opts, 'timeout', DEFAULTS.timeout)
   const target = {
     local: false,
     endpoints,
     maxFileSize,
-    timeout: nonNegative(opts, 'timeout', DEFAULTS.timeout),
+    timeout,
+    connectTimeout: nonNegative(opts, 'connectTimeout', DEFAULTS.connectTimeout),
+    queueTimeout: nonNegative(opts, 'queueTimeout', timeout),
     retries: nonNegative(opts, 'retries', DEFAULTS.retries, { integer: true }),
     retryDelay: nonNegative(opts, 'retryDelay', DEFAULTS.retryDelay),
     maxConnections: Math.max(1, nonNegative(opts, 'maxConnections', DEFAULTS.maxConnections, { integer: true })),
     fdpass: opts.fdpass === undefined ? true : Boolean(opts.fdpass),
   }
   target.key = JSON.stringify(target)
+  target.verdictKey = JSON.stringify(['clamd', [...endpoints].sort(), maxFileSize])
   return target
 }
 
@@ -202,7 +220,8 @@ function callOptions(options) {
     throw err
   }
   const timeout = opts.timeout === undefined ? undefined : nonNegative(opts, 'timeout', undefined)
-  return { signal, native: timeout === undefined ? undefined : { timeout } }
+  const nofollow = opts[NOFOLLOW] === true
+  return { signal, timeout, nofollow, native: timeout === undefined && !nofollow ? undefined : { timeout, nofollow } }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -260,17 +279,11 @@ async function pumpStream(call, stream, settled) {
 }
 
 /**
- * Copies a Readable into a local-mode temp file, chunk by chunk with backpressure, as the same
- * bytes clamd mode would send. Resolves false, leaving the stream unread from there, once
- * `overLimit(bytesSoFar)` says the payload is too large.
+ * Copies a Readable into a local-mode temp file, one chunk at a time (each written before the
+ * next is read), as the same bytes clamd mode would send. Resolves false, leaving the stream
+ * unread from there, once `overLimit(bytesSoFar)` says the payload is too large.
  */
 async function writeStream(stream, temp, overLimit, signal) {
-  const out = temp.createWriteStream()
-  const closed = new Promise((resolve, reject) => {
-    out.once('close', resolve)
-    out.once('error', reject)
-  })
-  closed.catch(() => {}) // awaited below
   // An abort stops the copy at once, even while the stream has nothing to give (the temp file
   // goes with it); the stream itself is left to its owner, as in clamd mode.
   let onAbort
@@ -284,18 +297,14 @@ async function writeStream(stream, temp, overLimit, signal) {
   try {
     for (;;) {
       const { value: chunk, done } = await Promise.race([chunks.next(), aborted])
-      if (done) break
+      if (done) return true
       const data = chunkBytes(chunk, stream)
       bytes += data.length
       if (overLimit(bytes)) return false
-      if (!out.write(data)) await Promise.race([once(out, 'drain'), closed])
+      await temp.write(data)
     }
-    out.end()
-    await closed
-    return true
   } finally {
     if (signal) signal.removeEventListener('abort', onAbort)
-    out.destroy()
   }
 }
 
@@ -319,8 +328,8 @@ class Client {
     this.#target = resolveTarget(options)
     this.#closedError = closedError
     if (!this.#target.local) {
-      const { endpoints, timeout, retries, retryDelay, maxConnections, fdpass, maxFileSize } = this.#target
-      this.#native = new binding.NativeClient({ endpoints, timeout, retries, retryDelay, maxConnections, fdpass, maxFileSize })
+      const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize } = this.#target
+      this.#native = new binding.NativeClient({ endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize })
     }
   }
 
@@ -338,10 +347,9 @@ class Client {
 
   inspect(filePath, options) {
     return this.#run(options, async (call) => {
-      const stat = await assertFile(filePath)
+      await assertFile(filePath)
       if (!this.#target.local) return call(this.#native.scanFile(filePath, call.native))
-      if (this.#overLimit(stat.isFile() ? stat.size : 0)) return tooLarge()
-      return { ...(await call(binding.localScan(filePath, this.#target.database))), bytes: stat.size }
+      return call(binding.localScan({ ...this.#localJob(call), path: filePath, nofollow: call.nofollow }))
     })
   }
 
@@ -432,13 +440,22 @@ class Client {
     return this.#target.maxFileSize > 0 && size > this.#target.maxFileSize
   }
 
-  /** Writes the payload to a private temp file and runs clamscan on it; `write` resolves false when the payload is over `maxFileSize`. */
+  /** clamscan's settings for one call. */
+  #localJob(call) {
+    const { database, maxFileSize, timeout } = this.#target
+    return { database: database ?? undefined, maxFileSize, timeout: call.timeout ?? timeout }
+  }
+
+  /**
+   * Writes the payload to an anonymous temp file (no name on disk, so nothing is left behind
+   * even if node dies) and runs clamscan on its descriptor; `write` resolves false when the
+   * payload is over `maxFileSize`.
+   */
   async #localData(call, write) {
     const temp = await createTempFile()
     try {
       if ((await write(temp)) === false) return tooLarge()
-      const bytes = (await fs.promises.stat(temp.path)).size
-      return { ...(await call(binding.localScan(temp.path, this.#target.database))), bytes }
+      return await call(binding.localScan({ ...this.#localJob(call), fd: temp.fd }))
     } finally {
       await temp.remove()
     }
@@ -489,6 +506,8 @@ class Client {
       }
       call.native = opts.native
       call.signal = signal
+      call.timeout = opts.timeout
+      call.nofollow = opts.nofollow
       body(call).then(
         (value) => finish(resolve, value),
         (err) => finish(reject, err),
@@ -498,7 +517,7 @@ class Client {
 }
 
 function toReport(outcome) {
-  return {
+  const report = {
     verdict: VERDICT_BY_NAME[outcome.verdict] || Verdict.ScanError,
     viruses: outcome.viruses,
     reply: outcome.reply,
@@ -508,6 +527,8 @@ function toReport(outcome) {
     bytes: outcome.bytes,
     durationMs: outcome.durationMs,
   }
+  if (outcome.fileId) fileIds.set(report, outcome.fileId)
+  return report
 }
 
 /** The report for a payload over `maxFileSize` in local mode: clamscan never saw it. */

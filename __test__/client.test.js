@@ -57,7 +57,12 @@ test('ready() waits for a clamd that starts late, and rejects with the last erro
   const dir = tempDir(t)
   const socket = path.join(dir, 'late.sock')
   setTimeout(() => {
-    fake(t, (conn) => serveSession(conn, () => 'PONG'), { socketPath: socket }).catch(() => {})
+    const pong = async (conn) => {
+      await conn.command()
+      conn.write('PONG')
+      conn.socket.end()
+    }
+    fake(t, pong, { socketPath: socket }).catch(() => {})
   }, 300).unref()
   const started = Date.now()
   // The fake answers PING on a fresh connection with a plain reply.

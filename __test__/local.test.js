@@ -12,6 +12,7 @@ const { SIGNATURES } = require('./helpers/clamd.js')
 const { EICAR, CLEAN_FILE, MD5_SAMPLE, tempDir, writeFile, pompelmiTempEntries } = require('./helpers/samples.js')
 
 const FAKE_BIN = path.join(__dirname, 'helpers', 'fake-bin')
+const FD_PATH = '/proc/self/fd/3'
 const REAL_PATH = process.env.PATH
 
 function useFakeClamscan(t, mode) {
@@ -27,6 +28,9 @@ function useFakeClamscan(t, mode) {
   return {
     args: () => fs.readFileSync(log, 'utf8').trimEnd().split('\n'),
     stat: () => fs.readFileSync(`${log}.stat`, 'utf8').trim().split(' '),
+    link: () => fs.readFileSync(`${log}.link`, 'utf8').trim(),
+    pid: () => Number(fs.readFileSync(`${log}.pid`, 'utf8')),
+    log,
   }
 }
 
@@ -92,17 +96,20 @@ test('a missing clamscan rejects with the spawn error (ENOENT)', async (t) => {
     assert.equal(err.errno, -2)
     assert.equal(err.syscall, 'spawn clamscan')
     assert.equal(err.path, 'clamscan')
-    assert.deepEqual(err.spawnargs, ['--no-summary', '--alert-exceeds-max=yes', '--', CLEAN_FILE])
+    assert.deepEqual(err.spawnargs, ['--no-summary', '--alert-exceeds-max=yes', '--', FD_PATH])
     return true
   })
 })
 
-test('arguments: --no-summary, --alert-exceeds-max=yes, --database when given, then -- and the path', async (t) => {
+test('arguments: --no-summary, --alert-exceeds-max=yes, --database when given, then -- and the file by descriptor', async (t) => {
   const fake = useFakeClamscan(t, 'exit:0')
   await scan(CLEAN_FILE, { database: '/some/db' })
-  assert.deepEqual(fake.args(), ['--no-summary', '--alert-exceeds-max=yes', '--database=/some/db', '--', CLEAN_FILE])
-  await scan(CLEAN_FILE, { timeout: 5, retries: 3 }) // clamd-only options do not leave local mode
-  assert.deepEqual(fake.args(), ['--no-summary', '--alert-exceeds-max=yes', '--', CLEAN_FILE])
+  assert.deepEqual(fake.args(), ['--no-summary', '--alert-exceeds-max=yes', '--database=/some/db', '--', FD_PATH])
+  // The descriptor is the file that was named.
+  assert.equal(fake.link(), fs.realpathSync(CLEAN_FILE))
+  assert.equal(fake.stat()[1], String(fs.statSync(CLEAN_FILE).size))
+  await scan(CLEAN_FILE, { retries: 3 }) // clamd-only options do not leave local mode
+  assert.deepEqual(fake.args(), ['--no-summary', '--alert-exceeds-max=yes', '--', FD_PATH])
 })
 
 test('loud clamscan output is drained (no pipe deadlock)', async (t) => {
@@ -110,14 +117,15 @@ test('loud clamscan output is drained (no pipe deadlock)', async (t) => {
   assert.equal(await scan(CLEAN_FILE), Verdict.Clean)
 })
 
-test('buffers and streams go to a private temp file (mode 0600) that is removed afterwards', async (t) => {
+test('buffers and streams go to an anonymous temp file (mode 0600, no name on disk)', async (t) => {
   const before = pompelmiTempEntries()
   const fake = useFakeClamscan(t, 'exit:0')
   await scanBuffer(Buffer.alloc(1234, 1))
   assert.deepEqual(fake.stat(), ['600', '1234'])
-  const tempPath = fake.args().at(-1)
-  assert.ok(tempPath.startsWith(require('node:os').tmpdir()))
-  assert.equal(fs.existsSync(tempPath), false)
+  assert.equal(fake.args().at(-1), FD_PATH)
+  // While clamscan ran, the file already had no name: O_TMPFILE shows as "/tmp/#123 (deleted)".
+  assert.match(fake.link(), / \(deleted\)$/)
+  assert.ok(fake.link().startsWith(require('node:os').tmpdir()))
   await scanStream(Readable.from([Buffer.alloc(1000), Buffer.alloc(500)]))
   assert.deepEqual(fake.stat(), ['600', '1500'])
   useFakeClamscan(t, 'exit:99')

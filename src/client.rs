@@ -19,7 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, Notify};
 
 use crate::error::ClamError;
-use crate::pool::{ConnectionCount, EndpointPool};
+use crate::file::{self, FileId, Opened};
+use crate::pool::{Availability, ConnectionCount, EndpointPool};
 use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, ScanReply};
 use crate::session::{self, Body, Failure, Request, Session, Stage};
 use crate::source::{SharedBytes, Source};
@@ -28,8 +29,13 @@ use crate::transport::{self, Endpoint};
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
   pub endpoints: Vec<Endpoint>,
-  /// Idle timeout: connect, each write, and the wait for a reply once a request is sent.
+  /// Idle timeout: each write, and the wait for a reply once a request is sent (restarted by
+  /// every byte clamd sends).
   pub idle_timeout: Option<Duration>,
+  /// The deadline for opening a connection (name resolution included).
+  pub connect_timeout: Option<Duration>,
+  /// The longest an attempt waits for a request slot or its turn in a session.
+  pub queue_timeout: Option<Duration>,
   pub retries: u32,
   pub retry_delay: Duration,
   pub max_connections: usize,
@@ -43,7 +49,11 @@ pub struct ClientConfig {
 /// What to scan.
 pub enum Payload {
   Buffer(SharedBytes),
-  File(String),
+  /// A path; with `nofollow` a symlink in its last component is refused (`ELOOP`).
+  File {
+    path: String,
+    nofollow: bool,
+  },
   /// A JS stream: replayable only within its kept first bytes.
   Stream(Source),
 }
@@ -56,6 +66,8 @@ pub struct ScanOutcome {
   /// Payload bytes clamd received (the file size for FILDES).
   pub bytes: u64,
   pub duration: Duration,
+  /// For a regular file: the identity of the descriptor that was scanned.
+  pub file_id: Option<crate::file::FileId>,
 }
 
 /// A failed call, with the endpoint it failed on.
@@ -118,38 +130,47 @@ pub struct Client {
 /// What a call sends, rebuilt for each attempt (the body differs between TCP and UNIX endpoints).
 enum Input {
   Buffer(SharedBytes),
-  File { path: String, regular: bool },
+  /// A regular file, opened once: every attempt sends this descriptor's content.
+  File {
+    file: Arc<std::fs::File>,
+    path: String,
+  },
   Stream(Option<Source>),
 }
 
 impl Input {
   /// What a payload becomes for the attempts, with its size where it is known before sending.
-  fn from_payload(payload: Payload) -> (Input, Option<u64>) {
-    match payload {
+  /// A path is opened here, off the runtime's workers, and read as what it really is: a
+  /// regular file, or a stream (a FIFO, a device).
+  async fn from_payload(payload: Payload) -> Result<(Input, Option<u64>, Option<FileId>), ClamError> {
+    Ok(match payload {
       Payload::Buffer(bytes) => {
         let size = (*bytes).as_ref().len() as u64;
-        (Input::Buffer(bytes), Some(size))
+        (Input::Buffer(bytes), Some(size), None)
       }
-      Payload::File(path) => {
-        let regular = std::fs::metadata(&path).ok().filter(|m| m.is_file());
-        let size = regular.as_ref().map(|m| m.len());
-        (
-          Input::File {
-            path,
-            regular: regular.is_some(),
-          },
-          size,
-        )
-      }
-      Payload::Stream(s) => (Input::Stream(Some(s)), None),
-    }
+      Payload::File { path, nofollow } => match file::open(path.clone(), nofollow).await? {
+        Opened::Regular { file, size, id } => (Input::File { file, path }, Some(size), Some(id)),
+        #[cfg(unix)]
+        Opened::Fifo(file) => (Input::Stream(Some(Source::fifo(file, path))), None, None),
+        #[cfg(not(unix))]
+        Opened::Fifo(file) => (Input::Stream(Some(Source::device(file, path))), None, None),
+        Opened::Device(file) => (Input::Stream(Some(Source::device(file, path))), None, None),
+      },
+      Payload::Stream(s) => (Input::Stream(Some(s)), None, None),
+    })
   }
 
   fn body_for(&mut self, endpoint: &Endpoint, fdpass: bool) -> Option<Body> {
     match self {
       Input::Buffer(bytes) => Some(Body::Instream(Source::buffer(bytes.clone()))),
-      Input::File { path, regular } if *regular && fdpass && endpoint.is_unix() => Some(Body::Fildes(path.clone())),
-      Input::File { path, .. } => Some(Body::File(path.clone())),
+      Input::File { file, path } if fdpass && endpoint.is_unix() => Some(Body::Fildes {
+        file: file.clone(),
+        path: path.clone(),
+      }),
+      Input::File { file, path } => Some(Body::File {
+        file: file.clone(),
+        path: path.clone(),
+      }),
       Input::Stream(source) => source.take().map(Body::Instream),
     }
   }
@@ -174,6 +195,7 @@ impl Client {
         EndpointPool::new(
           e.clone(),
           config.idle_timeout,
+          config.connect_timeout,
           config.max_connections,
           connections.clone(),
         )
@@ -189,17 +211,36 @@ impl Client {
   }
 
   /// The endpoint for the next attempt: the healthy one with the fewest outstanding requests,
-  /// skipping those that already failed in this round. When all are down, the down ones are
-  /// still tried (a single endpoint is never skipped).
-  fn pick(&self, excluded: &[usize]) -> Option<usize> {
+  /// skipping those that already failed in this round. An endpoint that is down is tried by
+  /// one call at a time, at most once a second (`first_round`; later rounds try it anyway);
+  /// when that leaves none, the call is answered at once with why the endpoint went down.
+  fn pick(&self, excluded: &[usize], first_round: bool) -> Pick {
     // Ties go round-robin, so that a burst of calls does not all land on the first endpoint.
     let n = self.pools.len();
     let start = self.rotation.fetch_add(1, Ordering::Relaxed) % n;
-    let candidates = || (0..n).map(|k| (start + k) % n).filter(|i| !excluded.contains(i));
-    candidates()
-      .filter(|&i| !self.pools[i].is_down())
-      .min_by_key(|&i| self.pools[i].outstanding())
-      .or_else(|| candidates().min_by_key(|&i| self.pools[i].outstanding()))
+    let mut candidates: Vec<usize> = (0..n)
+      .map(|k| (start + k) % n)
+      .filter(|i| !excluded.contains(i))
+      .collect();
+    if candidates.is_empty() {
+      return Pick::Exhausted;
+    }
+    candidates.sort_by_key(|&i| (self.pools[i].is_down(), self.pools[i].outstanding()));
+    let mut down = None;
+    for &i in &candidates {
+      match self.pools[i].claim() {
+        Availability::Up => return Pick::Use { index: i, trial: false },
+        Availability::Trial => return Pick::Use { index: i, trial: true },
+        Availability::Down(_) if !first_round => return Pick::Use { index: i, trial: false },
+        Availability::Down(err) => {
+          if down.is_none() {
+            down = Some((i, err));
+          }
+        }
+      }
+    }
+    let (index, error) = down.expect("every candidate is down");
+    Pick::AllDown { index, error }
   }
 
   /// Whether an endpoint other than `index`, not yet failed in this round, is healthy.
@@ -237,7 +278,9 @@ impl Client {
     in_flight: &Mutex<Option<InFlight>>,
     started: Instant,
   ) -> Result<ScanOutcome, CallError> {
-    let (mut input, size) = Input::from_payload(payload);
+    let (mut input, size, file_id) = Input::from_payload(payload)
+      .await
+      .map_err(|error| CallError { error, endpoint: None })?;
     if let (Some(max), Some(size)) = (self.config.max_file_size, size) {
       if size > max {
         return Ok(ScanOutcome {
@@ -245,6 +288,7 @@ impl Client {
           endpoint: None,
           bytes: 0,
           duration: started.elapsed(),
+          file_id,
         });
       }
     }
@@ -261,32 +305,55 @@ impl Client {
           endpoint: None,
         });
       }
-      let Some(index) = self.pick(&excluded) else {
-        // Every endpoint failed in this round.
-        let err = last.take().expect("a failure ended the round");
-        if broken_in_round && !replayed {
-          // Sessions broke under the request (all clamd restarted at once, say): a broken
-          // session is not a dead endpoint, so the round is tried once more on new connections.
-          replayed = true;
-          broken_in_round = false;
+      let first_round = retries_left == self.config.retries;
+      let (index, trial) = match self.pick(&excluded, first_round) {
+        Pick::Use { index, trial } => (index, trial),
+        Pick::AllDown { index, error } => {
+          // Every endpoint left is down: answer now, with this call's own failure if it had one.
+          let err = last.take().unwrap_or(CallError {
+            error: error.unwrap_or(ClamError::HangUp),
+            endpoint: Some(self.pools[index].endpoint.clone()),
+          });
+          if retries_left == 0 {
+            return Err(err);
+          }
+          retries_left -= 1;
           excluded.clear();
           last = Some(err);
+          tokio::time::sleep(self.config.retry_delay).await;
           continue;
         }
-        if retries_left == 0 {
-          return Err(err);
+        Pick::Exhausted => {
+          // Every endpoint failed in this round.
+          let err = last.take().expect("a failure ended the round");
+          if broken_in_round && !replayed {
+            // Sessions broke under the request (all clamd restarted at once, say): a broken
+            // session is not a dead endpoint, so the round is tried once more on new connections.
+            replayed = true;
+            broken_in_round = false;
+            excluded.clear();
+            last = Some(err);
+            continue;
+          }
+          if retries_left == 0 {
+            return Err(err);
+          }
+          retries_left -= 1;
+          excluded.clear();
+          last = Some(err);
+          tokio::time::sleep(self.config.retry_delay).await;
+          continue;
         }
-        retries_left -= 1;
-        excluded.clear();
-        last = Some(err);
-        tokio::time::sleep(self.config.retry_delay).await;
-        continue;
       };
       let pool = &self.pools[index];
       let Some(body) = input.body_for(&pool.endpoint, self.config.fdpass) else {
         return Err(last.expect("a stream is only lost after a failure"));
       };
-      let failure = match self.attempt(pool, body, call, in_flight).await {
+      let result = self.attempt(pool, body, call, in_flight).await;
+      if trial {
+        pool.end_trial();
+      }
+      let failure = match result {
         Ok((reply, bytes)) => {
           pool.mark_up();
           return Ok(ScanOutcome {
@@ -294,6 +361,7 @@ impl Client {
             endpoint: Some(pool.endpoint.clone()),
             bytes,
             duration: started.elapsed(),
+            file_id,
           });
         }
         Err(failure) => failure,
@@ -362,7 +430,20 @@ impl Client {
     in_flight: &Mutex<Option<InFlight>>,
   ) -> Result<(ScanReply, u64), Failure> {
     let _outstanding = pool.enter();
-    let slot = match pool.acquire().await {
+    let queue_deadline = self.config.queue_timeout.map(|d| tokio::time::Instant::now() + d);
+    let queue_expired = || Failure {
+      error: ClamError::QueueTimeout(self.config.queue_timeout.map_or(0, |d| d.as_millis() as u64)),
+      stage: Stage::Final,
+      body: None,
+    };
+    let acquired = match queue_deadline {
+      Some(t) => match tokio::time::timeout_at(t, pool.acquire()).await {
+        Ok(r) => r,
+        Err(_) => return Err(queue_expired()),
+      },
+      None => pool.acquire().await,
+    };
+    let slot = match acquired {
       Ok(slot) => slot,
       Err(error) => {
         return Err(Failure {
@@ -372,10 +453,11 @@ impl Client {
         })
       }
     };
-    let session = pool.session(matches!(body, Body::Fildes(_)));
+    let session = pool.session(matches!(body, Body::Fildes { .. }));
     let (answer_tx, answer_rx) = oneshot::channel();
     let (sent_tx, sent_rx) = oneshot::channel();
     let state = Arc::new(AtomicU8::new(session::QUEUED));
+    let state_for_queue = state.clone();
     *in_flight.lock().unwrap() = Some(InFlight {
       session: session.clone(),
       state: state.clone(),
@@ -390,17 +472,39 @@ impl Client {
       max_bytes: self.config.max_file_size,
     });
     let timeout = call.timeout.unwrap_or(self.config.idle_timeout);
+    // Idle, not fixed: every byte clamd sends on the session restarts the wait.
     let reply_deadline = async {
       if sent_rx.await.is_err() {
         return std::future::pending().await;
       }
-      match timeout {
-        Some(d) => tokio::time::sleep(d).await,
-        None => std::future::pending().await,
+      let Some(d) = timeout else {
+        return std::future::pending().await;
+      };
+      let sent_at = tokio::time::Instant::now();
+      loop {
+        let due = session.last_read().max(sent_at) + d;
+        if due <= tokio::time::Instant::now() {
+          return;
+        }
+        tokio::time::sleep_until(due).await;
       }
+    };
+    // Still waiting for its turn in the session at the queue deadline: withdrawn, never written.
+    let withdrawn = async {
+      if let Some(t) = queue_deadline {
+        tokio::time::sleep_until(t).await;
+        if state_for_queue
+          .compare_exchange(session::QUEUED, session::WITHDRAWN, Ordering::SeqCst, Ordering::SeqCst)
+          .is_ok()
+        {
+          return;
+        }
+      }
+      std::future::pending().await
     };
     let mut answer_rx = answer_rx;
     let result = tokio::select! {
+      _ = withdrawn => Err(queue_expired()),
       answer = &mut answer_rx => answer.unwrap_or_else(|_| Err(Failure { error: ClamError::Closed, stage: Stage::Sent, body: None })),
       _ = reply_deadline => {
         // clamd may be stuck on this connection: drop it (its other requests are replayed), and
@@ -429,9 +533,28 @@ impl Client {
           endpoint: None,
         });
       }
-      let index = self.pick(&excluded).expect("at least one endpoint");
+      let (index, trial) = match self.pick(&excluded, retries_left == self.config.retries) {
+        Pick::Use { index, trial } => (index, trial),
+        Pick::AllDown { index, error } => {
+          return Err(CallError {
+            error: error.unwrap_or(ClamError::HangUp),
+            endpoint: Some(self.pools[index].endpoint.clone()),
+          })
+        }
+        Pick::Exhausted => unreachable!("`excluded` is cleared before it holds every endpoint"),
+      };
       let pool = &self.pools[index];
-      match command_once(&pool.endpoint, name, self.config.idle_timeout).await {
+      let result = command_once(
+        &pool.endpoint,
+        name,
+        self.config.connect_timeout,
+        self.config.idle_timeout,
+      )
+      .await;
+      if trial {
+        pool.end_trial();
+      }
+      match result {
         Ok(text) => {
           pool.mark_up();
           return Ok((text, pool.endpoint.clone()));
@@ -444,7 +567,7 @@ impl Client {
           if !error.is_retryable() {
             return Err(err);
           }
-          if matches!(error, ClamError::Os { ref syscall, .. } if syscall == "connect") {
+          if error.is_connect_failure() {
             pool.mark_down(&error);
           }
           excluded.push(index);
@@ -482,9 +605,17 @@ impl Drop for Client {
 }
 
 /// One command on a connection of its own (commands are rare; probes need fresh connections).
-pub async fn command_once(endpoint: &Endpoint, name: &str, idle: Option<Duration>) -> Result<String, ClamError> {
+/// PING must be answered exactly `PONG`: anything else (an HTTP server on clamd's port) is no
+/// clamd.
+pub async fn command_once(
+  endpoint: &Endpoint,
+  name: &str,
+  connect_timeout: Option<Duration>,
+  idle: Option<Duration>,
+) -> Result<String, ClamError> {
+  let conn = transport::connect(endpoint, connect_timeout).await?;
   let exchange = async {
-    let (mut rd, mut wr) = transport::connect(endpoint, idle).await?.into_split();
+    let (mut rd, mut wr) = conn.into_split();
     wr.write_all(&protocol::command(name))
       .await
       .map_err(|e| endpoint.io_error(&e, "write"))?;
@@ -504,10 +635,30 @@ pub async fn command_once(endpoint: &Endpoint, name: &str, idle: Option<Duration
       }
     }
   };
-  match idle {
+  let text = match idle {
     Some(d) => tokio::time::timeout(d, exchange)
       .await
-      .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
-    None => exchange.await,
+      .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64)))?,
+    None => exchange.await?,
+  };
+  if name == "PING" && text != "PONG" {
+    let shown: String = text.chars().take(80).collect();
+    return Err(ClamError::Protocol(format!("not clamd: PING was answered {shown:?}")));
   }
+  Ok(text)
+}
+
+/// The endpoint chosen for an attempt.
+enum Pick {
+  Use {
+    index: usize,
+    trial: bool,
+  },
+  /// Every endpoint not yet failed in this round is down; `error` is why `index` went down.
+  AllDown {
+    index: usize,
+    error: Option<ClamError>,
+  },
+  /// Every endpoint failed in this round.
+  Exhausted,
 }

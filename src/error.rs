@@ -22,6 +22,15 @@ pub enum ClamError {
   NotFound { host: String },
   #[error("clamd connection timed out after {0}ms")]
   Timeout(u64),
+  /// The call waited this long for a free request slot (`queueTimeout`) and was not sent.
+  #[error("clamd queue wait timed out after {0}ms")]
+  QueueTimeout(u64),
+  /// A local `clamscan` ran longer than `timeout` and was killed.
+  #[error("clamscan timed out after {0}ms")]
+  ClamscanTimeout(u64),
+  /// The path no longer names the file that was scanned (quarantine refuses to move it).
+  #[error("{0} changed since it was scanned")]
+  FileChanged(String),
   /// clamd closed the connection without answering; like Node's `socket hang up`.
   #[error("clamd closed the connection without a reply")]
   HangUp,
@@ -94,6 +103,18 @@ impl ClamError {
     }
   }
 
+  /// Opening the connection failed (refused, unreachable, timed out, unknown host): the
+  /// endpoint is down.
+  pub fn is_connect_failure(&self) -> bool {
+    match self {
+      ClamError::Os {
+        path: None, syscall, ..
+      } => syscall == "connect",
+      ClamError::NotFound { .. } | ClamError::Timeout(_) => true,
+      _ => false,
+    }
+  }
+
   /// A failure of the payload rather than of clamd or the connection.
   pub fn is_payload_error(&self) -> bool {
     matches!(self, ClamError::Os { path: Some(_), .. } | ClamError::SourceFailed(_))
@@ -105,7 +126,9 @@ impl ClamError {
       ClamError::Os { code, .. } | ClamError::Spawn { code, .. } => code,
       ClamError::NotFound { .. } => "ENOTFOUND",
       ClamError::HangUp => "ECONNRESET",
-      ClamError::Timeout(_) => "ETIMEDOUT",
+      ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) => "ETIMEDOUT",
+      ClamError::QueueTimeout(_) => "ERR_CLAMD_QUEUE_TIMEOUT",
+      ClamError::FileChanged(_) => "ERR_FILE_CHANGED",
       ClamError::Aborted => "ABORT_ERR",
       ClamError::Closed => "ERR_CLAMD_SESSION_CLOSED",
       ClamError::Protocol(_) => "ERR_CLAMD_PROTOCOL",

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod error;
+pub mod file;
 pub mod local;
 pub mod pool;
 pub mod protocol;
@@ -35,6 +36,10 @@ pub struct ClientOptions {
   pub endpoints: Vec<String>,
   /// Idle timeout in milliseconds; 0 disables it.
   pub timeout: f64,
+  /// Connect deadline in milliseconds; 0 disables it.
+  pub connect_timeout: f64,
+  /// The longest wait for a request slot, in milliseconds; 0 disables it.
+  pub queue_timeout: f64,
   pub retries: u32,
   pub retry_delay: f64,
   pub max_connections: u32,
@@ -48,6 +53,8 @@ pub struct ClientOptions {
 pub struct CallOpts {
   /// Reply timeout for this call in milliseconds (0 disables it); the client's when absent.
   pub timeout: Option<f64>,
+  /// Refuse a symlink in the path's last component (directory walks).
+  pub nofollow: Option<bool>,
 }
 
 #[napi(object)]
@@ -78,6 +85,8 @@ pub struct Outcome {
   pub endpoint: Option<String>,
   pub bytes: f64,
   pub duration_ms: f64,
+  /// `dev:ino` of the regular file that was scanned (quarantine moves only that file).
+  pub file_id: Option<String>,
   pub error: Option<NativeError>,
 }
 
@@ -89,7 +98,8 @@ fn failed(err: ClamError, endpoint: Option<String>) -> Outcome {
   let kind = match &err {
     ClamError::Os { .. } => "os",
     ClamError::NotFound { .. } => "dns",
-    ClamError::Timeout(_) => "timeout",
+    ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) | ClamError::QueueTimeout(_) => "timeout",
+    ClamError::FileChanged(_) => "changed",
     ClamError::HangUp => "hangup",
     ClamError::Spawn { .. } => "spawn",
     ClamError::UnexpectedExit(_) | ClamError::KilledBySignal(_) => "exit",
@@ -143,11 +153,18 @@ fn failed(err: ClamError, endpoint: Option<String>) -> Outcome {
     endpoint,
     bytes: 0.0,
     duration_ms: 0.0,
+    file_id: None,
     error: Some(native),
   }
 }
 
-fn reply_outcome(reply: ScanReply, endpoint: Option<String>, bytes: u64, duration: Duration) -> Outcome {
+fn reply_outcome(
+  reply: ScanReply,
+  endpoint: Option<String>,
+  bytes: u64,
+  duration: Duration,
+  file_id: Option<file::FileId>,
+) -> Outcome {
   let (verdict, viruses, reason, limit) = match reply.verdict {
     Verdict::Clean => ("clean", vec![], None, None),
     Verdict::Malicious { viruses } => ("malicious", viruses, None, None),
@@ -167,6 +184,7 @@ fn reply_outcome(reply: ScanReply, endpoint: Option<String>, bytes: u64, duratio
     endpoint,
     bytes: bytes as f64,
     duration_ms: duration.as_secs_f64() * 1000.0,
+    file_id: file_id.map(|id| id.to_string()),
     error: None,
   }
 }
@@ -226,13 +244,18 @@ impl ScanCall {
     self.cancel.cancel();
   }
 
-  #[napi]
-  pub async fn write(&self, chunk: Buffer) -> bool {
+  /// Queues a copy of the chunk (taken at once, on the JS thread: the chunk may be detached
+  /// or reused as soon as this returns).
+  #[napi(ts_return_type = "Promise<boolean>")]
+  pub fn write<'env>(&self, env: &'env Env, chunk: &[u8]) -> Result<PromiseRaw<'env, bool>> {
     let tx = self.chunks.lock().unwrap().clone();
-    match tx {
-      Some(tx) => tx.send(Ok(chunk.to_vec())).await.is_ok(),
-      None => false,
-    }
+    let chunk = chunk.to_vec();
+    env.spawn_future(async move {
+      Ok(match tx {
+        Some(tx) => tx.send(Ok(chunk)).await.is_ok(),
+        None => false,
+      })
+    })
   }
 
   /// The stream ended: the upload is complete.
@@ -279,6 +302,8 @@ impl NativeClient {
     let config = ClientConfig {
       endpoints,
       idle_timeout: ms(options.timeout),
+      connect_timeout: ms(options.connect_timeout),
+      queue_timeout: ms(options.queue_timeout),
       retries: options.retries,
       retry_delay: Duration::from_millis(options.retry_delay.max(0.0) as u64),
       max_connections: options.max_connections.max(1) as usize,
@@ -297,7 +322,13 @@ impl NativeClient {
       move |cancel| async move {
         let call = CallOptions { timeout, cancel };
         match client.scan(payload, &call).await {
-          Ok(o) => reply_outcome(o.reply, o.endpoint.map(|e| e.to_string()), o.bytes, o.duration),
+          Ok(o) => reply_outcome(
+            o.reply,
+            o.endpoint.map(|e| e.to_string()),
+            o.bytes,
+            o.duration,
+            o.file_id,
+          ),
           Err(err) => call_failed(err),
         }
       },
@@ -305,16 +336,18 @@ impl NativeClient {
     )
   }
 
-  /// Scans a Buffer. Do not modify it until the scan settles (as with `socket.write`).
+  /// Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the
+  /// memory behind a Buffer while the scan runs, and the scan must never read it then.
   #[napi]
-  pub fn scan_buffer(&self, buffer: Buffer, opts: Option<CallOpts>) -> ScanCall {
-    self.start(Payload::Buffer(Arc::new(buffer)), opts, None)
+  pub fn scan_buffer(&self, buffer: &[u8], opts: Option<CallOpts>) -> ScanCall {
+    self.start(Payload::Buffer(Arc::new(buffer.to_vec())), opts, None)
   }
 
   /// Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise.
   #[napi]
   pub fn scan_file(&self, path: String, opts: Option<CallOpts>) -> ScanCall {
-    self.start(Payload::File(path), opts, None)
+    let nofollow = opts.as_ref().and_then(|o| o.nofollow).unwrap_or(false);
+    self.start(Payload::File { path, nofollow }, opts, None)
   }
 
   /// Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`.
@@ -338,6 +371,7 @@ impl NativeClient {
         endpoint: Some(endpoint.to_string()),
         bytes: 0.0,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        file_id: None,
         error: None,
       },
       Err(err) => call_failed(err),
@@ -351,16 +385,73 @@ impl NativeClient {
   }
 }
 
-/// Local mode: runs `clamscan` on a path.
+/// What local mode scans: a path (opened here, like clamd mode), or a descriptor the shim
+/// wrote an anonymous temp file to.
+#[napi(object)]
+pub struct LocalTarget {
+  pub path: Option<String>,
+  pub fd: Option<i32>,
+  pub nofollow: Option<bool>,
+  pub database: Option<String>,
+  /// Kill clamscan after this many milliseconds; 0 disables it.
+  pub timeout: f64,
+  /// The size guard in bytes (`maxFileSize`); 0 disables it.
+  pub max_file_size: f64,
+}
+
+/// Local mode: runs `clamscan` on a file.
 #[napi]
-pub fn local_scan(path: String, database: Option<String>) -> ScanCall {
+pub fn local_scan(target: LocalTarget) -> ScanCall {
   ScanCall::spawn(
     move |cancel| async move {
-      match local::scan(path, database, cancel).await {
-        Ok(o) => reply_outcome(o.reply, Some("clamscan".into()), 0, o.duration),
+      let job = local::Job {
+        database: target.database,
+        timeout: ms(target.timeout),
+        max_file_size: (target.max_file_size > 0.0).then_some(target.max_file_size as u64),
+      };
+      let what = match (target.fd, target.path) {
+        (Some(fd), _) => local::What::Fd(fd),
+        (None, Some(path)) => local::What::Path {
+          path,
+          nofollow: target.nofollow.unwrap_or(false),
+        },
+        (None, None) => return failed(ClamError::Internal("localScan needs a path or fd".into()), None),
+      };
+      match local::scan(what, job, cancel).await {
+        Ok(o) => reply_outcome(
+          o.reply,
+          o.endpoint.then(|| "clamscan".into()),
+          o.bytes,
+          o.duration,
+          o.file_id,
+        ),
         Err(err) => failed(err, Some("clamscan".into())),
       }
     },
     None,
   )
+}
+
+/// Moves `root/rel` into `destDir` as `<base>.quarantined` when it is still the file
+/// `fileId` (`dev:ino`) and no directory on either path is a symlink. Resolves the new path.
+#[napi]
+pub fn quarantine_move(root: String, rel: String, dest_dir: String, base: String, file_id: String) -> Outcome {
+  let Some(id) = file::FileId::parse(&file_id) else {
+    return failed(ClamError::Internal(format!("bad file id {file_id}")), None);
+  };
+  match file::quarantine_move(&root, &rel, &dest_dir, &base, id) {
+    Ok(path) => Outcome {
+      verdict: None,
+      viruses: vec![],
+      reply: path,
+      reason: None,
+      limit: None,
+      endpoint: None,
+      bytes: 0.0,
+      duration_ms: 0.0,
+      file_id: None,
+      error: None,
+    },
+    Err(err) => failed(err, None),
+  }
 }

@@ -62,11 +62,30 @@ impl Drop for OutstandingGuard<'_> {
 struct Health {
   down: bool,
   cooldown: Duration,
+  /// Why it went down: what calls get while every endpoint is down.
+  error: Option<ClamError>,
+  /// While down, one call at a time may try it again, once per `TRIAL_INTERVAL`.
+  next_trial: Option<tokio::time::Instant>,
+  trial: bool,
+}
+
+/// How often a call may try an endpoint that is down (besides the PING probes).
+const TRIAL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How an endpoint may be used for the next attempt.
+#[derive(Debug, Clone)]
+pub enum Availability {
+  Up,
+  /// Down, but this call may try it (it holds the trial until `end_trial`).
+  Trial,
+  /// Down, and skipped: its error is the call's answer if every endpoint is so.
+  Down(Option<ClamError>),
 }
 
 pub struct EndpointPool {
   pub endpoint: Endpoint,
   idle: Option<Duration>,
+  connect_timeout: Option<Duration>,
   max_connections: usize,
   slots: Arc<Semaphore>,
   outstanding: AtomicUsize,
@@ -81,6 +100,7 @@ impl EndpointPool {
   pub fn new(
     endpoint: Endpoint,
     idle: Option<Duration>,
+    connect_timeout: Option<Duration>,
     max_connections: usize,
     connections: Arc<ConnectionCount>,
   ) -> Arc<Self> {
@@ -88,6 +108,7 @@ impl EndpointPool {
     Arc::new_cyclic(|this| EndpointPool {
       endpoint,
       idle,
+      connect_timeout,
       max_connections,
       slots: Arc::new(Semaphore::new(max_connections * PIPELINE)),
       outstanding: AtomicUsize::new(0),
@@ -95,6 +116,9 @@ impl EndpointPool {
       health: Mutex::new(Health {
         down: false,
         cooldown: COOLDOWN_FIRST,
+        error: None,
+        next_trial: None,
+        trial: false,
       }),
       closed: AtomicBool::new(false),
       connections,
@@ -104,6 +128,27 @@ impl EndpointPool {
 
   pub fn is_down(&self) -> bool {
     self.health.lock().unwrap().down
+  }
+
+  /// Whether the next attempt may use this endpoint; claims the trial of a down one.
+  pub fn claim(&self) -> Availability {
+    let mut health = self.health.lock().unwrap();
+    if !health.down {
+      return Availability::Up;
+    }
+    let now = tokio::time::Instant::now();
+    if !health.trial && health.next_trial.is_none_or(|t| t <= now) {
+      health.trial = true;
+      return Availability::Trial;
+    }
+    Availability::Down(health.error.clone())
+  }
+
+  /// Ends a trial claimed with `claim`: the next one is allowed `TRIAL_INTERVAL` later.
+  pub fn end_trial(&self) {
+    let mut health = self.health.lock().unwrap();
+    health.trial = false;
+    health.next_trial = Some(tokio::time::Instant::now() + TRIAL_INTERVAL);
   }
 
   /// Calls waiting for or holding a slot here: the measure for least-outstanding balancing.
@@ -157,6 +202,7 @@ impl EndpointPool {
         self.endpoint.clone(),
         fildes,
         self.idle,
+        self.connect_timeout,
         self.connections.clone(),
         Box::new(move |err| {
           if let Some(pool) = this.upgrade() {
@@ -178,9 +224,11 @@ impl EndpointPool {
   }
 
   /// Marks the endpoint down after a failed connect and starts PING probes.
-  pub fn mark_down(&self, _err: &ClamError) {
+  pub fn mark_down(&self, err: &ClamError) {
     let cooldown = {
       let mut health = self.health.lock().unwrap();
+      health.error = Some(err.clone());
+      health.next_trial = Some(tokio::time::Instant::now() + TRIAL_INTERVAL);
       if health.down || self.closed.load(Ordering::Relaxed) {
         return;
       }
@@ -195,7 +243,7 @@ impl EndpointPool {
         tokio::time::sleep(cooldown).await;
         match this.upgrade() {
           Some(pool) if !pool.closed.load(Ordering::Relaxed) => {
-            if crate::client::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT))
+            if crate::client::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT), Some(PROBE_TIMEOUT))
               .await
               .is_ok()
             {
@@ -218,6 +266,8 @@ impl EndpointPool {
     let mut health = self.health.lock().unwrap();
     health.down = false;
     health.cooldown = COOLDOWN_FIRST;
+    health.error = None;
+    health.next_trial = None;
   }
 
   /// Closes the pool: waiting calls fail, sessions end and hand their requests back.

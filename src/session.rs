@@ -35,16 +35,16 @@ const SESSION_IDLE: Duration = Duration::from_secs(5);
 pub enum Body {
   /// INSTREAM from memory or from a JS stream.
   Instream(Source),
-  /// INSTREAM of a file read on its own thread (opened afresh per attempt).
-  File(String),
+  /// INSTREAM of an open regular file, read from its start on a thread of its own.
+  File { file: Arc<std::fs::File>, path: String },
   /// FILDES: the open file itself travels over the UNIX socket.
-  Fildes(String),
+  Fildes { file: Arc<std::fs::File>, path: String },
 }
 
 impl Body {
   fn kind(&self) -> RequestKind {
     match self {
-      Body::Fildes(_) => RequestKind::Fildes,
+      Body::Fildes { .. } => RequestKind::Fildes,
       _ => RequestKind::Instream,
     }
   }
@@ -78,6 +78,8 @@ pub type Answer = Result<(ScanReply, u64), Failure>;
 pub const QUEUED: u8 = 0;
 pub const WRITING: u8 = 1;
 pub const SENT: u8 = 2;
+/// The caller gave up on it while it was queued (its queue wait ran out): never written.
+pub const WITHDRAWN: u8 = 3;
 
 pub struct Request {
   pub body: Body,
@@ -156,6 +158,27 @@ struct Shared {
   retiring: AtomicBool,
   kill: Notify,
   idle: Option<Duration>,
+  /// A request was answered or abandoned: the writer re-checks whether the session is idle.
+  answered: Notify,
+  /// When the session was opened, and the last time bytes were read from clamd after it (in ms).
+  epoch: tokio::time::Instant,
+  last_read_ms: std::sync::atomic::AtomicU64,
+  /// When the last request was answered or submitted (in ms since `epoch`).
+  last_busy_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+  fn since_epoch(&self) -> u64 {
+    self.epoch.elapsed().as_millis() as u64
+  }
+
+  fn at(&self, ms: u64) -> tokio::time::Instant {
+    self.epoch + Duration::from_millis(ms)
+  }
+
+  fn busy(&self) {
+    self.last_busy_ms.store(self.since_epoch(), Ordering::Relaxed);
+  }
 }
 
 impl Session {
@@ -164,6 +187,7 @@ impl Session {
     endpoint: Endpoint,
     fildes: bool,
     idle: Option<Duration>,
+    connect_timeout: Option<Duration>,
     connections: Arc<ConnectionCount>,
     on_connect_error: Box<dyn Fn(&ClamError) + Send + Sync>,
   ) -> Session {
@@ -177,10 +201,23 @@ impl Session {
       retiring: AtomicBool::new(false),
       kill: Notify::new(),
       idle,
+      answered: Notify::new(),
+      epoch: tokio::time::Instant::now(),
+      last_read_ms: std::sync::atomic::AtomicU64::new(0),
+      last_busy_ms: std::sync::atomic::AtomicU64::new(0),
     });
     let task_shared = shared.clone();
     napi::bindgen_prelude::spawn(async move {
-      run(endpoint, idle, rx, task_shared, connections, on_connect_error).await;
+      run(
+        endpoint,
+        idle,
+        connect_timeout,
+        rx,
+        task_shared,
+        connections,
+        on_connect_error,
+      )
+      .await;
     });
     Session { tx, shared, fildes }
   }
@@ -201,6 +238,11 @@ impl Session {
   /// Whether the pool must not give it new requests.
   pub fn is_dead(&self) -> bool {
     self.shared.dead.load(Ordering::SeqCst) || self.shared.retiring.load(Ordering::SeqCst)
+  }
+
+  /// When bytes last came from clamd on this session (its open time before any did).
+  pub fn last_read(&self) -> tokio::time::Instant {
+    self.shared.at(self.shared.last_read_ms.load(Ordering::Relaxed))
   }
 
   pub fn is_streaming(&self) -> bool {
@@ -227,6 +269,7 @@ impl Session {
       p.answer.take();
       p.body.take();
     }
+    self.shared.answered.notify_one();
     let Some(idle) = self.shared.idle else { return };
     let session = Arc::downgrade(self);
     let cancel = cancel.clone();
@@ -255,9 +298,11 @@ impl Session {
   }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
   endpoint: Endpoint,
   idle: Option<Duration>,
+  connect_timeout: Option<Duration>,
   mut rx: mpsc::UnboundedReceiver<Request>,
   shared: Arc<Shared>,
   connections: Arc<ConnectionCount>,
@@ -265,7 +310,7 @@ async fn run(
 ) {
   let _guard = connections.opened();
   let conn = tokio::select! {
-    conn = transport::connect(&endpoint, idle) => conn,
+    conn = transport::connect(&endpoint, connect_timeout) => conn,
     _ = shared.kill.notified() => Err(ClamError::Closed),
   };
   let conn = match conn {
@@ -326,6 +371,7 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
       Err(e) => return endpoint.io_error(&e, "read"),
     };
     rd.quick_ack();
+    shared.last_read_ms.store(shared.since_epoch(), Ordering::Relaxed);
     if n == 0 {
       // A reply without its NUL before EOF (clamd's `COMMAND READ TIMED OUT\n`).
       if let Some(rest) = reader.take_rest() {
@@ -375,6 +421,8 @@ fn deliver(raw: &[u8], terminated: bool, shared: &Shared) -> Result<(), ClamErro
   let p = pending.remove(&id).expect("checked above");
   drop(pending);
   shared.load.fetch_sub(1, Ordering::Relaxed);
+  shared.busy();
+  shared.answered.notify_one();
   if !p.complete {
     // clamd answered before it had the whole upload (the size limit, or a broken peer): stop
     // uploading, end the session (its other requests go to a new one). A Clean here would be a
@@ -454,16 +502,24 @@ async fn write_requests(
     return err;
   }
   let mut next_id: u64 = 0;
+  shared.busy();
   loop {
+    let idle_now = is_idle(shared) && rx.is_empty();
     let request = tokio::select! {
       r = rx.recv() => match r { Some(r) => r, None => return ClamError::Closed },
       _ = reader_done.notified() => return reader_err(),
       _ = shared.kill.notified() => return ClamError::Closed,
-      _ = tokio::time::sleep(SESSION_IDLE), if shared.pending.lock().unwrap().values().all(|p| p.answer.is_none()) => {
+      // Idle: ended SESSION_IDLE after its last request was answered (abandoned ones count as
+      // answered). While a reply is awaited, an answer wakes the loop to check again.
+      _ = tokio::time::sleep_until(shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE), if idle_now => {
+        if !is_idle(shared) || shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE > tokio::time::Instant::now() {
+          continue;
+        }
         shared.dead.store(true, Ordering::Relaxed);
         let _ = wr.write_all(&protocol::command("END")).await;
         return ClamError::Closed;
       }
+      _ = shared.answered.notified(), if !idle_now => continue,
       _ = tokio::time::sleep(Duration::from_millis(20)), if shared.retiring.load(Ordering::SeqCst) => {
         if shared.pending.lock().unwrap().is_empty() && rx.is_empty() {
           shared.dead.store(true, Ordering::SeqCst);
@@ -473,7 +529,13 @@ async fn write_requests(
         continue;
       }
     };
-    if request.cancel.is_cancelled() {
+    // Claimed for writing; a request aborted or withdrawn while queued is dropped unwritten.
+    if request.cancel.is_cancelled()
+      || request
+        .state
+        .compare_exchange(QUEUED, WRITING, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
       shared.load.fetch_sub(1, Ordering::Relaxed);
       continue;
     }
@@ -493,7 +555,6 @@ async fn write_requests(
       cancel,
       max_bytes,
     } = request;
-    state.store(WRITING, Ordering::SeqCst);
     shared.pending.lock().unwrap().insert(
       id,
       Pending {
@@ -567,6 +628,11 @@ async fn write_requests(
   }
 }
 
+/// No request awaits an answer.
+fn is_idle(shared: &Shared) -> bool {
+  shared.pending.lock().unwrap().values().all(|p| p.answer.is_none())
+}
+
 /// Writes one request (command and payload).
 async fn write_body(
   wr: &mut ConnWrite,
@@ -578,13 +644,14 @@ async fn write_body(
 ) -> Result<Written, ClamError> {
   let write_err = |e: std::io::Error| endpoint.io_error(&e, "write");
   match body {
-    Body::Fildes(path) => {
-      let (file, size) = open_regular(path)?;
+    Body::Fildes { file, path } => {
+      // Sized on the descriptor now: what clamd will be handed.
+      let size = file.metadata().map_err(|e| ClamError::file(&e, "fstat", path))?.len();
       // Checked on the open descriptor: what clamd would be handed.
       if max_bytes.is_some_and(|max| size > max) {
         return Ok(Written::TooLarge { on_wire: false });
       }
-      let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+      let fd = std::os::fd::AsRawFd::as_raw_fd(&**file);
       progress.update(|p| {
         p.bytes = size;
         p.complete = true;
@@ -598,8 +665,8 @@ async fn write_body(
       .await?;
       Ok(Written::Complete)
     }
-    Body::File(path) => {
-      let mut source = Source::file(path.clone());
+    Body::File { file, path } => {
+      let mut source = Source::file(file.clone(), path.clone());
       write_instream(wr, &mut source, idle, max_bytes, progress, write_err).await
     }
     Body::Instream(source) => {
@@ -661,11 +728,4 @@ async fn with_idle<T>(
       .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
     None => fut.await,
   }
-}
-
-/// Opens a path for FILDES: it must be a regular file.
-fn open_regular(path: &str) -> Result<(std::fs::File, u64), ClamError> {
-  let file = std::fs::File::open(path).map_err(|e| ClamError::file(&e, "open", path))?;
-  let meta = file.metadata().map_err(|e| ClamError::file(&e, "fstat", path))?;
-  Ok((file, meta.len()))
 }

@@ -52,15 +52,70 @@ impl Source {
     }
   }
 
-  /// Reads a file on a plain thread. tokio's file I/O would use its blocking pool, which keeps
-  /// Node from exiting under napi-rs; a thread of our own ends with the read.
-  pub fn file(path: String) -> Self {
+  /// Reads an open regular file from its start on a plain thread (each attempt reads the same
+  /// descriptor again, so a replay sends the same file even if the path was changed meanwhile).
+  /// tokio's file I/O would use its blocking pool, which keeps Node from exiting under napi-rs;
+  /// a thread of our own ends with the read.
+  pub fn file(file: Arc<std::fs::File>, path: String) -> Self {
     let (tx, rx) = mpsc::channel(2);
     std::thread::Builder::new()
       .name("pompelmi-read".into())
-      .spawn(move || read_file(&path, tx))
+      .spawn(move || read_file(&file, &path, tx))
       .expect("spawn file reader thread");
-    // A file is reopened for each attempt, so keeping its first chunks would be wasted.
+    Source::single_use(rx)
+  }
+
+  /// Reads a FIFO without blocking any thread: the descriptor is non-blocking and read when the
+  /// runtime says it is readable. A FIFO without a writer is a stream that has not started: the
+  /// idle timeout ends the wait.
+  #[cfg(unix)]
+  pub fn fifo(file: std::fs::File, path: String) -> Self {
+    let (tx, rx) = mpsc::channel(2);
+    tokio::spawn(async move {
+      use tokio::io::AsyncReadExt;
+      let mut pipe = match tokio::net::unix::pipe::Receiver::from_file_unchecked(file) {
+        Ok(p) => p,
+        Err(err) => {
+          let _ = tx.send(Err(ClamError::file(&err, "read", &path))).await;
+          return;
+        }
+      };
+      loop {
+        let mut buf = vec![0u8; CHUNK_MAX];
+        let n = tokio::select! {
+          n = pipe.read(&mut buf) => n,
+          _ = tx.closed() => return, // the scan ended early
+        };
+        match n {
+          Ok(0) => return,
+          Ok(n) => {
+            buf.truncate(n);
+            if tx.send(Ok(buf)).await.is_err() {
+              return;
+            }
+          }
+          Err(err) => {
+            let _ = tx.send(Err(ClamError::file(&err, "read", &path))).await;
+            return;
+          }
+        }
+      }
+    });
+    Source::channel(rx)
+  }
+
+  /// Reads a device (`/dev/zero`, a tty) with blocking reads on a thread of its own; the size
+  /// guard or the idle timeout ends an endless one.
+  pub fn device(file: std::fs::File, path: String) -> Self {
+    let (tx, rx) = mpsc::channel(2);
+    std::thread::Builder::new()
+      .name("pompelmi-read".into())
+      .spawn(move || read_stream(file, &path, tx))
+      .expect("spawn device reader thread");
+    Source::channel(rx)
+  }
+
+  fn single_use(rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>) -> Self {
     Source::Channel {
       rx,
       pending: None,
@@ -153,15 +208,36 @@ fn push_frame(frame: &mut Vec<u8>, chunk: &[u8]) {
   }
 }
 
-fn read_file(path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
-  use std::io::Read;
-  let mut file = match std::fs::File::open(path) {
-    Ok(f) => f,
-    Err(err) => {
-      let _ = tx.blocking_send(Err(ClamError::file(&err, "open", path)));
-      return;
+fn read_file(file: &std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
+  #[cfg(unix)]
+  use std::os::unix::fs::FileExt;
+  let mut offset = 0u64;
+  loop {
+    let mut buf = vec![0u8; CHUNK_MAX];
+    #[cfg(unix)]
+    let read = file.read_at(&mut buf, offset);
+    #[cfg(not(unix))]
+    let read = std::os::windows::fs::FileExt::seek_read(file, &mut buf, offset);
+    match read {
+      Ok(0) => return,
+      Ok(n) => {
+        offset += n as u64;
+        buf.truncate(n);
+        if tx.blocking_send(Ok(buf)).is_err() {
+          return; // the scan ended early (a reply, an error or an abort)
+        }
+      }
+      Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+      Err(err) => {
+        let _ = tx.blocking_send(Err(ClamError::file(&err, "read", path)));
+        return;
+      }
     }
-  };
+  }
+}
+
+fn read_stream(mut file: std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
+  use std::io::Read;
   loop {
     let mut buf = vec![0u8; CHUNK_MAX];
     match file.read(&mut buf) {
@@ -169,7 +245,7 @@ fn read_file(path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
       Ok(n) => {
         buf.truncate(n);
         if tx.blocking_send(Ok(buf)).is_err() {
-          return; // the scan ended early (a reply, an error or an abort)
+          return;
         }
       }
       Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
