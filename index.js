@@ -575,7 +575,9 @@ function withShared(options, fn) {
   return fn(client)
 }
 
-const signalOnly = (options) => (options && options.signal !== undefined ? { signal: options.signal } : undefined)
+/** The per-call part of top-level options: `signal` (and the walkers' internal NOFOLLOW). */
+const signalOnly = (options) =>
+  options && (options.signal !== undefined || options[NOFOLLOW]) ? { signal: options.signal, [NOFOLLOW]: options[NOFOLLOW] } : undefined
 
 function scan(filePath, options) {
   return withShared(options, (c) => c.scan(filePath, signalOnly(options)))
@@ -631,13 +633,13 @@ function ready(options) {
   return withShared(connection, (c) => c.ready({ timeout, interval }))
 }
 
-const scanDirectory = require('./lib/directory.js')({ scan, Verdict, resolveTarget, nonNegative })
+const scanDirectory = require('./lib/directory.js')({ scan, Verdict, resolveTarget, nonNegative, NOFOLLOW })
 const createPool = require('./lib/pool.js')({ Client })
 const middleware = require('./lib/middleware.js')({ inspect, inspectBuffer, inspectStream, Verdict })
 const createCache = require('./lib/cache.js')({ scan, scanBuffer, Verdict })
 const createPolicy = require('./lib/policy.js')({ inspectBuffer, inspectStream, Verdict })
 const watch = require('./lib/watch.js')({ inspect, Verdict })
-const createScanner = require('./lib/scanner.js')({ inspect, Verdict })
+const createScanner = require('./lib/scanner.js')({ inspect, Verdict, NOFOLLOW })
 const notify = require('./lib/notify.js')()
 const scanS3 = require('./lib/s3.js')({ scanStream })
 const { generateDashboard, generateShareCard } = require('./lib/reports.js')

@@ -3,24 +3,24 @@
 // bounded concurrency; files that cannot be stat'ed (broken links, link loops) land in `errors`.
 
 const fs = require('node:fs')
-const path = require('node:path')
+const { walk } = require('./walk.js')
 
-module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative }) {
-  async function listFiles(dirPath) {
+module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative, NOFOLLOW }) {
+  /**
+   * The files to scan, each as `{ file, target }` (`target`: the path opened, without following
+   * a symlink in its last component, so a file swapped for a link after the walk is refused),
+   * and what cannot be scanned, with reasons.
+   */
+  async function listFiles(dirPath, options) {
     if (typeof dirPath !== 'string') throw new Error('dirPath must be a string')
     if (!fs.existsSync(dirPath)) throw new Error(`Directory not found: ${dirPath}`)
-    const entries = await fs.promises.readdir(dirPath, { recursive: true })
-    const files = []
-    const unreadable = []
-    for (const entry of entries.sort()) {
-      const p = path.join(dirPath, entry)
-      try {
-        if ((await fs.promises.stat(p)).isFile()) files.push(p)
-      } catch {
-        unreadable.push(p)
-      }
-    }
-    return { files, unreadable }
+    const { files, problems } = await walk(dirPath, { followSymlinks: Boolean(options && options.followSymlinks) })
+    return { files: files.map((f) => ({ file: f.path, target: f.real || f.path })), unreadable: problems }
+  }
+
+  function scanOne({ target }, options) {
+    const { followSymlinks: _f, concurrency: _c, ...rest } = options || {}
+    return scan(target, { ...rest, [NOFOLLOW]: true })
   }
 
   function concurrencyOf(options) {
@@ -34,21 +34,33 @@ module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative 
     else summary.errors.push(file)
   }
 
+  /** Files that could not be walked land in `errors`, with their reason in `reasons`. */
+  function addProblems(summary, problems) {
+    for (const { path, reason } of problems) {
+      summary.errors.push(path)
+      summary.reasons[path] = reason
+    }
+  }
+
+  // pompelmi 1.x's shape exactly; `reasons` (path → why it could not be walked) is an addition
+  // that stays out of JSON and deepEqual.
+  const newSummary = () => Object.defineProperty({ clean: [], malicious: [], errors: [] }, 'reasons', { value: {} })
+
   async function scanDirectory(dirPath, options) {
-    const { files, unreadable } = await listFiles(dirPath)
     const concurrency = concurrencyOf(options)
+    const { files, unreadable } = await listFiles(dirPath, options)
     const verdicts = new Array(files.length)
     let next = 0
     async function worker() {
       while (next < files.length) {
         const i = next++
-        verdicts[i] = await scan(files[i], options).catch(() => null)
+        verdicts[i] = await scanOne(files[i], options).catch(() => null)
       }
     }
     await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker))
-    const summary = { clean: [], malicious: [], errors: [] }
-    files.forEach((file, i) => sort(summary, file, verdicts[i]))
-    summary.errors.push(...unreadable)
+    const summary = newSummary()
+    files.forEach((f, i) => sort(summary, f.file, verdicts[i]))
+    addProblems(summary, unreadable)
     return summary
   }
 
@@ -58,17 +70,18 @@ module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative 
    * consumer asks for more: a slow consumer holds the walk back.
    */
   scanDirectory.stream = async function* stream(dirPath, options) {
-    const { files, unreadable } = await listFiles(dirPath)
     const concurrency = concurrencyOf(options)
+    const { files, unreadable } = await listFiles(dirPath, options)
     const total = files.length + unreadable.length
-    const summary = { clean: [], malicious: [], errors: [] }
+    const summary = newSummary()
     const inFlight = new Map()
     let next = 0
     let scanned = 0
     while (next < files.length || inFlight.size) {
       while (next < files.length && inFlight.size < concurrency) {
-        const file = files[next++]
-        const done = scan(file, options).then(
+        const entry = files[next++]
+        const file = entry.file
+        const done = scanOne(entry, options).then(
           (verdict) => ({ file, verdict }),
           () => ({ file, verdict: null }),
         )
@@ -80,8 +93,9 @@ module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative 
       yield { type: 'progress', scanned: ++scanned, total, file }
       yield { type: 'result', file, verdict }
     }
-    for (const file of unreadable) {
-      sort(summary, file, null)
+    for (const problem of unreadable) {
+      const file = problem.path
+      addProblems(summary, [problem])
       yield { type: 'progress', scanned: ++scanned, total, file }
       yield { type: 'result', file, verdict: null }
     }

@@ -1,12 +1,14 @@
 'use strict'
 // middleware(opts): Express/multer upload scanning with pompelmi 1.x's signature, working.
-// Scans req.file and req.files (array or fields object), from memory storage (buffer) or disk
-// storage (path). Malicious → 403 { error: 'Malicious file detected' }. A ScanError or a failed
+// Scans req.file and every file of req.files (array or fields object, every field: 1.x scanned
+// only `uploadField`), from memory storage (buffer) or disk storage (path). A malformed entry
+// (null, neither buffer nor path) answers 422; the middleware never throws. Malicious → 403 { error: 'Malicious file detected' }. A ScanError or a failed
 // scan fails closed (422) unless `onScanError: 'next'` hands the error to next(err). Clean
 // requests go on with req.pompelmi = { verdict, files: [{ fieldname, originalname, report }] }.
 
 const { Readable } = require('node:stream')
 const uploadedFiles = require('./uploads.js')
+const { isUpload } = uploadedFiles
 
 module.exports = function middlewareFactory({ inspect, inspectBuffer, inspectStream, Verdict }) {
   function scanError(file, cause) {
@@ -23,10 +25,27 @@ module.exports = function middlewareFactory({ inspect, inspectBuffer, inspectStr
       throw new TypeError(`The "onScanError" option must be 'reject' or 'next'. Received ${String(onScanError)}`)
     }
     return async function pompelmiMiddleware(req, res, next) {
+      try {
+        await scanRequest(req, res, next)
+      } catch (error) {
+        // A bug or a request no multer made: fail closed, never leave the request hanging.
+        const err = scanError({}, error)
+        if (onScanError === 'next') return next(err)
+        if (!res.headersSent) res.status(422).json({ error: 'File could not be scanned', reason: error.code || error.message })
+      }
+    }
+
+    async function scanRequest(req, res, next) {
       const files = uploadedFiles(req, uploadField)
       if (files.length === 0) return next()
       const results = await Promise.all(
-        files.map(async (file) => {
+        files.map(async (entry) => {
+          const file = entry !== null && typeof entry === 'object' ? entry : {}
+          if (!isUpload(entry)) {
+            const error = new Error('not an uploaded file (no buffer and no path)')
+            error.code = 'ERR_INVALID_UPLOAD'
+            return { file, error }
+          }
           try {
             // An empty upload is still asked about (as an empty stream: scanBuffer refuses it).
             const report = !Buffer.isBuffer(file.buffer)

@@ -44,6 +44,7 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
       rejectEncrypted = false,
       onScannerUnavailable = 'reject',
       allowScanError = false,
+      allowUnknownMimeType = false,
     } = rules == null ? {} : rules
     if (!['reject', 'allow', 'throw'].includes(onScannerUnavailable)) {
       throw new TypeError(`onScannerUnavailable must be 'reject', 'allow' or 'throw'. Received ${String(onScannerUnavailable)}`)
@@ -56,7 +57,9 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
       const details = { size, mimeType, extension, virusName: null }
       const decide = (allowed, reason, verdict = null) => ({ allowed, reason: allowed ? null : reason, verdict, details })
       if (maxSize != null && size > maxSize) return decide(false, 'file_too_large')
-      if (allowedMimeTypes && mimeType && !allowedMimeTypes.includes(mimeType)) return decide(false, 'mime_not_allowed')
+      // An allow-list admits only what it names: an unknown type is refused too, unless
+      // `allowUnknownMimeType` says otherwise.
+      if (allowedMimeTypes && (mimeType ? !allowedMimeTypes.includes(mimeType) : !allowUnknownMimeType)) return decide(false, 'mime_not_allowed')
       if (allowedExtensions && !allowedExtensions.map((e) => e.toLowerCase()).includes(extension)) return decide(false, 'extension_not_allowed')
       if (rejectEncrypted && isEncryptedZip(buffer)) return decide(false, 'encrypted_archive')
       if (!scan) return decide(true, null)

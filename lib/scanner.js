@@ -5,9 +5,10 @@
 
 const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
-const path = require('node:path')
 
-module.exports = function scannerFactory({ inspect, Verdict }) {
+const { walk } = require('./walk.js')
+
+module.exports = function scannerFactory({ inspect, Verdict, NOFOLLOW }) {
   return function createScanner(options) {
     const emitter = new EventEmitter()
     const fail = (err, file) => {
@@ -15,9 +16,9 @@ module.exports = function scannerFactory({ inspect, Verdict }) {
       // unhandled rejection that can take the process down. Unheard errors are dropped instead.
       if (emitter.listenerCount('error') > 0) emitter.emit('error', err, file)
     }
-    async function scanOne(file) {
+    async function scanOne(file, target = file, nofollow = false) {
       try {
-        const report = await inspect(file, options)
+        const report = await inspect(target, nofollow ? { ...options, [NOFOLLOW]: true } : options)
         if (report.verdict === Verdict.Clean) emitter.emit('clean', file)
         else if (report.verdict === Verdict.Malicious) emitter.emit('malicious', file, report.viruses)
         else emitter.emit('scanError', file, report)
@@ -29,15 +30,16 @@ module.exports = function scannerFactory({ inspect, Verdict }) {
       void scanOne(file)
     }
     emitter.scanDirectory = (dir) => {
-      void (async () => {
+      // Every failure becomes an 'error' event (or is dropped without a listener): nothing here
+      // may reject unhandled, whatever `dir` is.
+      ;(async () => {
         if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(new Error(`Directory not found: ${dir}`), dir)
-        const files = (await fs.promises.readdir(dir, { recursive: true })).map((e) => path.join(dir, e)).sort()
-        for (const file of files) {
-          const stat = await fs.promises.stat(file).catch(() => null)
-          if (stat && stat.isFile()) await scanOne(file)
-        }
+        if (!(await fs.promises.stat(dir)).isDirectory()) return fail(new Error(`Not a directory: ${dir}`), dir)
+        const { files, problems } = await walk(dir, { followSymlinks: Boolean(options && options.followSymlinks) })
+        for (const { path: file, reason } of problems) fail(Object.assign(new Error(`${reason}: ${file}`), { code: 'ERR_WALK', reason }), file)
+        for (const { path: file, real } of files) await scanOne(file, real || file, true)
         emitter.emit('complete', dir)
-      })()
+      })().catch((err) => fail(err, dir))
     }
     return emitter
   }
