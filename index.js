@@ -12,6 +12,7 @@ const util = require('node:util')
 
 const binding = loadBinding()
 const { createTempFile } = require('./lib/tempfile.js')
+const inputErrors = require('./lib/errors.js')
 
 /** Internal per-call option: refuse a symlink in the path's last component (directory walks). */
 const NOFOLLOW = Symbol('pompelmi.nofollow')
@@ -228,22 +229,22 @@ function callOptions(options) {
 // Inputs
 
 async function assertFile(filePath) {
-  if (typeof filePath !== 'string') throw new Error('filePath must be a string')
+  if (typeof filePath !== 'string') throw inputErrors.notAString('filePath')
   // pompelmi 1.x used existsSync: anything that cannot be stat'ed is "not found".
   try {
     return await fs.promises.stat(filePath)
   } catch {
-    throw new Error(`File not found: ${filePath}`)
+    throw inputErrors.fileNotFound(filePath)
   }
 }
 
 function assertBuffer(buffer) {
-  if (!Buffer.isBuffer(buffer)) throw new Error('buffer must be a Buffer')
-  if (buffer.length === 0) throw new Error('buffer is empty')
+  if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
+  if (buffer.length === 0) throw inputErrors.emptyBuffer()
 }
 
 function assertReadable(stream) {
-  if (!(stream instanceof Readable)) throw new Error('stream must be a Readable')
+  if (!(stream instanceof Readable)) throw inputErrors.notAReadable()
 }
 
 function chunkBytes(chunk, stream) {
@@ -636,9 +637,9 @@ function ready(options) {
 const scanDirectory = require('./lib/directory.js')({ scan, Verdict, resolveTarget, nonNegative, NOFOLLOW })
 const createPool = require('./lib/pool.js')({ Client })
 const middleware = require('./lib/middleware.js')({ inspect, inspectBuffer, inspectStream, Verdict })
-const createCache = require('./lib/cache.js')({ scan, scanBuffer, Verdict })
+const createCache = require('./lib/cache.js')({ scan, scanBuffer, scanStream, resolveTarget, Verdict })
 const createPolicy = require('./lib/policy.js')({ inspectBuffer, inspectStream, Verdict })
-const watch = require('./lib/watch.js')({ inspect, Verdict })
+const watch = require('./lib/watch.js')({ inspect, Verdict, NOFOLLOW, fileIdOf: (report) => fileIds.get(report), binding, toError })
 const createScanner = require('./lib/scanner.js')({ inspect, Verdict, NOFOLLOW })
 const notify = require('./lib/notify.js')()
 const scanS3 = require('./lib/s3.js')({ scanStream })

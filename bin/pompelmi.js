@@ -6,6 +6,7 @@
 const fs = require('node:fs')
 const path = require('node:path')
 const pompelmi = require('..')
+const { walk } = require('../lib/walk.js')
 
 const { Verdict } = pompelmi
 const VERSION = require('../package.json').version
@@ -80,20 +81,21 @@ function unreachable(err) {
   return Boolean(err) && (err.syscall === 'connect' || err.syscall === 'getaddrinfo' || ['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ERR_NO_CLAMD'].includes(err.code))
 }
 
-function listFiles(target) {
-  const stat = fs.statSync(target)
-  if (!stat.isDirectory()) return [target]
-  return fs
-    .readdirSync(target, { recursive: true })
-    .map((entry) => path.join(target, entry))
-    .filter((p) => {
-      try {
-        return fs.statSync(p).isFile()
-      } catch {
-        return true // reported as an error by the scan
-      }
-    })
-    .sort()
+/** The files to scan (the one walker, as scanDirectory) and what could not be walked. */
+async function listFiles(target) {
+  const { files, problems } = await walk(target)
+  return { files: files.map((f) => ({ file: f.path, target: f.real || f.path })), problems }
+}
+
+/**
+ * A name as it may reach a terminal: control characters (a `\r` or an escape sequence could
+ * redraw the line as a clean one) and bidirectional overrides become visible escapes.
+ */
+function printable(text) {
+  return String(text).replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.codePointAt(0)
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
+  })
 }
 
 function progressBar(done, total, infected) {
@@ -116,7 +118,7 @@ async function scanCommand(args) {
   const opts = options(args)
   const local = opts.host === undefined && opts.port === undefined && opts.socket === undefined
   const concurrency = Math.max(1, Number(args.concurrency || (local ? 1 : 8)) || 1)
-  const files = listFiles(abs)
+  const { files, problems } = await listFiles(abs)
   const showProgress = files.length > 1 && process.stderr.isTTY && !args.json && !args.quiet
   const started = Date.now()
   const results = new Array(files.length)
@@ -128,11 +130,11 @@ async function scanCommand(args) {
       while (next < files.length) {
         const i = next++
         try {
-          const report = await pompelmi.inspect(files[i], opts)
-          results[i] = { file: files[i], report }
+          const report = await pompelmi.inspect(files[i].target, opts)
+          results[i] = { file: files[i].file, report }
           if (report.verdict === Verdict.Malicious) infected++
         } catch (error) {
-          results[i] = { file: files[i], error }
+          results[i] = { file: files[i].file, error }
         }
         done++
         if (showProgress) process.stderr.write(progressBar(done, files.length, infected))
@@ -140,6 +142,7 @@ async function scanCommand(args) {
     }),
   )
   if (showProgress) process.stderr.write('\n')
+  for (const { path: file, reason } of problems) results.push({ file, error: new Error(reason === 'symlink-outside' ? 'a symlink out of the directory (not followed)' : 'cannot be read') })
   const rows = results.map(({ file, report, error }) => {
     if (error) return { file, verdict: 'error', error: error.message, unreachable: unreachable(error) }
     if (report.verdict === Verdict.Malicious) return { file, verdict: 'infected', viruses: report.viruses }
@@ -161,9 +164,9 @@ async function scanCommand(args) {
     console.log(JSON.stringify({ ...summary, results: report }, null, 2))
   } else {
     for (const r of rows) {
-      if (r.verdict === 'infected') console.log(`INFECTED  ${r.file}  (${r.viruses.join(', ')})`)
-      else if (r.verdict === 'error') console.log(`ERROR     ${r.file}  (${r.error})`)
-      else if (!args.quiet) console.log(`clean     ${r.file}`)
+      if (r.verdict === 'infected') console.log(`INFECTED  ${printable(r.file)}  (${printable(r.viruses.join(', '))})`)
+      else if (r.verdict === 'error') console.log(`ERROR     ${printable(r.file)}  (${printable(r.error)})`)
+      else if (!args.quiet) console.log(`clean     ${printable(r.file)}`)
     }
     if (!args.quiet) {
       console.log(`\nScanned ${summary.scanned} file(s) in ${summary.time}s: ${summary.scanned - summary.infected - summary.errors} clean, ${summary.infected} infected, ${summary.errors} error(s)`)

@@ -1,28 +1,39 @@
 'use strict'
-// createCache: verdicts cached by SHA-256 of the content plus the connection options (two clamd
-// instances never share entries), with a TTL and LRU eviction. Concurrent misses for the same key
+// createCache: verdicts cached by SHA-256 of the content plus the resolved target (the endpoint
+// list or local database routing uses, and the size guard: two targets never share entries), with
+// a TTL and LRU eviction. What is hashed is what is scanned: a file's verdict is stored under the
+// hash of the bytes that were uploaded, read from one open descriptor. Concurrent misses for the same key
 // share one scan. ScanError is never cached (1.x cached it for the whole TTL). `storage: 'file'`
 // persists verdict names and maps them back to the real Symbols on load (1.x lost them to JSON).
 
 const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
+const { Readable } = require('node:stream')
+const inputErrors = require('./errors.js')
 
-module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
-  const BY_NAME = { Clean: Verdict.Clean, Malicious: Verdict.Malicious }
+// File caches with unsaved changes, written when the process exits (the timer may not get to).
+const unsaved = new Set()
+process.on('exit', () => {
+  for (const write of unsaved) write()
+})
 
-  function optionsKey(options) {
-    const o = options || {}
-    // The size guard decides verdicts too: a Clean found with the guard off is no answer for a
-    // caller whose guard would have refused the payload.
-    return JSON.stringify([o.host ?? null, o.port ?? null, o.socket ?? null, o.endpoints ?? null, o.database ?? null, o.maxFileSize ?? null])
+/** An open file's bytes from its start, chunk by chunk, each passed to `onChunk` as read. */
+async function* readFrom(handle, onChunk) {
+  for (let position = 0; ; ) {
+    const buffer = Buffer.allocUnsafe(64 * 1024)
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position)
+    if (bytesRead === 0) return
+    position += bytesRead
+    const chunk = buffer.subarray(0, bytesRead)
+    onChunk(chunk)
+    yield chunk
   }
+}
 
-  async function hashFile(filePath) {
-    const hash = crypto.createHash('sha256')
-    for await (const chunk of fs.createReadStream(filePath)) hash.update(chunk)
-    return hash.digest('hex')
-  }
+module.exports = function cacheFactory({ scan, scanBuffer, scanStream, resolveTarget, Verdict }) {
+  // Own properties only: a stored "constructor" must not come back as a function.
+  const BY_NAME = Object.assign(Object.create(null), { Clean: Verdict.Clean, Malicious: Verdict.Malicious })
 
   return function createCache(config) {
     const { ttl = 3600000, maxSize = 1000, storage = 'memory', filePath = './.pompelmi-cache.json' } = config == null ? {} : config
@@ -37,7 +48,8 @@ module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
       try {
         const saved = JSON.parse(fs.readFileSync(filePath, 'utf8'))
         for (const [key, e] of saved) {
-          if (e.expiresAt > Date.now() && BY_NAME[e.verdict]) entries.set(key, { sha: e.sha, verdict: BY_NAME[e.verdict], expiresAt: e.expiresAt })
+          if (typeof key !== 'string' || !e || typeof e.verdict !== 'string' || !Object.hasOwn(BY_NAME, e.verdict)) continue
+          if (e.expiresAt > Date.now()) entries.set(key, { sha: e.sha, verdict: BY_NAME[e.verdict], expiresAt: e.expiresAt })
         }
       } catch {
         // A corrupt cache file is an empty cache.
@@ -45,6 +57,7 @@ module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
     }
 
     function writeNow() {
+      unsaved.delete(writeNow)
       const data = [...entries].map(([key, e]) => [key, { sha: e.sha, verdict: e.verdict.description, expiresAt: e.expiresAt }])
       const tmp = `${filePath}.${process.pid}.tmp`
       fs.mkdirSync(path.dirname(path.resolve(filePath)), { recursive: true })
@@ -53,7 +66,9 @@ module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
     }
 
     function persist() {
-      if (storage !== 'file' || persistTimer) return
+      if (storage !== 'file') return
+      unsaved.add(writeNow)
+      if (persistTimer) return
       persistTimer = setTimeout(() => {
         persistTimer = null
         writeNow()
@@ -61,8 +76,9 @@ module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
       persistTimer.unref()
     }
 
-    async function lookup(sha, options, run) {
-      const key = `${sha}:${optionsKey(options)}`
+    /** `run()` resolves `{ verdict, sha }`: the verdict and the hash of the bytes it is about. */
+    async function lookup(sha, target, run) {
+      const key = `${sha}:${target}`
       const hit = entries.get(key)
       if (hit && hit.expiresAt > Date.now()) {
         hits++
@@ -73,9 +89,11 @@ module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
       if (hit) entries.delete(key)
       misses++
       if (inflight.has(key)) return inflight.get(key)
-      const pending = run().then((verdict) => {
+      const pending = run().then(({ verdict, sha: scanned }) => {
         if (verdict !== Verdict.ScanError) {
-          entries.set(key, { sha, verdict, expiresAt: Date.now() + ttl })
+          // Stored under the hash of what was scanned, which can differ from the looked-up one
+          // (the file changed in between): never Clean under another content's hash.
+          entries.set(`${scanned}:${target}`, { sha: scanned, verdict, expiresAt: Date.now() + ttl })
           while (entries.size > maxSize) entries.delete(entries.keys().next().value)
           persist()
         }
@@ -91,14 +109,34 @@ module.exports = function cacheFactory({ scan, scanBuffer, Verdict }) {
 
     return {
       async scan(file, options) {
-        if (typeof file !== 'string') throw new Error('filePath must be a string')
-        if (!fs.existsSync(file)) throw new Error(`File not found: ${file}`)
-        return lookup(await hashFile(file), options, () => scan(file, options))
+        if (typeof file !== 'string') throw inputErrors.notAString('filePath')
+        if (!fs.existsSync(file)) throw inputErrors.fileNotFound(file)
+        const target = resolveTarget(options).verdictKey
+        // One descriptor for the hash and the upload: a rename or a swap after the lookup cannot
+        // put another file's verdict under this hash. Not a regular file (a FIFO yields other
+        // bytes on each read): scanned, never cached.
+        const handle = await fs.promises.open(file, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK || 0))
+        try {
+          if (!(await handle.stat()).isFile()) return scan(file, options)
+          const first = crypto.createHash('sha256')
+          for await (const _ of readFrom(handle, (c) => first.update(c)));
+          return await lookup(first.digest('hex'), target, async () => {
+            const hash = crypto.createHash('sha256')
+            const verdict = await scanStream(Readable.from(readFrom(handle, (c) => hash.update(c))), options)
+            return { verdict, sha: hash.digest('hex') }
+          })
+        } finally {
+          await handle.close()
+        }
       },
       async scanBuffer(buffer, options) {
-        if (!Buffer.isBuffer(buffer)) throw new Error('buffer must be a Buffer')
-        if (buffer.length === 0) throw new Error('buffer is empty')
-        return lookup(crypto.createHash('sha256').update(buffer).digest('hex'), options, () => scanBuffer(buffer, options))
+        if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
+        if (buffer.length === 0) throw inputErrors.emptyBuffer()
+        const target = resolveTarget(options).verdictKey
+        // Hashed and scanned from one private copy: the caller may change its buffer meanwhile.
+        const copy = Buffer.from(buffer)
+        const sha = crypto.createHash('sha256').update(copy).digest('hex')
+        return lookup(sha, target, async () => ({ verdict: await scanBuffer(copy, options), sha }))
       },
       stats() {
         const total = hits + misses

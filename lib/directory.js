@@ -4,6 +4,7 @@
 
 const fs = require('node:fs')
 const { walk } = require('./walk.js')
+const inputErrors = require('./errors.js')
 
 module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative, NOFOLLOW }) {
   /**
@@ -12,8 +13,8 @@ module.exports = function directory({ scan, Verdict, resolveTarget, nonNegative,
    * and what cannot be scanned, with reasons.
    */
   async function listFiles(dirPath, options) {
-    if (typeof dirPath !== 'string') throw new Error('dirPath must be a string')
-    if (!fs.existsSync(dirPath)) throw new Error(`Directory not found: ${dirPath}`)
+    if (typeof dirPath !== 'string') throw inputErrors.notAString('dirPath')
+    if (!fs.existsSync(dirPath)) throw inputErrors.directoryNotFound(dirPath)
     const { files, problems } = await walk(dirPath, { followSymlinks: Boolean(options && options.followSymlinks) })
     return { files: files.map((f) => ({ file: f.path, target: f.real || f.path })), unreadable: problems }
   }

@@ -6,15 +6,30 @@
 // as clean, and scan(file) streams the file to ClamAV engines instead of reading it into memory.
 
 const fs = require('node:fs')
+const inputErrors = require('./errors.js')
 
 module.exports = function multiEngineFactory({ inspect, inspectBuffer, Verdict }) {
   return function createMultiEngine(config) {
-    const { engines = [], consensus = 'any' } = config || {}
+    const { engines = [], consensus = 'any', timeout = 60000 } = config || {}
+    if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a non-negative number. Received ${String(timeout)}`)
     if (!Array.isArray(engines) || engines.length === 0) throw new Error('createMultiEngine needs at least one engine')
     if (!['any', 'all', 'majority'].includes(consensus)) throw new Error(`consensus must be 'any', 'all' or 'majority'. Received ${String(consensus)}`)
 
-    const run = async (engine, { buffer, file }) => {
-      const name = engine.name || engine.type || 'engine'
+    // Every engine is bounded: its own `timeout`, else the multi-engine's (0: none). One that
+    // does not settle in time is that engine's ScanError.
+    const run = (engine, input) => {
+      const name = (engine && (engine.name || engine.type)) || 'engine'
+      const limit = engine && typeof engine.timeout === 'number' ? engine.timeout : timeout
+      if (!limit) return ask(engine, input)
+      let timer
+      const expired = new Promise((resolve) => {
+        timer = setTimeout(() => resolve({ name, verdict: Verdict.ScanError, viruses: [], error: `engine timed out after ${limit}ms` }), limit)
+      })
+      return Promise.race([ask(engine, input), expired]).finally(() => clearTimeout(timer))
+    }
+
+    const ask = async (engine, { buffer, file }) => {
+      const name = (engine && (engine.name || engine.type)) || 'engine'
       try {
         if (engine.type === 'clamav') {
           const { type: _t, name: _n, ...options } = engine
@@ -42,11 +57,11 @@ module.exports = function multiEngineFactory({ inspect, inspectBuffer, Verdict }
 
     return {
       async scan(file) {
-        if (typeof file !== 'string') throw new Error('filePath must be a string')
+        if (typeof file !== 'string') throw inputErrors.notAString('filePath')
         return combine(await Promise.all(engines.map((e) => run(e, { file }))))
       },
       async scanBuffer(buffer) {
-        if (!Buffer.isBuffer(buffer)) throw new Error('buffer must be a Buffer')
+        if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
         return combine(await Promise.all(engines.map((e) => run(e, { buffer }))))
       },
     }

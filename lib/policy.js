@@ -7,6 +7,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Readable } = require('node:stream')
 const uploadedFiles = require('./uploads.js')
+const inputErrors = require('./errors.js')
 
 module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict }) {
   /** ZIP local file headers (PK\3\4) whose general-purpose flag has bit 0 (encrypted) set. */
@@ -20,9 +21,9 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
   /** An upload's bytes, from multer memory storage (buffer) or disk storage (path). A file with
    * neither cannot be checked, and must not pass as an empty one. */
   async function contentOf(file) {
-    if (Buffer.isBuffer(file.buffer)) return file.buffer
-    if (typeof file.path === 'string') return fs.promises.readFile(file.path)
-    throw new Error(`Upload ${file.originalname || file.fieldname || ''} has neither a buffer nor a path: it cannot be checked`)
+    if (file && Buffer.isBuffer(file.buffer)) return file.buffer
+    if (file && typeof file.path === 'string') return fs.promises.readFile(file.path)
+    throw inputErrors.coded(`Upload ${(file && (file.originalname || file.fieldname)) || ''} has neither a buffer nor a path: it cannot be checked`, 'ERR_INVALID_UPLOAD')
   }
 
   /** Checks every uploaded file of a request; the first that is not allowed, or null. */
@@ -51,7 +52,7 @@ module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict 
     }
 
     async function check(buffer, meta) {
-      if (!Buffer.isBuffer(buffer)) throw new Error('buffer must be a Buffer')
+      if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
       const { filename = '', mimeType = null, size = buffer.length } = meta || {}
       const extension = path.extname(filename).toLowerCase() || null
       const details = { size, mimeType, extension, virusName: null }

@@ -20,20 +20,32 @@ function toRows(input) {
   ]
 }
 
+/** Rows by verdict; any row that is neither clean nor infected counts as an error. */
 function counts(rows) {
-  return {
-    total: rows.length,
-    clean: rows.filter((r) => r.verdict === 'clean').length,
-    infected: rows.filter((r) => r.verdict === 'infected').length,
-    errors: rows.filter((r) => r.verdict === 'error').length,
+  const clean = rows.filter((r) => r.verdict === 'clean').length
+  const infected = rows.filter((r) => r.verdict === 'infected').length
+  return { total: rows.length, clean, infected, errors: rows.length - clean - infected }
+}
+
+/**
+ * The one-line result and its tone. "All clean" only when every row is clean: a scan that
+ * failed (clamd unreachable, a limit) is never reported as clean.
+ */
+function headline(c) {
+  if (c.infected) return { status: 'infected', text: `${c.infected} infected file${c.infected === 1 ? '' : 's'} found`, short: `${c.infected} infected` }
+  if (c.errors) {
+    const text = `${c.errors} file${c.errors === 1 ? '' : 's'} could not be scanned`
+    return { status: 'error', text, short: `${c.errors} scan error${c.errors === 1 ? '' : 's'}` }
   }
+  if (c.total === 0) return { status: 'error', text: 'No files scanned', short: 'No files scanned' }
+  return { status: 'clean', text: 'All clean', short: 'All clean' }
 }
 
 function generateDashboard(input, options) {
   const { elapsed, clamdVersion, host, port, socket, outputPath } = options || {}
   const rows = toRows(input)
   const c = counts(rows)
-  const status = c.infected ? 'infected' : 'clean'
+  const { status, text } = headline(c)
   const target = socket ? `unix:${socket}` : host || port ? `tcp://${host || '127.0.0.1'}:${port || 3310}` : 'clamscan (local)'
   const tableRows = rows
     .map(
@@ -54,6 +66,7 @@ function generateDashboard(input, options) {
   .banner { padding: 1rem 1.25rem; border-radius: 8px; font-weight: 600; margin-bottom: 1.5rem; }
   .banner.clean { background: color-mix(in srgb, var(--ok) 18%, transparent); color: var(--ok); }
   .banner.infected { background: color-mix(in srgb, var(--bad) 18%, transparent); color: var(--bad); }
+  .banner.error { background: color-mix(in srgb, var(--warn) 18%, transparent); color: var(--warn); }
   .stats { display: flex; gap: 1rem; margin-bottom: 1.5rem; flex-wrap: wrap; }
   .stat { background: var(--card); border-radius: 8px; padding: 0.75rem 1rem; min-width: 8rem; }
   .stat b { display: block; font-size: 1.6rem; }
@@ -65,7 +78,7 @@ function generateDashboard(input, options) {
 </style>
 </head>
 <body>
-<div class="banner ${status}">${c.infected ? `${c.infected} infected file${c.infected === 1 ? '' : 's'} found` : 'All clean'}</div>
+<div class="banner ${status}">${escape(text)}</div>
 <div class="stats">
   <div class="stat" id="total"><b>${c.total}</b>scanned</div>
   <div class="stat" id="clean"><b>${c.clean}</b>clean</div>
@@ -89,13 +102,13 @@ ${tableRows}
 function generateShareCard(input, options) {
   const { outputPath } = options || {}
   const c = counts(toRows(input))
-  const headline = c.infected ? `${c.infected} infected` : 'All clean'
-  const color = c.infected ? '#b91c1c' : '#15803d'
+  const { status, short } = headline(c)
+  const color = { infected: '#b91c1c', error: '#b45309', clean: '#15803d' }[status]
   const date = new Date().toISOString().slice(0, 10)
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="560" height="200" viewBox="0 0 560 200" role="img" aria-label="pompelmi: ${escape(headline)}">
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="560" height="200" viewBox="0 0 560 200" role="img" aria-label="pompelmi: ${escape(short)}">
   <rect width="560" height="200" rx="16" fill="#111113"/>
   <text x="32" y="56" font-family="system-ui, sans-serif" font-size="22" fill="#f9a8d4" font-weight="700">pompelmi</text>
-  <text x="32" y="120" font-family="system-ui, sans-serif" font-size="44" fill="${color}" font-weight="700">${escape(headline)}</text>
+  <text x="32" y="120" font-family="system-ui, sans-serif" font-size="44" fill="${color}" font-weight="700">${escape(short)}</text>
   <text x="32" y="164" font-family="system-ui, sans-serif" font-size="16" fill="#a1a1aa">${c.total} files scanned · ${date} · v${VERSION}</text>
 </svg>
 `

@@ -4,6 +4,8 @@
 
 const { Readable } = require('node:stream')
 
+const { coded } = require('./errors.js')
+
 module.exports = function s3Factory({ scanStream }) {
   return async function scanS3(params, options) {
     const { bucket, key, region, credentials, client } = params || {}
@@ -11,7 +13,7 @@ module.exports = function s3Factory({ scanStream }) {
     try {
       sdk = require('@aws-sdk/client-s3')
     } catch {
-      if (!client) throw new Error('Install AWS SDK: npm install @aws-sdk/client-s3')
+      if (!client) throw coded('Install AWS SDK: npm install @aws-sdk/client-s3', 'MODULE_NOT_FOUND')
     }
     const s3 = client || new sdk.S3Client({ ...(region && { region }), ...(credentials && { credentials }) })
     const input = { Bucket: bucket, Key: key }

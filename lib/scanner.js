@@ -7,6 +7,7 @@ const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
 
 const { walk } = require('./walk.js')
+const inputErrors = require('./errors.js')
 
 module.exports = function scannerFactory({ inspect, Verdict, NOFOLLOW }) {
   return function createScanner(options) {
@@ -33,8 +34,8 @@ module.exports = function scannerFactory({ inspect, Verdict, NOFOLLOW }) {
       // Every failure becomes an 'error' event (or is dropped without a listener): nothing here
       // may reject unhandled, whatever `dir` is.
       ;(async () => {
-        if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(new Error(`Directory not found: ${dir}`), dir)
-        if (!(await fs.promises.stat(dir)).isDirectory()) return fail(new Error(`Not a directory: ${dir}`), dir)
+        if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(inputErrors.directoryNotFound(dir), dir)
+        if (!(await fs.promises.stat(dir)).isDirectory()) return fail(inputErrors.coded(`Not a directory: ${dir}`, 'ENOTDIR'), dir)
         const { files, problems } = await walk(dir, { followSymlinks: Boolean(options && options.followSymlinks) })
         for (const { path: file, reason } of problems) fail(Object.assign(new Error(`${reason}: ${file}`), { code: 'ERR_WALK', reason }), file)
         for (const { path: file, real } of files) await scanOne(file, real || file, true)

@@ -2,47 +2,59 @@
 // watch: scan files as they appear or change below a directory (fs.watch, recursive, 300 ms
 // debounce per path). With `quarantine`, malicious files are moved there with a JSON sidecar
 // holding the real virus name and the SHA-256; an existing quarantined file is never overwritten.
+//
+// The move is exact: it resolves the path one directory descriptor at a time from the watched
+// directory's real path, refuses a symlink anywhere along it, and moves the file only while it
+// is the very inode that was scanned (a parent swapped for a link after the scan cannot redirect
+// it to a file outside the tree). The quarantine directory is never watched, also when it is
+// reached through a link into the tree.
 
 const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
 
-/** Moves `file` into `dir` as <name>.quarantined (or <name>.<n>.quarantined) with a sidecar. */
-async function quarantineFile(file, dir, viruses) {
-  await fs.promises.mkdir(dir, { recursive: true })
-  const sha256 = crypto.createHash('sha256').update(await fs.promises.readFile(file)).digest('hex')
-  const base = path.basename(file)
-  for (let n = 0; ; n++) {
-    const target = path.join(dir, n === 0 ? `${base}.quarantined` : `${base}.${n}.quarantined`)
-    try {
-      await fs.promises.link(file, target) // fails if the target exists: never overwrites
-    } catch (err) {
-      if (err.code === 'EEXIST') continue
-      if (err.code !== 'EXDEV') throw err
-      await fs.promises.copyFile(file, target, fs.constants.COPYFILE_EXCL)
+module.exports = function watchFactory({ inspect, Verdict, NOFOLLOW, fileIdOf, binding, toError }) {
+  /**
+   * Moves `file` (the scanned inode `fileId`, `dev:ino`) into `dir` as <name>.quarantined (or
+   * <name>.<n>.quarantined) with a sidecar; `root` is the watched directory. Resolves the new
+   * path.
+   */
+  async function quarantineFile(file, dir, viruses, { fileId, root = path.dirname(file) } = {}) {
+    await fs.promises.mkdir(dir, { recursive: true })
+    const rootReal = await fs.promises.realpath(root)
+    const dirReal = await fs.promises.realpath(dir)
+    if (!fileId) {
+      const st = await fs.promises.lstat(file)
+      fileId = `${st.dev}:${st.ino}`
     }
-    await fs.promises.unlink(file)
+    const rel = path.relative(root, file)
+    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new Error(`${file} is not below ${root}`)
+    const outcome = binding.quarantineMove(rootReal, rel.split(path.sep).join('/'), dirReal, path.basename(file), fileId)
+    if (outcome.error) throw toError(outcome.error)
+    const target = path.join(dir, path.basename(outcome.reply))
+    const sha256 = crypto.createHash('sha256').update(await fs.promises.readFile(target)).digest('hex')
     const sidecar = { originalPath: file, virus: viruses.join(', '), viruses, timestamp: new Date().toISOString(), sha256 }
     await fs.promises.writeFile(`${target}.json`, JSON.stringify(sidecar, null, 2), { flag: 'wx' })
     return target
   }
-}
 
-module.exports = function watchFactory({ inspect, Verdict }) {
   function watch(dirPath, options, callbacks) {
     const { quarantine, ...scanOptions } = options || {}
     const { onClean = () => {}, onMalicious = () => {}, onError = () => {} } = callbacks || {}
     if (quarantine) fs.mkdirSync(quarantine, { recursive: true })
+    const quarantineReal = quarantine ? fs.realpathSync(quarantine) : null
+    const underQuarantine = (real) => quarantineReal !== null && (real === quarantineReal || real.startsWith(quarantineReal + path.sep))
     const timers = new Map()
     const handle = async (full) => {
-      const stat = await fs.promises.stat(full).catch(() => null)
-      if (!stat || !stat.isFile()) return
-      if (quarantine && path.resolve(full).startsWith(path.resolve(quarantine) + path.sep)) return
+      const stat = await fs.promises.lstat(full).catch(() => null)
+      if (!stat || !stat.isFile()) return // gone, a directory, a link, a FIFO
+      const parentReal = await fs.promises.realpath(path.dirname(full)).catch(() => null)
+      if (parentReal === null || underQuarantine(parentReal)) return
       try {
-        const report = await inspect(full, scanOptions)
+        const report = await inspect(full, { ...scanOptions, [NOFOLLOW]: true })
         if (report.verdict === Verdict.Clean) return onClean(full, report)
         if (report.verdict === Verdict.Malicious) {
-          const moved = quarantine ? await quarantineFile(full, quarantine, report.viruses) : null
+          const moved = quarantine ? await quarantineFile(full, quarantine, report.viruses, { fileId: fileIdOf(report), root: dirPath }) : null
           return onMalicious(full, report.viruses, moved)
         }
         onError(new Error(`ScanError for ${full}`), full)

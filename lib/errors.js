@@ -1,0 +1,19 @@
+'use strict'
+// pompelmi 1.x's input errors, with its exact messages, each with a fixed `code` (1.x had none;
+// every rejection here carries one). Shaped in this one place.
+
+function coded(message, code) {
+  const err = new Error(message)
+  err.code = code
+  return err
+}
+
+module.exports = {
+  coded,
+  notAString: (name) => coded(`${name} must be a string`, 'ERR_INVALID_ARG_TYPE'),
+  fileNotFound: (file) => coded(`File not found: ${file}`, 'ENOENT'),
+  directoryNotFound: (dir) => coded(`Directory not found: ${dir}`, 'ENOENT'),
+  notABuffer: () => coded('buffer must be a Buffer', 'ERR_INVALID_ARG_TYPE'),
+  emptyBuffer: () => coded('buffer is empty', 'ERR_INVALID_ARG_VALUE'),
+  notAReadable: () => coded('stream must be a Readable', 'ERR_INVALID_ARG_TYPE'),
+}
