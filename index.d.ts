@@ -27,8 +27,19 @@ declare namespace pompelmi {
     socket?: string | null
     /** Several clamd instances; calls go to the healthy one with the fewest outstanding requests. */
     endpoints?: Endpoint[]
-    /** Idle timeout in ms (connect, each write, and the wait for a reply). Default `15000`; `0` disables it. */
+    /**
+     * clamd mode: idle timeout in ms (each write, and the wait for a reply, restarted by every
+     * byte clamd sends). Default `15000`. Local mode: the longest a clamscan run may take.
+     * Default `120000`. `0` disables it.
+     */
     timeout?: number
+    /** Deadline for opening a connection, in ms. Default `5000`; `0` disables it. */
+    connectTimeout?: number
+    /**
+     * The longest a call waits for a request slot or its turn in a session, in ms; then it
+     * rejects `ERR_CLAMD_QUEUE_TIMEOUT`, never sent. Default: `timeout`; `0` disables it.
+     */
+    queueTimeout?: number
     /** Extra attempts after a connection failure, reset or timeout. Default `0`. */
     retries?: number
     /** Fixed delay between attempts in ms. Default `1000`. */
@@ -62,12 +73,16 @@ declare namespace pompelmi {
   interface DirectoryScanOptions extends ScanOptions {
     /** Files scanned at once. Default 8 in clamd mode, 1 in local mode. */
     concurrency?: number
+    /** Follow symlinks that lead out of the directory. Default `false` (they land in `errors`). */
+    followSymlinks?: boolean
   }
 
   interface DirectoryScanResult {
     clean: string[]
     malicious: string[]
     errors: string[]
+    /** Not enumerable: why a path in `errors` could not be walked. */
+    readonly reasons: Record<string, 'symlink-outside' | 'unreadable'>
   }
 
   interface ScanProgressEvent {
@@ -224,6 +239,8 @@ declare namespace pompelmi {
     onScannerUnavailable?: 'reject' | 'allow' | 'throw'
     /** Allow a ScanError verdict (1.x allowed it silently). Default false. */
     allowScanError?: boolean
+    /** With `allowedMimeTypes`, allow an upload whose type is unknown. Default false (refused). */
+    allowUnknownMimeType?: boolean
   }
   interface FileMeta {
     filename?: string
@@ -339,6 +356,8 @@ declare namespace pompelmi {
   /** Any other engine (an HTTP scanner, say): a name and a scanBuffer. */
   interface CustomEngine {
     name?: string
+    /** This engine's deadline in ms; default the multi-engine's `timeout`. */
+    timeout?: number
     scanBuffer(buffer: Buffer): Promise<{ verdict: VerdictValue; viruses?: string[] }>
   }
   type EngineConfig = ClamAVEngineConfig | CustomEngine
@@ -360,7 +379,8 @@ declare namespace pompelmi {
     scanBuffer(buffer: Buffer): Promise<MultiEngineResult>
   }
   /** Throws when `engines` is empty. */
-  function createMultiEngine(options: { engines: EngineConfig[]; consensus?: 'any' | 'all' | 'majority' }): MultiEngine
+  /** `timeout` (default 60000, `0`: none) bounds every engine; a late one is its ScanError. */
+  function createMultiEngine(options: { engines: EngineConfig[]; consensus?: 'any' | 'all' | 'majority'; timeout?: number }): MultiEngine
 }
 
 export = pompelmi
