@@ -312,3 +312,114 @@ pub fn quarantine_move(
     "quarantine by descriptor needs a UNIX platform".into(),
   ))
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+  use super::*;
+  use std::os::unix::fs::MetadataExt;
+
+  fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("pompelmi-file-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+  }
+
+  fn id_of(path: &std::path::Path) -> FileId {
+    let m = std::fs::symlink_metadata(path).unwrap();
+    FileId {
+      dev: m.dev(),
+      ino: m.ino(),
+    }
+  }
+
+  #[test]
+  fn file_ids_round_trip() {
+    let id = FileId {
+      dev: 2049,
+      ino: u64::MAX,
+    };
+    assert_eq!(FileId::parse(&id.to_string()), Some(id));
+    assert_eq!(FileId::parse("1"), None);
+  }
+
+  #[test]
+  fn quarantine_moves_the_scanned_file_and_never_overwrites() {
+    let root = temp_dir("move");
+    std::fs::create_dir_all(root.join("w/sub")).unwrap();
+    std::fs::create_dir_all(root.join("q")).unwrap();
+    std::fs::write(root.join("w/sub/evil"), b"x").unwrap();
+    std::fs::write(root.join("q/evil.quarantined"), b"older").unwrap();
+    let id = id_of(&root.join("w/sub/evil"));
+    let w = root.join("w").to_string_lossy().into_owned();
+    let q = root.join("q").to_string_lossy().into_owned();
+    let moved = quarantine_move(&w, "sub/evil", &q, "evil", id).unwrap();
+    assert_eq!(moved, format!("{q}/evil.1.quarantined"));
+    assert!(!root.join("w/sub/evil").exists());
+    assert_eq!(std::fs::read(root.join("q/evil.quarantined")).unwrap(), b"older");
+    let _ = std::fs::remove_dir_all(&root);
+  }
+
+  #[test]
+  fn quarantine_refuses_a_symlinked_parent_and_another_inode() {
+    let root = temp_dir("refuse");
+    std::fs::create_dir_all(root.join("w/sub")).unwrap();
+    std::fs::create_dir_all(root.join("outside/sub")).unwrap();
+    std::fs::create_dir_all(root.join("q")).unwrap();
+    std::fs::write(root.join("w/sub/evil"), b"x").unwrap();
+    std::fs::write(root.join("outside/sub/evil"), b"victim").unwrap();
+    let id = id_of(&root.join("w/sub/evil"));
+    let w = root.join("w").to_string_lossy().into_owned();
+    let q = root.join("q").to_string_lossy().into_owned();
+    std::fs::rename(root.join("w/sub"), root.join("w/old")).unwrap();
+    std::os::unix::fs::symlink(root.join("outside/sub"), root.join("w/sub")).unwrap();
+    let err = quarantine_move(&w, "sub/evil", &q, "evil", id).unwrap_err();
+    assert!(
+      matches!(&err, ClamError::Os { code, .. } if code == "ELOOP" || code == "ENOTDIR"),
+      "{err:?}"
+    );
+    assert_eq!(std::fs::read(root.join("outside/sub/evil")).unwrap(), b"victim");
+    // The same name, another inode: refused.
+    let err = quarantine_move(
+      &w,
+      "old/evil",
+      &q,
+      "evil",
+      FileId {
+        dev: id.dev,
+        ino: id.ino + 1,
+      },
+    )
+    .unwrap_err();
+    assert!(matches!(err, ClamError::FileChanged(_)));
+    assert!(root.join("w/old/evil").exists());
+    let _ = std::fs::remove_dir_all(&root);
+  }
+
+  #[test]
+  fn a_fifo_opens_without_blocking_and_a_symlink_is_refused_with_nofollow() {
+    let root = temp_dir("open");
+    let fifo = root.join("pipe");
+    let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    assert!(matches!(
+      open_blocking(&fifo.to_string_lossy(), false),
+      Ok(Opened::Fifo(_))
+    ));
+    std::fs::write(root.join("f"), b"abc").unwrap();
+    std::os::unix::fs::symlink(root.join("f"), root.join("link")).unwrap();
+    assert!(matches!(
+      open_blocking(&root.join("link").to_string_lossy(), false),
+      Ok(Opened::Regular { size: 3, .. })
+    ));
+    let err = open_blocking(&root.join("link").to_string_lossy(), true).err().unwrap();
+    assert!(matches!(&err, ClamError::Os { code, .. } if code == "ELOOP"), "{err:?}");
+    let err = open_blocking(&root.to_string_lossy(), false).err().unwrap();
+    assert!(
+      matches!(&err, ClamError::Os { code, .. } if code == "EISDIR"),
+      "{err:?}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+  }
+}
