@@ -436,12 +436,14 @@ impl Client {
       stage: Stage::Final,
       body: None,
     };
-    let acquired = match queue_deadline {
-      Some(t) => match tokio::time::timeout_at(t, pool.acquire()).await {
+    // A free slot is taken without arming the queue timer (the common case).
+    let acquired = match (pool.try_acquire(), queue_deadline) {
+      (Some(slot), _) => Ok(slot),
+      (None, Some(t)) => match tokio::time::timeout_at(t, pool.acquire()).await {
         Ok(r) => r,
         Err(_) => return Err(queue_expired()),
       },
-      None => pool.acquire().await,
+      (None, None) => pool.acquire().await,
     };
     let slot = match acquired {
       Ok(slot) => slot,
@@ -462,7 +464,7 @@ impl Client {
       session: session.clone(),
       state: state.clone(),
     });
-    session.submit(Request {
+    let may_wait = session.submit(Request {
       body,
       answer: answer_tx,
       cancel: call.cancel.clone(),
@@ -491,7 +493,7 @@ impl Client {
     };
     // Still waiting for its turn in the session at the queue deadline: withdrawn, never written.
     let withdrawn = async {
-      if let Some(t) = queue_deadline {
+      if let Some(t) = queue_deadline.filter(|_| may_wait) {
         tokio::time::sleep_until(t).await;
         if state_for_queue
           .compare_exchange(session::QUEUED, session::WITHDRAWN, Ordering::SeqCst, Ordering::SeqCst)

@@ -162,6 +162,11 @@ impl EndpointPool {
     OutstandingGuard(&self.outstanding)
   }
 
+  /// A request slot if one is free now.
+  pub fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+    self.slots.clone().try_acquire_owned().ok()
+  }
+
   /// Waits for a request slot; fails only once the pool is closed.
   pub async fn acquire(&self) -> Result<OwnedSemaphorePermit, ClamError> {
     self.slots.clone().acquire_owned().await.map_err(|_| ClamError::Closed)

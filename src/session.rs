@@ -133,6 +133,7 @@ fn hand_back(shared: &Shared, request: Request, error: ClamError, stage: Stage) 
 fn hand_back_queue(shared: &Shared, rx: &mut mpsc::UnboundedReceiver<Request>, error: &ClamError, stage: Stage) {
   rx.close();
   while let Ok(request) = rx.try_recv() {
+    shared.waiting.fetch_sub(1, Ordering::SeqCst);
     hand_back(shared, request, error.clone(), stage);
   }
 }
@@ -160,6 +161,10 @@ struct Shared {
   idle: Option<Duration>,
   /// A request was answered or abandoned: the writer re-checks whether the session is idle.
   answered: Notify,
+  /// Requests submitted and not yet taken by the writer.
+  waiting: AtomicUsize,
+  /// Connected, `IDSESSION` sent: the writer takes requests as they come.
+  ready: AtomicBool,
   /// When the session was opened, and the last time bytes were read from clamd after it (in ms).
   epoch: tokio::time::Instant,
   last_read_ms: std::sync::atomic::AtomicU64,
@@ -202,6 +207,8 @@ impl Session {
       kill: Notify::new(),
       idle,
       answered: Notify::new(),
+      waiting: AtomicUsize::new(0),
+      ready: AtomicBool::new(false),
       epoch: tokio::time::Instant::now(),
       last_read_ms: std::sync::atomic::AtomicU64::new(0),
       last_busy_ms: std::sync::atomic::AtomicU64::new(0),
@@ -250,11 +257,18 @@ impl Session {
   }
 
   /// Queues a request; if the session is already gone the request is answered `NotSent`.
-  pub fn submit(&self, request: Request) {
+  /// Returns whether it may have to wait for its turn (other requests ahead of it, a stream being
+  /// written, or the session not connected yet): only then does its caller arm a queue timer.
+  pub fn submit(&self, request: Request) -> bool {
     self.shared.load.fetch_add(1, Ordering::Relaxed);
+    let ahead = self.shared.waiting.fetch_add(1, Ordering::SeqCst);
+    let may_wait = ahead > 0 || self.is_streaming() || !self.shared.ready.load(Ordering::SeqCst);
     if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
+      self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
       hand_back(&self.shared, request, ClamError::HangUp, Stage::NotSent);
+      return false;
     }
+    may_wait
   }
 
   /// Forgets the caller of a sent request that was aborted: its reply is dropped when it comes.
@@ -419,10 +433,14 @@ fn deliver(raw: &[u8], terminated: bool, shared: &Shared) -> Result<(), ClamErro
     ));
   }
   let p = pending.remove(&id).expect("checked above");
+  let now_idle = pending.values().all(|p| p.answer.is_none());
   drop(pending);
   shared.load.fetch_sub(1, Ordering::Relaxed);
   shared.busy();
-  shared.answered.notify_one();
+  if now_idle {
+    // Only the last answer wakes the writer to start the idle countdown.
+    shared.answered.notify_one();
+  }
   if !p.complete {
     // clamd answered before it had the whole upload (the size limit, or a broken peer): stop
     // uploading, end the session (its other requests go to a new one). A Clean here would be a
@@ -503,10 +521,17 @@ async fn write_requests(
   }
   let mut next_id: u64 = 0;
   shared.busy();
+  shared.ready.store(true, Ordering::SeqCst);
   loop {
     let idle_now = is_idle(shared) && rx.is_empty();
     let request = tokio::select! {
-      r = rx.recv() => match r { Some(r) => r, None => return ClamError::Closed },
+      r = rx.recv() => match r {
+        Some(r) => {
+          shared.waiting.fetch_sub(1, Ordering::SeqCst);
+          r
+        }
+        None => return ClamError::Closed,
+      },
       _ = reader_done.notified() => return reader_err(),
       _ = shared.kill.notified() => return ClamError::Closed,
       // Idle: ended SESSION_IDLE after its last request was answered (abandoned ones count as
