@@ -82,7 +82,7 @@ declare namespace pompelmi {
     malicious: string[]
     errors: string[]
     /** Not enumerable: why a path in `errors` could not be walked. */
-    readonly reasons: Record<string, 'symlink-outside' | 'unreadable'>
+    readonly reasons?: Record<string, 'symlink-outside' | 'unreadable'>
   }
 
   interface ScanProgressEvent {
