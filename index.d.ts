@@ -337,9 +337,12 @@ declare namespace pompelmi {
     tlsEnabled?: boolean
   }
   interface ScorecardFinding {
+    /** 1.x's label, e.g. `'Virus scanning enabled'`. */
     check: string
     status: 'pass' | 'fail'
     weight: number
+    /** The config key checked, e.g. `'scanEnabled'` (an addition). */
+    key: string
   }
   interface ScorecardResult {
     grade: 'A' | 'B' | 'C' | 'D' | 'F'
@@ -360,12 +363,30 @@ declare namespace pompelmi {
     timeout?: number
     scanBuffer(buffer: Buffer): Promise<{ verdict: VerdictValue; viruses?: string[] }>
   }
-  type EngineConfig = ClamAVEngineConfig | CustomEngine
+  /** VirusTotal (pompelmi 1.x's shape): uploads the file to a third party. */
+  interface VirusTotalEngineConfig {
+    type: 'virustotal'
+    name?: string
+    apiKey: string
+    /** Malicious when `malicious + suspicious >= threshold`. Default 1. */
+    threshold?: number
+    /** Default `'https://www.virustotal.com'`. */
+    baseUrl?: string
+    /** Each HTTP request's timeout in ms. Default 30000. */
+    timeout?: number
+    /** Between analysis polls, in ms. Default 5000. */
+    pollInterval?: number
+    /** Analysis polls before giving up. Default 12. */
+    maxPolls?: number
+  }
+  type EngineConfig = ClamAVEngineConfig | VirusTotalEngineConfig | CustomEngine
   interface EngineResult {
     name: string
     verdict: VerdictValue
     viruses: string[]
     endpoint?: string | null
+    /** VirusTotal: `malicious + suspicious`. */
+    detections?: number
     error?: string
   }
   interface MultiEngineResult {
@@ -379,7 +400,7 @@ declare namespace pompelmi {
     scanBuffer(buffer: Buffer): Promise<MultiEngineResult>
   }
   /** Throws when `engines` is empty. */
-  /** `timeout` (default 60000, `0`: none) bounds every engine; a late one is its ScanError. */
+  /** `timeout` (default 120000, `0`: none) bounds every engine; a late one is its ScanError. */
   function createMultiEngine(options: { engines: EngineConfig[]; consensus?: 'any' | 'all' | 'majority'; timeout?: number }): MultiEngine
 }
 

@@ -1,16 +1,23 @@
 'use strict'
 // createMultiEngine: several engines asked in parallel, combined by consensus. Engines are ClamAV
-// endpoints (`{ type: 'clamav', host, port, socket, endpoints, timeout }`) or any object with
-// `{ name, scanBuffer(buffer) → Promise<{ verdict, viruses? }> }` (an HTTP engine, for one).
-// Fixed from 1.x: an empty engine list is an error (1.x said Malicious), a ScanError never counts
-// as clean, and scan(file) streams the file to ClamAV engines instead of reading it into memory.
+// endpoints (`{ type: 'clamav', host, port, socket, endpoints, timeout }`), VirusTotal
+// (`{ type: 'virustotal', apiKey, threshold }`, see virustotal.js) or any object with
+// `{ name, scanBuffer(buffer) → Promise<{ verdict, viruses? }> }`.
+//
+// Consensus is 1.x's: `any` is Malicious when at least one engine says Malicious, `all` when every
+// engine does, `majority` when more than half do; otherwise Clean. Fail closed: an engine's
+// ScanError is an unknown verdict, and the result is Clean only if it would still be Clean with
+// every ScanError counted as Malicious; if not, it is ScanError. Fixed from 1.x: an empty engine
+// list is an error (1.x said Malicious), every engine is bounded in time, and scan(file) streams
+// the file to ClamAV engines instead of reading it into memory.
 
 const fs = require('node:fs')
 const inputErrors = require('./errors.js')
+const { scanWithVirusTotal } = require('./virustotal.js')
 
 module.exports = function multiEngineFactory({ inspect, inspectBuffer, Verdict }) {
   return function createMultiEngine(config) {
-    const { engines = [], consensus = 'any', timeout = 60000 } = config || {}
+    const { engines = [], consensus = 'any', timeout = 120000 } = config || {}
     if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a non-negative number. Received ${String(timeout)}`)
     if (!Array.isArray(engines) || engines.length === 0) throw new Error('createMultiEngine needs at least one engine')
     if (!['any', 'all', 'majority'].includes(consensus)) throw new Error(`consensus must be 'any', 'all' or 'majority'. Received ${String(consensus)}`)
@@ -19,18 +26,28 @@ module.exports = function multiEngineFactory({ inspect, inspectBuffer, Verdict }
     // does not settle in time is that engine's ScanError.
     const run = (engine, input) => {
       const name = (engine && (engine.name || engine.type)) || 'engine'
-      const limit = engine && typeof engine.timeout === 'number' ? engine.timeout : timeout
-      if (!limit) return ask(engine, input)
+      // (A VirusTotal engine's own `timeout` is per HTTP request; its polling is bounded here.)
+      const own = engine && engine.type !== 'virustotal' && typeof engine.timeout === 'number' ? engine.timeout : undefined
+      const limit = own ?? timeout
+      const controller = new AbortController()
+      if (!limit) return ask(engine, input, controller.signal)
       let timer
       const expired = new Promise((resolve) => {
-        timer = setTimeout(() => resolve({ name, verdict: Verdict.ScanError, viruses: [], error: `engine timed out after ${limit}ms` }), limit)
+        timer = setTimeout(() => {
+          controller.abort()
+          resolve({ name, verdict: Verdict.ScanError, viruses: [], error: `engine timed out after ${limit}ms` })
+        }, limit)
       })
-      return Promise.race([ask(engine, input), expired]).finally(() => clearTimeout(timer))
+      return Promise.race([ask(engine, input, controller.signal), expired]).finally(() => clearTimeout(timer))
     }
 
-    const ask = async (engine, { buffer, file }) => {
+    const ask = async (engine, { buffer, file }, signal) => {
       const name = (engine && (engine.name || engine.type)) || 'engine'
       try {
+        if (engine.type === 'virustotal') {
+          const r = await scanWithVirusTotal(engine, buffer || (await fs.promises.readFile(file)), signal)
+          return { name, verdict: r.verdict === 'malicious' ? Verdict.Malicious : Verdict.Clean, viruses: [], detections: r.detections }
+        }
         if (engine.type === 'clamav') {
           const { type: _t, name: _n, ...options } = engine
           const r = file ? await inspect(file, options) : await inspectBuffer(buffer, options)
@@ -46,13 +63,12 @@ module.exports = function multiEngineFactory({ inspect, inspectBuffer, Verdict }
     }
 
     function combine(results) {
-      const malicious = results.filter((r) => r.verdict === Verdict.Malicious).length
-      const clean = results.filter((r) => r.verdict === Verdict.Clean).length
-      const decided =
-        consensus === 'any' ? malicious > 0 : consensus === 'all' ? malicious === results.length : malicious > results.length / 2
-      // Clean only when no engine failed to answer: a ScanError never counts as clean.
-      const verdict = decided ? Verdict.Malicious : clean === results.length ? Verdict.Clean : Verdict.ScanError
-      return { verdict, consensus, viruses: [...new Set(results.flatMap((r) => r.viruses))], engines: results }
+      const count = (v) => results.filter((r) => r.verdict === v).length
+      const malicious = count(Verdict.Malicious)
+      const unknown = results.length - malicious - count(Verdict.Clean)
+      const rule = (m) => (consensus === 'any' ? m > 0 : consensus === 'all' ? m === results.length : m > results.length / 2)
+      const verdict = rule(malicious) ? Verdict.Malicious : rule(malicious + unknown) ? Verdict.ScanError : Verdict.Clean
+      return { verdict, consensus, viruses: [...new Set(results.flatMap((r) => r.viruses || []))], engines: results }
     }
 
     return {

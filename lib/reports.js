@@ -99,17 +99,39 @@ ${tableRows}
   return html
 }
 
+/**
+ * A 560×200 SVG card, laid out as pompelmi 1.x's: the headline (`3 files scanned — All clean`,
+ * `— 1 infected`, or here `— 2 scan errors`), then each count as a text element of its own over
+ * its label (TOTAL, CLEAN, INFECTED, and ERRORS), then the date and version.
+ */
 function generateShareCard(input, options) {
   const { outputPath } = options || {}
   const c = counts(toRows(input))
   const { status, short } = headline(c)
-  const color = { infected: '#b91c1c', error: '#b45309', clean: '#15803d' }[status]
+  const title = c.total === 0 ? short : `${c.total} file${c.total === 1 ? '' : 's'} scanned — ${short}`
+  const tone = {
+    clean: { bg: '#f0fdf4', line: '#86efac', ink: '#15803d' },
+    infected: { bg: '#fff1f2', line: '#fca5a5', ink: '#b91c1c' },
+    error: { bg: '#fffbeb', line: '#fcd34d', ink: '#b45309' },
+  }[status]
   const date = new Date().toISOString().slice(0, 10)
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="560" height="200" viewBox="0 0 560 200" role="img" aria-label="pompelmi: ${escape(short)}">
-  <rect width="560" height="200" rx="16" fill="#111113"/>
-  <text x="32" y="56" font-family="system-ui, sans-serif" font-size="22" fill="#f9a8d4" font-weight="700">pompelmi</text>
-  <text x="32" y="120" font-family="system-ui, sans-serif" font-size="44" fill="${color}" font-weight="700">${escape(short)}</text>
-  <text x="32" y="164" font-family="system-ui, sans-serif" font-size="16" fill="#a1a1aa">${c.total} files scanned · ${date} · v${VERSION}</text>
+  const font = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif"'
+  const stat = (id, x, value, label, ink) =>
+    `  <text id="${id}" x="${x}" y="145" ${font} font-size="28" font-weight="800" fill="${ink}" text-anchor="middle">${value}</text>
+  <text x="${x}" y="162" ${font} font-size="11" fill="#64748b" text-anchor="middle">${label}</text>`
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="560" height="200" viewBox="0 0 560 200" role="img" aria-label="pompelmi scan result: ${escape(title)}">
+  <rect width="560" height="200" rx="14" fill="${tone.bg}" stroke="${tone.line}" stroke-width="2"/>
+  <text x="24" y="42" ${font} font-size="15" font-weight="700" fill="#0f172a">pompelmi</text>
+  <text x="24" y="58" ${font} font-size="11" fill="#64748b">Virus scan report</text>
+  <line x1="24" y1="76" x2="536" y2="76" stroke="${tone.line}" stroke-width="1.5"/>
+  <text id="headline" x="280" y="112" ${font} font-size="20" font-weight="700" fill="${tone.ink}" text-anchor="middle">${escape(title)}</text>
+${stat('total', 100, c.total, 'TOTAL', '#2563eb')}
+${stat('clean', 220, c.clean, 'CLEAN', '#15803d')}
+${stat('infected', 340, c.infected, 'INFECTED', '#b91c1c')}
+${stat('errors', 460, c.errors, 'ERRORS', '#b45309')}
+  <line x1="24" y1="178" x2="536" y2="178" stroke="${tone.line}" stroke-width="1"/>
+  <text x="24" y="193" ${font} font-size="11" fill="#94a3b8">${date}</text>
+  <text x="536" y="193" ${font} font-size="11" fill="#94a3b8" text-anchor="end">pompelmi v${escape(VERSION)} • pompelmi.app</text>
 </svg>
 `
   if (outputPath) fs.writeFileSync(outputPath, svg)

@@ -1,0 +1,141 @@
+'use strict'
+// createMultiEngine as pompelmi 1.x defines it: consensus modes, and the VirusTotal engine against
+// a local HTTP server that imitates VirusTotal's API (no test reaches the internet).
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const http = require('node:http')
+
+const pompelmi = require('..')
+const { Verdict } = pompelmi
+const { startClamd } = require('./helpers/clamd.js')
+const { EICAR } = require('./helpers/samples.js')
+
+const clamd = startClamd('main')
+const FAST = { pollInterval: 20, maxPolls: 5, timeout: 2000 }
+
+/**
+ * A fake VirusTotal. `analysis(n)` gives the n-th poll's attributes; `status` an HTTP error for
+ * every request; `hang` never answers. Records what it received.
+ */
+async function fakeVirusTotal(t, { analysis = () => ({ status: 'completed', stats: { malicious: 0, suspicious: 0 } }), status, hang, uploadStatus } = {}) {
+  const seen = { uploads: [], polls: 0, keys: [] }
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      if (hang) return
+      seen.keys.push(req.headers['x-apikey'])
+      if (status) return res.writeHead(status).end(JSON.stringify({ error: { code: 'Error' } }))
+      if (req.method === 'POST' && req.url === '/api/v3/files') {
+        seen.uploads.push({ type: req.headers['content-type'], body: Buffer.concat(chunks) })
+        if (uploadStatus) return res.writeHead(uploadStatus).end('{}')
+        return res.end(JSON.stringify({ data: { type: 'analysis', id: 'an-1' } }))
+      }
+      if (req.method === 'GET' && req.url === '/api/v3/analyses/an-1') {
+        return res.end(JSON.stringify({ data: { attributes: analysis(seen.polls++) } }))
+      }
+      res.writeHead(404).end('{}')
+    })
+  })
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => {
+    server.closeAllConnections()
+    return new Promise((resolve) => server.close(resolve))
+  })
+  return { baseUrl: `http://127.0.0.1:${server.address().port}`, seen }
+}
+
+const vt = (server, extra) => ({ type: 'virustotal', apiKey: 'k-123', baseUrl: server.baseUrl, ...FAST, ...extra })
+
+test('VirusTotal: uploads the file to /api/v3/files with the key, polls the analysis, Clean for no detections', async (t) => {
+  const server = await fakeVirusTotal(t)
+  const result = await pompelmi.createMultiEngine({ engines: [vt(server)] }).scanBuffer(Buffer.from('hello world'))
+  assert.equal(result.verdict, Verdict.Clean)
+  assert.equal(result.engines[0].name, 'virustotal')
+  assert.equal(result.engines[0].detections, 0)
+  assert.equal(server.seen.uploads.length, 1)
+  assert.match(server.seen.uploads[0].type, /^multipart\/form-data; boundary=/)
+  assert.ok(server.seen.uploads[0].body.includes('hello world'), 'the file itself is in the upload')
+  assert.deepEqual([...new Set(server.seen.keys)], ['k-123'])
+})
+
+test('VirusTotal: Malicious when malicious + suspicious >= threshold (default 1)', async (t) => {
+  const server = await fakeVirusTotal(t, { analysis: () => ({ status: 'completed', stats: { malicious: 1, suspicious: 1 } }) })
+  const engine = pompelmi.createMultiEngine({ engines: [vt(server)] })
+  const r = await engine.scanBuffer(EICAR)
+  assert.equal(r.verdict, Verdict.Malicious)
+  assert.equal(r.engines[0].detections, 2)
+  assert.equal((await pompelmi.createMultiEngine({ engines: [vt(server, { threshold: 2 })] }).scanBuffer(EICAR)).verdict, Verdict.Malicious)
+  assert.equal((await pompelmi.createMultiEngine({ engines: [vt(server, { threshold: 3 })] }).scanBuffer(EICAR)).verdict, Verdict.Clean)
+})
+
+test('VirusTotal: a pending analysis is polled until it completes; one that never completes is a ScanError', async (t) => {
+  const server = await fakeVirusTotal(t, { analysis: (n) => (n < 2 ? { status: 'queued' } : { status: 'completed', stats: { malicious: 3 } }) })
+  const r = await pompelmi.createMultiEngine({ engines: [vt(server)] }).scanBuffer(EICAR)
+  assert.equal(r.verdict, Verdict.Malicious)
+  assert.equal(server.seen.polls, 3)
+  const pending = await fakeVirusTotal(t, { analysis: () => ({ status: 'queued' }) })
+  const p = await pompelmi.createMultiEngine({ engines: [vt(pending, { maxPolls: 3 })] }).scanBuffer(EICAR)
+  assert.deepEqual([p.verdict, p.engines[0].error, pending.seen.polls], [Verdict.ScanError, 'timeout', 3])
+})
+
+test('VirusTotal: HTTP 401, 429, 500 and a hung server are ScanErrors, never Clean', async (t) => {
+  for (const status of [401, 429, 500]) {
+    const server = await fakeVirusTotal(t, { status })
+    const r = await pompelmi.createMultiEngine({ engines: [vt(server)] }).scanBuffer(EICAR)
+    assert.equal(r.verdict, Verdict.ScanError, `HTTP ${status}`)
+    assert.equal(r.engines[0].error, `VirusTotal answered HTTP ${status}`)
+  }
+  const hung = await fakeVirusTotal(t, { hang: true })
+  const started = Date.now()
+  const r = await pompelmi.createMultiEngine({ engines: [vt(hung, { timeout: 300 })] }).scanBuffer(EICAR)
+  assert.equal(r.verdict, Verdict.ScanError)
+  assert.ok(Date.now() - started < 2000)
+  // The multi-engine's own deadline bounds the polling as a whole.
+  const slow = await fakeVirusTotal(t, { analysis: () => ({ status: 'queued' }) })
+  const bounded = await pompelmi.createMultiEngine({ engines: [vt(slow, { pollInterval: 100, maxPolls: 100 })], timeout: 400 }).scanBuffer(EICAR)
+  assert.deepEqual([bounded.verdict, bounded.engines[0].error], [Verdict.ScanError, 'engine timed out after 400ms'])
+})
+
+test('VirusTotal without apiKey is a ScanError matching /no apiKey/', async () => {
+  const r = await pompelmi.createMultiEngine({ engines: [{ type: 'virustotal' }] }).scanBuffer(EICAR)
+  assert.equal(r.verdict, Verdict.ScanError)
+  assert.match(r.engines[0].error, /no apiKey/)
+})
+
+test('VirusTotal beside ClamAV: scan(file) reads the file for VirusTotal and streams it to clamd', async (t) => {
+  const server = await fakeVirusTotal(t)
+  const file = require('node:path').join(__dirname, '..', 'testdata', 'clean.txt')
+  const r = await pompelmi.createMultiEngine({ engines: [{ type: 'clamav', port: clamd.port }, vt(server)], consensus: 'all' }).scan(file)
+  assert.deepEqual(r.engines.map((e) => [e.name, e.verdict]), [['clamav', Verdict.Clean], ['virustotal', Verdict.Clean]])
+  assert.equal(r.verdict, Verdict.Clean)
+})
+
+const fixed = (verdict) => ({ name: verdict.description, scanBuffer: async () => ({ verdict }) })
+const C = fixed(Verdict.Clean)
+const M = fixed(Verdict.Malicious)
+const E = fixed(Verdict.ScanError)
+
+test('consensus as 1.x defines it, with ScanErrors counted against a Clean', async () => {
+  const cases = [
+    // [consensus, engines, expected]
+    ['any', [C, C], Verdict.Clean],
+    ['any', [C, M], Verdict.Malicious],
+    ['any', [C, E], Verdict.ScanError], // the failed engine might have found it
+    ['any', [M, E], Verdict.Malicious],
+    ['all', [M, M], Verdict.Malicious],
+    ['all', [C, M], Verdict.Clean], // 1.x: not every engine says Malicious
+    ['all', [M, E], Verdict.ScanError],
+    ['all', [C, E], Verdict.Clean], // E cannot make it Malicious: C already disagrees
+    ['majority', [C, C, M], Verdict.Clean], // 1.x's Clean (it was ScanError here before)
+    ['majority', [C, M, M], Verdict.Malicious],
+    ['majority', [C, C, E], Verdict.Clean], // even if E were Malicious: 1 of 3
+    ['majority', [C, M, E], Verdict.ScanError], // E decides
+    ['majority', [C, M], Verdict.Clean], // 1 of 2 is not more than half
+    ['any', [E, E], Verdict.ScanError],
+  ]
+  for (const [consensus, engines, expected] of cases) {
+    const r = await pompelmi.createMultiEngine({ engines, consensus }).scanBuffer(Buffer.from('x'))
+    assert.equal(r.verdict, expected, `${consensus} of ${engines.map((e) => e.name).join(', ')}`)
+  }
+})
