@@ -4,7 +4,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { spawnSync, execFileSync } = require('node:child_process')
+const { spawn, spawnSync, execFileSync } = require('node:child_process')
 
 const { startClamd } = require('./helpers/clamd.js')
 const { startFakeClamd, closedPort } = require('./helpers/fake-clamd.js')
@@ -110,4 +110,123 @@ test('scan --report and --share-card write the HTML dashboard and the SVG card',
   const html = fs.readFileSync(path.join(out, 'r.html'), 'utf8')
   assert.ok(html.includes('banner infected') && html.includes('Eicar-Test-Signature.UNOFFICIAL'))
   assert.match(fs.readFileSync(path.join(out, 'c.svg'), 'utf8'), /1 infected/)
+})
+
+// -- pompelmi 1.x's commands and flags --------------------------------------------------------
+
+function cliIn(cwd, ...args) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000, cwd })
+  return { code: r.status, out: r.stdout, err: r.stderr }
+}
+
+/** Runs the CLI on a pseudo-terminal (`script`), answering `answer` once `prompt` shows. */
+function onTerminal(args, prompt, answer) {
+  return new Promise((resolve) => {
+    const child = spawn('script', ['-qec', [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d) => {
+      out += d
+      if (prompt && out.includes(prompt)) {
+        prompt = null
+        child.stdin.write(answer)
+      }
+    })
+    child.on('close', (code) => resolve({ code, out }))
+  })
+}
+
+test('watch <dir> --quarantine: a dropped file ends in quarantine with its sidecar; SIGTERM and SIGINT exit 0', async (t) => {
+  const dir = tempDir(t)
+  const quarantine = path.join(tempDir(t), 'q')
+  const child = spawn(process.execPath, [BIN, 'watch', dir, '--port', String(clamd.port), '--quarantine', quarantine])
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (err += d))
+  const until = async (predicate) => {
+    for (let i = 0; i < 200 && !predicate(); i++) await new Promise((r) => setTimeout(r, 50))
+    return predicate()
+  }
+  assert.ok(await until(() => err.includes('Watching')), err)
+  writeFile(dir, 'evil.com', EICAR)
+  writeFile(dir, 'fine.txt', 'fine')
+  assert.ok(await until(() => out.includes('INFECTED') && out.includes('clean ')), out)
+  assert.match(out, /INFECTED {2}.*evil\.com {2}\(Eicar-Test-Signature\.UNOFFICIAL\) {2}quarantined: .*evil\.com\.quarantined/)
+  assert.match(out, /clean {5}.*fine\.txt/)
+  const sidecar = JSON.parse(fs.readFileSync(path.join(quarantine, 'evil.com.quarantined.json'), 'utf8'))
+  assert.deepEqual([sidecar.virus, sidecar.originalPath], ['Eicar-Test-Signature.UNOFFICIAL', path.join(dir, 'evil.com')])
+  assert.equal(fs.existsSync(path.join(dir, 'evil.com')), false)
+  child.kill('SIGTERM')
+  assert.equal(await new Promise((r) => child.on('exit', r)), 0)
+  const second = spawn(process.execPath, [BIN, 'watch', dir, '--port', String(clamd.port)])
+  await new Promise((r) => second.stderr.once('data', r))
+  second.kill('SIGINT')
+  assert.equal(await new Promise((r) => second.on('exit', r)), 0)
+  assert.equal(cli('watch').code, 2)
+  assert.deepEqual([cli('watch', '/no/such/dir').code, cli('watch', '/no/such/dir').err.trim()], [2, 'Error: directory not found: /no/such/dir'])
+})
+
+test('scorecard --config <file.json>: grade, score, 1.x findings and recommendations; --json the raw result', (t) => {
+  const dir = tempDir(t)
+  const config = writeFile(dir, 'upload.json', JSON.stringify({ scanEnabled: true, mimeTypeAllowlist: ['image/png'], fileSizeLimit: 1, diskWriteBeforeScan: false, scanErrorBehavior: 'allow', clamdUnavailableBehavior: 'reject' }))
+  const r = cli('scorecard', '--config', config)
+  assert.equal(r.code, 0, r.err)
+  assert.match(r.out, /Grade: B {3}Score: 85\/100/)
+  assert.match(r.out, /PASS {2}Virus scanning enabled +\(weight: 30\)/)
+  assert.match(r.out, /FAIL {2}Scan error behavior is reject +\(weight: 10\)/)
+  assert.match(r.out, /Enable TLS \(HTTPS\) on your upload endpoint to protect files in transit\./)
+  const json = JSON.parse(cli('scorecard', '--config', config, '--json').out)
+  assert.deepEqual([json.grade, json.score, json.findings.length, json.recommendations.length], ['B', 85, 7, 2])
+  assert.equal(JSON.parse(cli('scorecard', '--json').out).grade, 'F')
+  const missing = cli('scorecard', '--config', path.join(dir, 'none.json'))
+  assert.deepEqual([missing.code, missing.err.trim()], [2, `Error: config file not found: ${path.join(dir, 'none.json')}`])
+})
+
+test('scan --delete: without a terminal nothing is removed unless --yes; on a terminal it asks [y/N]', async (t) => {
+  const dir = tempDir(t)
+  const bad = writeFile(dir, 'bad.com', EICAR)
+  const ok = writeFile(dir, 'ok.txt', 'fine')
+  const refused = cli('scan', dir, '--port', String(clamd.port), '--delete')
+  assert.equal(refused.code, 1)
+  assert.match(refused.err, /Not deleting 1 infected file\(s\): no terminal to confirm on \(add --yes/)
+  assert.ok(fs.existsSync(bad))
+  const no = await onTerminal(['scan', dir, '--port', String(clamd.port), '--delete'], '[y/N]', 'n\r')
+  assert.equal(no.code, 1)
+  assert.match(no.out, /Nothing deleted/)
+  assert.ok(fs.existsSync(bad))
+  const yes = await onTerminal(['scan', dir, '--port', String(clamd.port), '--delete'], '[y/N]', 'y\r')
+  assert.equal(yes.code, 1)
+  assert.match(yes.out, /Deleted: .*bad\.com/)
+  assert.equal(fs.existsSync(bad), false)
+  writeFile(dir, 'bad.com', EICAR)
+  const forced = cli('scan', dir, '--port', String(clamd.port), '--delete', '--yes')
+  assert.equal(forced.code, 1)
+  assert.equal(fs.existsSync(bad), false)
+  assert.ok(fs.existsSync(ok), 'a clean file is never removed')
+})
+
+test('--output <file>: .svg writes the share card, anything else the report; --report alone writes pompelmi-report.html', (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'bad.com', EICAR)
+  const out = tempDir(t)
+  assert.equal(cli('scan', dir, '--port', String(clamd.port), '--output', path.join(out, 'card.svg')).code, 1)
+  assert.match(fs.readFileSync(path.join(out, 'card.svg'), 'utf8'), /^<svg[\s\S]*1 file scanned — 1 infected/)
+  assert.equal(cli('scan', dir, '--port', String(clamd.port), '--output', path.join(out, 'r.html')).code, 1)
+  assert.match(fs.readFileSync(path.join(out, 'r.html'), 'utf8'), /banner infected/)
+  // 1.x's boolean forms, with its default file names, and -r / --recursive accepted.
+  assert.equal(cliIn(out, 'scan', dir, '--report', '--share-card', '-r', '--port', String(clamd.port)).code, 1)
+  assert.ok(fs.existsSync(path.join(out, 'pompelmi-report.html')))
+  assert.ok(fs.existsSync(path.join(out, 'pompelmi-scan-card.svg')))
+  assert.equal(cli('scan', dir, '--recursive', '--port', String(clamd.port)).code, 1)
+})
+
+test('--config <file> supplies defaults for every flag; the command line wins', (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'bad.com', EICAR)
+  const config = writeFile(tempDir(t), 'pompelmi.json', JSON.stringify({ port: clamd.port, json: true, timeout: 5000 }))
+  const r = cli('scan', dir, '--config', config)
+  assert.equal(r.code, 1, r.err)
+  assert.equal(JSON.parse(r.out).infected, 1)
+  const port = cli('scan', dir, '--config', config, '--port', '1')
+  assert.equal(port.code, 3, 'the flag on the command line wins')
 })
