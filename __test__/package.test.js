@@ -81,5 +81,15 @@ test('the release workflow is valid YAML that builds, tests and publishes every 
   const targets = wf.jobs.build.strategy.matrix.settings.map((s) => s.target)
   assert.deepEqual(targets.sort(), ['aarch64-apple-darwin', 'aarch64-unknown-linux-gnu', 'x86_64-apple-darwin', 'x86_64-pc-windows-msvc', 'x86_64-unknown-linux-gnu', 'x86_64-unknown-linux-musl'])
   assert.ok(wf.jobs.test && wf.jobs.publish, 'test and publish jobs')
+  // Every binary built is tested on a runner that can run it: the suite, or the smoke test.
+  const tested = wf.jobs.test.strategy.matrix.settings
+  assert.deepEqual(tested.map((s) => s.target).sort(), targets.sort())
+  for (const s of tested) assert.match(s.run, s.target === 'x86_64-unknown-linux-gnu' ? /npm test/ : /node scripts\/smoke\.js/)
   assert.deepEqual(wf.jobs.publish.needs.sort(), ['build', 'test'])
+})
+
+test('scripts/smoke.js (what the release workflow runs for every other binary) passes here', () => {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'smoke.js')], { encoding: 'utf8', timeout: 30_000 })
+  assert.equal(r.status, 0, r.stderr)
+  assert.match(r.stdout, /clamd client ok, local mode ok/)
 })

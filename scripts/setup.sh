@@ -31,6 +31,10 @@ if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null;
     echo "setup: installing chromium (apt-get install chromium)" >&2
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  elif command -v apt-get >/dev/null && command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    echo "setup: installing chromium (sudo apt-get install chromium)" >&2
+    sudo apt-get update -qq >&2
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
   else
     echo "setup: chromium is missing; install it (e.g. sudo apt-get install -y chromium) for the dashboard test" >&2
   fi
