@@ -159,7 +159,9 @@ test('watch <dir> --quarantine: a dropped file ends in quarantine with its sidec
   child.kill('SIGTERM')
   assert.equal(await new Promise((r) => child.on('exit', r)), 0)
   const second = spawn(process.execPath, [BIN, 'watch', dir, '--port', String(clamd.port)])
-  await new Promise((r) => second.stderr.once('data', r))
+  let secondErr = ''
+  second.stderr.on('data', (d) => (secondErr += d))
+  assert.ok(await until(() => secondErr.includes('Watching')), secondErr)
   second.kill('SIGINT')
   assert.equal(await new Promise((r) => second.on('exit', r)), 0)
   assert.equal(cli('watch').code, 2)

@@ -291,8 +291,8 @@ async function watchCommand(args) {
       console.log(`INFECTED  ${printable(file)}  (${printable(viruses.join(', '))})${moved ? `  quarantined: ${printable(moved)}` : ''}`),
     onError: (err, file) => console.log(`ERROR     ${printable(file)}  (${printable(err.message)})`),
   })
-  process.stderr.write(`Watching ${printable(abs)}${opts.quarantine ? `, quarantine ${printable(opts.quarantine)}` : ''} (Ctrl-C to stop)\n`)
-  return new Promise((resolve) => {
+  // The handlers are in place before "Watching" is printed: a signal after it always exits 0.
+  const stopped = new Promise((resolve) => {
     const stop = () => {
       watcher.close()
       resolve(0)
@@ -300,6 +300,8 @@ async function watchCommand(args) {
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
   })
+  process.stderr.write(`Watching ${printable(abs)}${opts.quarantine ? `, quarantine ${printable(opts.quarantine)}` : ''} (Ctrl-C to stop)\n`)
+  return stopped
 }
 
 /** scorecard: grade, score, findings and recommendations of --config's upload configuration. */
