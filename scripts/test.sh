@@ -20,9 +20,9 @@ trap stop_started EXIT
 scripts/setup.sh
 echo "== cargo fmt --check, clippy"
 # Lints, where the toolchain has them (rustup's default profile does).
-if cargo fmt --version >/dev/null 2>&1; then cargo fmt --check; else echo "rustfmt not installed: format not checked"; fi
-if cargo clippy --version >/dev/null 2>&1; then cargo clippy --quiet --all-targets -- -D warnings; else echo "clippy not installed: lints not run"; fi
+if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all --check; else echo "rustfmt not installed: format not checked"; fi
+if cargo clippy --version >/dev/null 2>&1; then cargo clippy --quiet --workspace --all-targets -- -D warnings; else echo "clippy not installed: lints not run"; fi
 echo "== cargo test"
-cargo test --quiet --lib
+cargo test --quiet --workspace
 echo "== node --test"
 node --test --test-concurrency=2 __test__/*.test.js __test__/*.test.mjs

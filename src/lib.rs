@@ -3,18 +3,6 @@
 //! into a Node-style `Error`, because napi-rs async functions cannot reject with custom fields.
 
 #![deny(clippy::all)]
-// A failed request carries its body back for a replay; failures are rare, so no boxing.
-#![allow(clippy::result_large_err)]
-
-pub mod client;
-pub mod error;
-pub mod file;
-pub mod local;
-pub mod pool;
-pub mod protocol;
-pub mod session;
-pub mod source;
-pub mod transport;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,11 +11,12 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
-use client::{CallError, CallOptions, Cancel, Client, ClientConfig, Payload};
-use error::ClamError;
-use protocol::{ScanReply, Verdict};
-use source::Source;
-use transport::Endpoint;
+use clamd_client::client::{CallError, CallOptions, Cancel, Client, ClientConfig, Payload};
+use clamd_client::error::ClamError;
+use clamd_client::protocol::{ScanReply, Verdict};
+use clamd_client::source::Source;
+use clamd_client::transport::Endpoint;
+use clamd_client::{file, local};
 
 /// Connection options, already normalised by `index.js` (routing, defaults, validation).
 #[napi(object)]

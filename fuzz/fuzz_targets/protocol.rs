@@ -4,14 +4,16 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pompelmi::protocol::{self, ReplyEvent, ReplyReader, Verdict};
+use clamd_protocol::{self as protocol, ReplyEvent, ReplyReader, RequestKind, Verdict};
 
 fuzz_target!(|data: &[u8]| {
-  // Reply classification.
-  let reply = protocol::classify(data);
-  if reply.verdict == Verdict::Clean {
+  // Reply classification, for both kinds of request.
+  if protocol::classify(data, RequestKind::Instream).verdict == Verdict::Clean {
+    assert_eq!(protocol::normalise(data), "stream: OK");
+  }
+  if protocol::classify(data, RequestKind::Fildes).verdict == Verdict::Clean {
     let text = protocol::normalise(data);
-    assert!(text == "stream: OK" || (text.starts_with("fd[") && text.ends_with("]: OK")), "{text:?}");
+    assert!(text.starts_with("fd[") && text.ends_with("]: OK"), "{text:?}");
   }
   // Splitting arbitrary bytes into replies, fed in two pieces.
   let cut = data.first().map_or(0, |&b| b as usize % (data.len() + 1));
@@ -25,7 +27,13 @@ fuzz_target!(|data: &[u8]| {
   reader.push(&data[cut..]);
   while reader.next_event().is_some() {}
   let _ = reader.take_rest();
-  // Framing round-trips for any payload.
+  // The encoder the client writes with round-trips for any payload, in any two pieces.
   assert_eq!(protocol::decode_instream(&protocol::instream_request(data)).as_deref(), Some(data));
+  let mut out = Vec::new();
+  protocol::instream_begin(&mut out);
+  protocol::instream_chunk(&mut out, &data[..cut]);
+  protocol::instream_chunk(&mut out, &data[cut..]);
+  protocol::instream_end(&mut out);
+  assert_eq!(protocol::decode_instream(&out).as_deref(), Some(data));
   let _ = protocol::decode_instream(data);
 });

@@ -27,20 +27,33 @@ pub fn chunk_header(len: usize) -> [u8; 4] {
   (len as u32).to_be_bytes()
 }
 
-/// Splits a payload into INSTREAM chunks of at most `CHUNK_MAX` bytes. An empty payload yields no
-/// chunk: a zero-length chunk would end the stream early.
-pub fn chunks(payload: &[u8]) -> impl Iterator<Item = &[u8]> {
-  payload.chunks(CHUNK_MAX)
+/// The INSTREAM encoder the client writes with: `instream_begin`, then `instream_chunk` for each
+/// piece of the payload (in whatever pieces it arrives), then `instream_end`. Everything is
+/// appended to one buffer, so a caller can coalesce small uploads into one write.
+pub fn instream_begin(out: &mut Vec<u8>) {
+  out.extend_from_slice(b"zINSTREAM\0");
 }
 
-/// The complete INSTREAM request for an in-memory payload (used by tests and small bodies).
-pub fn instream_request(payload: &[u8]) -> Vec<u8> {
-  let mut out = command("INSTREAM");
-  for chunk in chunks(payload) {
+/// Appends `data` as INSTREAM chunks of at most `CHUNK_MAX` bytes each, behind their length.
+/// Empty data appends nothing: a zero-length chunk would end the stream early.
+pub fn instream_chunk(out: &mut Vec<u8>, data: &[u8]) {
+  for chunk in data.chunks(CHUNK_MAX) {
     out.extend_from_slice(&chunk_header(chunk.len()));
     out.extend_from_slice(chunk);
   }
+}
+
+/// Appends the zero-length chunk that ends the upload.
+pub fn instream_end(out: &mut Vec<u8>) {
   out.extend_from_slice(&END_OF_STREAM);
+}
+
+/// The complete INSTREAM request for an in-memory payload, through the same encoder.
+pub fn instream_request(payload: &[u8]) -> Vec<u8> {
+  let mut out = Vec::with_capacity(payload.len() + payload.len() / CHUNK_MAX * 4 + 18);
+  instream_begin(&mut out);
+  instream_chunk(&mut out, payload);
+  instream_end(&mut out);
   out
 }
 
@@ -302,8 +315,23 @@ mod tests {
   #[test]
   fn payloads_are_cut_into_64k_chunks() {
     let payload = vec![7u8; CHUNK_MAX * 2 + 5];
-    let lens: Vec<usize> = chunks(&payload).map(<[u8]>::len).collect();
-    assert_eq!(lens, vec![CHUNK_MAX, CHUNK_MAX, 5]);
+    let mut out = Vec::new();
+    instream_chunk(&mut out, &payload);
+    assert_eq!(chunk_lengths(&out), vec![CHUNK_MAX, CHUNK_MAX, 5]);
+    let mut none = Vec::new();
+    instream_chunk(&mut none, b"");
+    assert!(none.is_empty(), "an empty piece is no chunk (it would end the stream)");
+  }
+
+  /// The lengths of the chunks in an encoded run of chunks.
+  fn chunk_lengths(mut frames: &[u8]) -> Vec<usize> {
+    let mut lens = Vec::new();
+    while frames.len() >= 4 {
+      let len = u32::from_be_bytes([frames[0], frames[1], frames[2], frames[3]]) as usize;
+      lens.push(len);
+      frames = &frames[4 + len..];
+    }
+    lens
   }
 
   use RequestKind::{Fildes, Instream};
@@ -459,9 +487,25 @@ mod tests {
     fn framing_round_trips(payload in proptest::collection::vec(any::<u8>(), 0..200_000)) {
       let req = instream_request(&payload);
       prop_assert_eq!(decode_instream(&req), Some(payload.clone()));
-      for chunk in chunks(&payload) {
-        prop_assert!(!chunk.is_empty() && chunk.len() <= CHUNK_MAX);
+      for len in chunk_lengths(&req[10..]) {
+        prop_assert!(len <= CHUNK_MAX);
       }
+    }
+
+    /// What the client does: the payload in arbitrary pieces, each through `instream_chunk`.
+    #[test]
+    fn framing_round_trips_in_any_pieces(payload in proptest::collection::vec(any::<u8>(), 0..300_000), cuts in proptest::collection::vec(0usize..300_000, 0..8)) {
+      let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(payload.len())).collect();
+      cuts.sort_unstable();
+      let mut out = Vec::new();
+      instream_begin(&mut out);
+      let mut start = 0;
+      for cut in cuts.into_iter().chain([payload.len()]) {
+        instream_chunk(&mut out, &payload[start..cut]);
+        start = cut;
+      }
+      instream_end(&mut out);
+      prop_assert_eq!(decode_instream(&out), Some(payload.clone()));
     }
 
     #[test]

@@ -19,12 +19,45 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 
-use crate::client::Cancel;
+use crate::cancel::Cancel;
 use crate::error::ClamError;
-use crate::pool::ConnectionCount;
-use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, RequestKind, ScanReply, Verdict, END_OF_STREAM};
+use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, RequestKind, ScanReply, Verdict};
 use crate::source::Source;
 use crate::transport::{self, ConnRead, ConnWrite, Endpoint};
+
+/// Open connections across a client, so that `close()` can wait until all are gone.
+#[derive(Default)]
+pub struct ConnectionCount {
+  open: AtomicUsize,
+  changed: Notify,
+}
+
+impl ConnectionCount {
+  pub fn opened(self: &Arc<Self>) -> ConnectionGuard {
+    self.open.fetch_add(1, Ordering::SeqCst);
+    ConnectionGuard(self.clone())
+  }
+
+  pub async fn all_closed(&self) {
+    loop {
+      let changed = self.changed.notified();
+      if self.open.load(Ordering::SeqCst) == 0 {
+        return;
+      }
+      changed.await;
+    }
+  }
+}
+
+/// Held by a session task for as long as its connection exists.
+pub struct ConnectionGuard(Arc<ConnectionCount>);
+
+impl Drop for ConnectionGuard {
+  fn drop(&mut self) {
+    self.0.open.fetch_sub(1, Ordering::SeqCst);
+    self.0.changed.notify_waiters();
+  }
+}
 
 /// Requests one session may have in flight.
 pub const PIPELINE: usize = 8;
@@ -74,25 +107,84 @@ pub struct Failure {
 
 pub type Answer = Result<(ScanReply, u64), Failure>;
 
-/// Request progress, read by the caller when it times out or is aborted.
-pub const QUEUED: u8 = 0;
-pub const WRITING: u8 = 1;
-pub const SENT: u8 = 2;
+// A request's progress, owned by the session; its caller acts on it through a RequestHandle.
+const QUEUED: u8 = 0;
+const WRITING: u8 = 1;
+const SENT: u8 = 2;
 /// The caller gave up on it while it was queued (its queue wait ran out): never written.
-pub const WITHDRAWN: u8 = 3;
+const WITHDRAWN: u8 = 3;
+
+/// A caller's hold on its request inside a session: what giving up means depends on how far the
+/// request got, and the session decides it.
+pub struct RequestHandle {
+  session: Arc<Session>,
+  state: Arc<AtomicU8>,
+}
+
+impl RequestHandle {
+  /// The caller aborted. Queued: skipped by the writer. Being written: the session ends
+  /// (INSTREAM cannot be cut short). Sent: abandoned, its reply dropped when it comes.
+  pub fn cancel(&self, cancel: &Arc<Cancel>) {
+    match self.state.load(Ordering::SeqCst) {
+      WRITING => self.session.kill(),
+      SENT => self.session.abandon(cancel),
+      _ => {}
+    }
+  }
+
+  /// Takes back a request that is still queued (its queue wait ran out): true when it will never
+  /// be written, false once the writer has it.
+  pub fn withdraw(&self) -> bool {
+    self
+      .state
+      .compare_exchange(QUEUED, WITHDRAWN, Ordering::SeqCst, Ordering::SeqCst)
+      .is_ok()
+  }
+
+  /// When bytes last came from clamd on its session.
+  pub fn last_read(&self) -> tokio::time::Instant {
+    self.session.last_read()
+  }
+
+  /// Ends its session now (a stuck request); the session's other requests are handed back.
+  pub fn kill_session(&self) {
+    self.session.kill()
+  }
+}
 
 pub struct Request {
+  state: Arc<AtomicU8>,
   pub body: Body,
   pub answer: oneshot::Sender<Answer>,
   /// The caller's abort switch; a queued request whose caller gave up is skipped.
   pub cancel: Arc<Cancel>,
-  pub state: Arc<AtomicU8>,
   /// Fired once the request is completely written: its reply timeout starts then.
   pub sent: Option<oneshot::Sender<()>>,
   /// The endpoint-wide request slot, released when the request is answered or dropped.
   pub slot: OwnedSemaphorePermit,
   /// The client's `maxFileSize`: a larger payload is not sent, or its upload stops there.
   pub max_bytes: Option<u64>,
+}
+
+impl Request {
+  pub fn new(
+    body: Body,
+    answer: oneshot::Sender<Answer>,
+    cancel: Arc<Cancel>,
+    sent: oneshot::Sender<()>,
+    slot: OwnedSemaphorePermit,
+    max_bytes: Option<u64>,
+  ) -> Request {
+    Request {
+      state: Arc::new(AtomicU8::new(QUEUED)),
+      body,
+      answer,
+      cancel,
+      sent: Some(sent),
+      slot,
+      max_bytes,
+    }
+  }
 }
 
 struct Pending {
@@ -214,7 +306,7 @@ impl Session {
       last_busy_ms: std::sync::atomic::AtomicU64::new(0),
     });
     let task_shared = shared.clone();
-    napi::bindgen_prelude::spawn(async move {
+    tokio::spawn(async move {
       run(
         endpoint,
         idle,
@@ -257,9 +349,18 @@ impl Session {
   }
 
   /// Queues a request; if the session is already gone the request is answered `NotSent`.
-  /// Returns whether it may have to wait for its turn (other requests ahead of it, a stream being
-  /// written, or the session not connected yet): only then does its caller arm a queue timer.
-  pub fn submit(&self, request: Request) -> bool {
+  /// Returns its handle, and whether it may have to wait for its turn (other requests ahead of
+  /// it, a stream being written, or the session not connected yet): only then does its caller
+  /// arm a queue timer.
+  pub fn submit(self: &Arc<Self>, request: Request) -> (RequestHandle, bool) {
+    let handle = RequestHandle {
+      session: self.clone(),
+      state: request.state.clone(),
+    };
+    (handle, self.enqueue(request))
+  }
+
+  fn enqueue(&self, request: Request) -> bool {
     self.shared.load.fetch_add(1, Ordering::Relaxed);
     let ahead = self.shared.waiting.fetch_add(1, Ordering::SeqCst);
     let may_wait = ahead > 0 || self.is_streaming() || !self.shared.ready.load(Ordering::SeqCst);
@@ -287,7 +388,7 @@ impl Session {
     let Some(idle) = self.shared.idle else { return };
     let session = Arc::downgrade(self);
     let cancel = cancel.clone();
-    napi::bindgen_prelude::spawn(async move {
+    tokio::spawn(async move {
       tokio::time::sleep(idle).await;
       if let Some(session) = session.upgrade() {
         let still_pending = session
@@ -348,7 +449,7 @@ async fn run(
     let error = reader_error.clone();
     let endpoint = endpoint.clone();
     let stop = reader_stop.clone();
-    napi::bindgen_prelude::spawn(async move {
+    tokio::spawn(async move {
       let err = tokio::select! {
         err = read_replies(rd, &endpoint, &shared) => err,
         _ = stop.notified() => ClamError::Closed,
@@ -712,7 +813,7 @@ async fn write_instream(
   // Command, frames and terminator are coalesced into writes of about 64 KiB: a small upload
   // is one write, which halves clamd's CPU time per small scan (measured: `npm run bench`).
   let mut out = Vec::with_capacity(2 * protocol::CHUNK_MAX + 16);
-  out.extend_from_slice(&protocol::command("INSTREAM"));
+  protocol::instream_begin(&mut out);
   let mut total = 0u64;
   let mut on_wire = false;
   loop {
@@ -733,7 +834,7 @@ async fn write_instream(
       out.clear();
     }
   }
-  out.extend_from_slice(&END_OF_STREAM);
+  protocol::instream_end(&mut out);
   progress.update(|p| {
     p.bytes = total;
     p.complete = true;

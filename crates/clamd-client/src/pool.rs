@@ -7,49 +7,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ClamError;
-use crate::session::{Session, PIPELINE};
+use crate::session::{ConnectionCount, Session, PIPELINE};
 use crate::transport::Endpoint;
 
 const COOLDOWN_FIRST: Duration = Duration::from_secs(1);
 const COOLDOWN_MAX: Duration = Duration::from_secs(30);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Open connections across a client, so that `close()` can wait until all are gone.
-#[derive(Default)]
-pub struct ConnectionCount {
-  open: AtomicUsize,
-  changed: Notify,
-}
-
-impl ConnectionCount {
-  pub fn opened(self: &Arc<Self>) -> ConnectionGuard {
-    self.open.fetch_add(1, Ordering::SeqCst);
-    ConnectionGuard(self.clone())
-  }
-
-  pub async fn all_closed(&self) {
-    loop {
-      let changed = self.changed.notified();
-      if self.open.load(Ordering::SeqCst) == 0 {
-        return;
-      }
-      changed.await;
-    }
-  }
-}
-
-/// Held by a session task for as long as its connection exists.
-pub struct ConnectionGuard(Arc<ConnectionCount>);
-
-impl Drop for ConnectionGuard {
-  fn drop(&mut self) {
-    self.0.open.fetch_sub(1, Ordering::SeqCst);
-    self.0.changed.notify_waiters();
-  }
-}
 
 pub struct OutstandingGuard<'a>(&'a AtomicUsize);
 
@@ -242,13 +208,13 @@ impl EndpointPool {
     };
     let this = self.this.clone();
     let endpoint = self.endpoint.clone();
-    napi::bindgen_prelude::spawn(async move {
+    tokio::spawn(async move {
       let mut cooldown = cooldown;
       loop {
         tokio::time::sleep(cooldown).await;
         match this.upgrade() {
           Some(pool) if !pool.closed.load(Ordering::Relaxed) => {
-            if crate::client::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT), Some(PROBE_TIMEOUT))
+            if crate::command::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT), Some(PROBE_TIMEOUT))
               .await
               .is_ok()
             {

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::client::Cancel;
+use crate::cancel::Cancel;
 use crate::error::ClamError;
 use crate::file::{self, FileId, Opened};
 use crate::protocol::{self, ErrorReason, ScanReply, Verdict};

@@ -11,20 +11,20 @@
 //!   again; a reply, whatever it says, is never retried.
 //! - A payload over `max_file_size` is not sent: clamd would skip it and answer OK.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
+pub use crate::cancel::Cancel;
 use crate::error::ClamError;
 use crate::file::{self, FileId, Opened};
-use crate::pool::{Availability, ConnectionCount, EndpointPool};
-use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, ScanReply};
-use crate::session::{self, Body, Failure, Request, Session, Stage};
+use crate::pool::{Availability, EndpointPool};
+use crate::protocol::{ErrorReason, ScanReply};
+use crate::session::{Body, ConnectionCount, Failure, Request, RequestHandle, Stage};
 use crate::source::{SharedBytes, Source};
-use crate::transport::{self, Endpoint};
+use crate::transport::Endpoint;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -77,34 +77,6 @@ pub struct CallError {
   pub endpoint: Option<Endpoint>,
 }
 
-/// A call's abort switch, flipped from JS (`AbortSignal`).
-#[derive(Default)]
-pub struct Cancel {
-  flag: AtomicBool,
-  notify: Notify,
-}
-
-impl Cancel {
-  pub fn cancel(&self) {
-    self.flag.store(true, Ordering::SeqCst);
-    self.notify.notify_waiters();
-  }
-
-  pub fn is_cancelled(&self) -> bool {
-    self.flag.load(Ordering::SeqCst)
-  }
-
-  pub async fn cancelled(&self) {
-    loop {
-      let notified = self.notify.notified();
-      if self.is_cancelled() {
-        return;
-      }
-      notified.await;
-    }
-  }
-}
-
 /// Per-call settings.
 #[derive(Default)]
 pub struct CallOptions {
@@ -113,11 +85,8 @@ pub struct CallOptions {
   pub cancel: Arc<Cancel>,
 }
 
-/// The request of a call currently inside a session, for aborts and timeouts.
-struct InFlight {
-  session: Arc<Session>,
-  state: Arc<AtomicU8>,
-}
+/// The request of a call currently inside a session, for aborts.
+type InFlight = Arc<RequestHandle>;
 
 pub struct Client {
   config: ClientConfig,
@@ -256,14 +225,9 @@ impl Client {
       // Cancellation first: an aborted call must not take a slot freed by its own abort.
       biased;
       _ = call.cancel.cancelled() => {
-        // Queued: skipped by the session. Being written: the session must end, as INSTREAM
-        // cannot be cut short. Sent: its slot is freed now and its reply dropped when it comes.
-        if let Some(f) = in_flight.lock().unwrap().take() {
-          match f.state.load(Ordering::SeqCst) {
-            session::WRITING => f.session.kill(),
-            session::SENT => f.session.abandon(&call.cancel),
-            _ => {}
-          }
+        // The session decides what an abort means for how far the request got.
+        if let Some(request) = in_flight.lock().unwrap().take() {
+          request.cancel(&call.cancel);
         }
         Err(CallError { error: ClamError::Aborted, endpoint: None })
       }
@@ -458,21 +422,17 @@ impl Client {
     let session = pool.session(matches!(body, Body::Fildes { .. }));
     let (answer_tx, answer_rx) = oneshot::channel();
     let (sent_tx, sent_rx) = oneshot::channel();
-    let state = Arc::new(AtomicU8::new(session::QUEUED));
-    let state_for_queue = state.clone();
-    *in_flight.lock().unwrap() = Some(InFlight {
-      session: session.clone(),
-      state: state.clone(),
-    });
-    let may_wait = session.submit(Request {
+    let request = Request::new(
       body,
-      answer: answer_tx,
-      cancel: call.cancel.clone(),
-      state,
-      sent: Some(sent_tx),
+      answer_tx,
+      call.cancel.clone(),
+      sent_tx,
       slot,
-      max_bytes: self.config.max_file_size,
-    });
+      self.config.max_file_size,
+    );
+    let (handle, may_wait) = session.submit(request);
+    let handle = Arc::new(handle);
+    *in_flight.lock().unwrap() = Some(handle.clone());
     let timeout = call.timeout.unwrap_or(self.config.idle_timeout);
     // Idle, not fixed: every byte clamd sends on the session restarts the wait.
     let reply_deadline = async {
@@ -484,7 +444,7 @@ impl Client {
       };
       let sent_at = tokio::time::Instant::now();
       loop {
-        let due = session.last_read().max(sent_at) + d;
+        let due = handle.last_read().max(sent_at) + d;
         if due <= tokio::time::Instant::now() {
           return;
         }
@@ -495,10 +455,7 @@ impl Client {
     let withdrawn = async {
       if let Some(t) = queue_deadline.filter(|_| may_wait) {
         tokio::time::sleep_until(t).await;
-        if state_for_queue
-          .compare_exchange(session::QUEUED, session::WITHDRAWN, Ordering::SeqCst, Ordering::SeqCst)
-          .is_ok()
-        {
+        if handle.withdraw() {
           return;
         }
       }
@@ -511,7 +468,7 @@ impl Client {
       _ = reply_deadline => {
         // clamd may be stuck on this connection: drop it (its other requests are replayed), and
         // take this request's body back from the teardown, for a retry.
-        session.kill();
+        handle.kill_session();
         let body = match tokio::time::timeout(Duration::from_secs(1), answer_rx).await {
           Ok(Ok(Err(failure))) => failure.body,
           _ => None,
@@ -546,7 +503,7 @@ impl Client {
         Pick::Exhausted => unreachable!("`excluded` is cleared before it holds every endpoint"),
       };
       let pool = &self.pools[index];
-      let result = command_once(
+      let result = crate::command::command_once(
         &pool.endpoint,
         name,
         self.config.connect_timeout,
@@ -604,50 +561,6 @@ impl Drop for Client {
       pool.close();
     }
   }
-}
-
-/// One command on a connection of its own (commands are rare; probes need fresh connections).
-/// PING must be answered exactly `PONG`: anything else (an HTTP server on clamd's port) is no
-/// clamd.
-pub async fn command_once(
-  endpoint: &Endpoint,
-  name: &str,
-  connect_timeout: Option<Duration>,
-  idle: Option<Duration>,
-) -> Result<String, ClamError> {
-  let conn = transport::connect(endpoint, connect_timeout).await?;
-  let exchange = async {
-    let (mut rd, mut wr) = conn.into_split();
-    wr.write_all(&protocol::command(name))
-      .await
-      .map_err(|e| endpoint.io_error(&e, "write"))?;
-    let mut reader = ReplyReader::new();
-    let mut buf = vec![0u8; 8192];
-    loop {
-      let n = rd.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, "read"))?;
-      if n == 0 {
-        let raw = reader.take_rest().ok_or(ClamError::HangUp)?;
-        return Ok(protocol::normalise(&raw));
-      }
-      reader.push(&buf[..n]);
-      match reader.next_event() {
-        Some(ReplyEvent::Reply(raw)) => return Ok(protocol::normalise(&raw)),
-        Some(ReplyEvent::TooLong) => return Err(ClamError::Protocol("clamd reply exceeds 64 KiB".into())),
-        None => {}
-      }
-    }
-  };
-  let text = match idle {
-    Some(d) => tokio::time::timeout(d, exchange)
-      .await
-      .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64)))?,
-    None => exchange.await?,
-  };
-  if name == "PING" && text != "PONG" {
-    let shown: String = text.chars().take(80).collect();
-    return Err(ClamError::Protocol(format!("not clamd: PING was answered {shown:?}")));
-  }
-  Ok(text)
 }
 
 /// The endpoint chosen for an attempt.

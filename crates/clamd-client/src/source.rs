@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::error::ClamError;
-use crate::protocol::{chunk_header, CHUNK_MAX};
+use crate::protocol::{self, CHUNK_MAX};
 
 /// Bytes the caller handed over; kept alive until the scan settles so it can be replayed.
 pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
@@ -202,10 +202,7 @@ impl Source {
 }
 
 fn push_frame(frame: &mut Vec<u8>, chunk: &[u8]) {
-  if !chunk.is_empty() {
-    frame.extend_from_slice(&chunk_header(chunk.len()));
-    frame.extend_from_slice(chunk);
-  }
+  protocol::instream_chunk(frame, chunk);
 }
 
 fn read_file(file: &std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {

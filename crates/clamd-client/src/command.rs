@@ -1,0 +1,54 @@
+//! PING, VERSION and STATS: one command on a connection of its own (commands are rare, and the
+//! pool's health probes need fresh connections).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::ClamError;
+use crate::protocol::{self, ReplyEvent, ReplyReader};
+use crate::transport::{self, Endpoint};
+
+/// Sends one command and returns clamd's reply text.
+/// PING must be answered exactly `PONG`: anything else (an HTTP server on clamd's port) is no
+/// clamd.
+pub async fn command_once(
+  endpoint: &Endpoint,
+  name: &str,
+  connect_timeout: Option<Duration>,
+  idle: Option<Duration>,
+) -> Result<String, ClamError> {
+  let conn = transport::connect(endpoint, connect_timeout).await?;
+  let exchange = async {
+    let (mut rd, mut wr) = conn.into_split();
+    wr.write_all(&protocol::command(name))
+      .await
+      .map_err(|e| endpoint.io_error(&e, "write"))?;
+    let mut reader = ReplyReader::new();
+    let mut buf = vec![0u8; 8192];
+    loop {
+      let n = rd.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, "read"))?;
+      if n == 0 {
+        let raw = reader.take_rest().ok_or(ClamError::HangUp)?;
+        return Ok(protocol::normalise(&raw));
+      }
+      reader.push(&buf[..n]);
+      match reader.next_event() {
+        Some(ReplyEvent::Reply(raw)) => return Ok(protocol::normalise(&raw)),
+        Some(ReplyEvent::TooLong) => return Err(ClamError::Protocol("clamd reply exceeds 64 KiB".into())),
+        None => {}
+      }
+    }
+  };
+  let text = match idle {
+    Some(d) => tokio::time::timeout(d, exchange)
+      .await
+      .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64)))?,
+    None => exchange.await?,
+  };
+  if name == "PING" && text != "PONG" {
+    let shown: String = text.chars().take(80).collect();
+    return Err(ClamError::Protocol(format!("not clamd: PING was answered {shown:?}")));
+  }
+  Ok(text)
+}
