@@ -65,10 +65,10 @@ export interface CallOpts {
   nofollow?: boolean
 }
 
-/** Connection options, already normalised by `index.js` (routing, defaults, validation). */
+/** Connection options, already normalised by the shim (routing, defaults, validation). */
 export interface ClientOptions {
-  /** `tcp://host:port` or `unix:/path`, one or more. */
-  endpoints: Array<string>
+  /** One or more endpoints (`kind` tcp or unix). */
+  endpoints: Array<EndpointObject>
   /** Idle timeout in milliseconds; 0 disables it. */
   timeout: number
   /** Connect deadline in milliseconds; 0 disables it. */
@@ -82,6 +82,19 @@ export interface ClientOptions {
   /** The size guard in bytes (`maxFileSize`); 0 disables it. */
   maxFileSize: number
 }
+
+export type EndpointKind = 'tcp' | 'unix' | 'clamscan'
+
+/** Where a clamd listens (or `clamscan` for local mode), as it crosses the boundary both ways. */
+export interface EndpointObject {
+  kind: EndpointKind
+  host?: string
+  port?: number
+  path?: string
+}
+
+/** What failed, for the shim's one error shaping. */
+export type ErrorKind = 'os' | 'dns' | 'timeout' | 'hangup' | 'spawn' | 'exit' | 'source' | 'aborted' | 'closed' | 'protocol' | 'changed' | 'internal'
 
 /** Local mode: runs `clamscan` on a file. */
 export declare function localScan(target: LocalTarget): ScanCall
@@ -103,8 +116,7 @@ export interface LocalTarget {
 
 export interface NativeError {
   message: string
-  /** The crate's error kind: `os`, `dns`, `timeout`, `hangup`, `aborted`, `closed`, … */
-  kind: string
+  kind: ErrorKind
   code: string
   syscall?: string
   address?: string
@@ -115,16 +127,16 @@ export interface NativeError {
 }
 
 export interface Outcome {
-  /** `clean`, `malicious` or `error` (a ScanError); absent when `error` is set. */
-  verdict?: string
+  /** Absent when `error` is set. */
+  verdict?: VerdictName
   viruses: Array<string>
   /** clamd's reply (NUL and session id stripped), clamscan's output, or a command's text. */
   reply: string
   reason?: string
   /** For `reason: 'limits-exceeded'`: the clamd limit (`MaxFileSize`, `MaxScanSize`, …). */
   limit?: string
-  /** `tcp://host:port`, `unix:/path` or `clamscan`; absent when no endpoint was asked. */
-  endpoint?: string
+  /** Absent when no endpoint was asked. */
+  endpoint?: EndpointObject
   bytes: number
   durationMs: number
   /** `dev:ino` of the regular file that was scanned (quarantine moves only that file). */
@@ -137,3 +149,6 @@ export interface Outcome {
  * `fileId` (`dev:ino`) and no directory on either path is a symlink. Resolves the new path.
  */
 export declare function quarantineMove(root: string, rel: string, destDir: string, base: string, fileId: string): Outcome
+
+/** A verdict's name: `clean`, `malicious`, or `error` (a ScanError). */
+export type VerdictName = 'clean' | 'malicious' | 'error'

@@ -7,7 +7,8 @@ const fs = require('node:fs')
 const path = require('node:path')
 const readline = require('node:readline')
 const pompelmi = require('..')
-const { walk } = require('../lib/walk.js')
+const { walk } = require('../lib/core/walk.js')
+const { isUnreachable: unreachable } = require('../lib/core/errors.js')
 
 const { Verdict } = pompelmi
 const VERSION = require('../package.json').version
@@ -134,11 +135,6 @@ function parseSize(text) {
   const m = /^(\d+)([kmg]?)$/i.exec(String(text).trim())
   if (!m) throw new Error(`--max-file-size must be a size such as 104857600 or 100M, not ${JSON.stringify(text)}`)
   return Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase())
-}
-
-/** Errors that mean clamd could not be reached or did not answer in time. */
-function unreachable(err) {
-  return Boolean(err) && (err.syscall === 'connect' || err.syscall === 'getaddrinfo' || ['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ERR_NO_CLAMD'].includes(err.code))
 }
 
 /** The files to scan (the one walker, as scanDirectory) and what could not be walked. */

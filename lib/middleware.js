@@ -9,83 +9,83 @@
 const { Readable } = require('node:stream')
 const uploadedFiles = require('./uploads.js')
 const { isUpload } = uploadedFiles
+const { inspect, inspectBuffer, inspectStream } = require('./core/shared.js')
+const { Verdict } = require('./core/verdict.js')
 
-module.exports = function middlewareFactory({ inspect, inspectBuffer, inspectStream, Verdict }) {
-  function scanError(file, cause) {
-    const name = file.originalname || file.fieldname || 'upload'
-    const err = new Error(`ScanError for ${name}${cause ? `: ${cause.message}` : ''}`, cause ? { cause } : undefined)
-    err.code = 'ERR_SCAN_FAILED'
-    err.status = 422
-    return err
+function scanError(file, cause) {
+  const name = file.originalname || file.fieldname || 'upload'
+  const err = new Error(`ScanError for ${name}${cause ? `: ${cause.message}` : ''}`, cause ? { cause } : undefined)
+  err.code = 'ERR_SCAN_FAILED'
+  err.status = 422
+  return err
+}
+
+module.exports = function middleware(opts) {
+  const { uploadField = 'file', onScanError = 'reject', ...scanOptions } = opts == null ? {} : opts
+  if (onScanError !== 'reject' && onScanError !== 'next') {
+    throw new TypeError(`The "onScanError" option must be 'reject' or 'next'. Received ${String(onScanError)}`)
+  }
+  return async function pompelmiMiddleware(req, res, next) {
+    try {
+      await scanRequest(req, res, next)
+    } catch (error) {
+      // A bug or a request no multer made: fail closed, never leave the request hanging.
+      const err = scanError({}, error)
+      if (onScanError === 'next') return next(err)
+      if (!res.headersSent) res.status(422).json({ error: 'File could not be scanned', reason: error.code || error.message })
+    }
   }
 
-  return function middleware(opts) {
-    const { uploadField = 'file', onScanError = 'reject', ...scanOptions } = opts == null ? {} : opts
-    if (onScanError !== 'reject' && onScanError !== 'next') {
-      throw new TypeError(`The "onScanError" option must be 'reject' or 'next'. Received ${String(onScanError)}`)
+  async function scanRequest(req, res, next) {
+    const files = uploadedFiles(req, uploadField)
+    if (files.length === 0) return next()
+    const results = await Promise.all(
+      files.map(async (entry) => {
+        const file = entry !== null && typeof entry === 'object' ? entry : {}
+        if (!isUpload(entry)) {
+          const error = new Error('not an uploaded file (no buffer and no path)')
+          error.code = 'ERR_INVALID_UPLOAD'
+          return { file, error }
+        }
+        try {
+          // An empty upload is still asked about (as an empty stream: scanBuffer refuses it).
+          const report = !Buffer.isBuffer(file.buffer)
+            ? await inspect(file.path, scanOptions)
+            : file.buffer.length
+              ? await inspectBuffer(file.buffer, scanOptions)
+              : await inspectStream(Readable.from([]), scanOptions)
+          return { file, report }
+        } catch (error) {
+          return { file, error }
+        }
+      }),
+    )
+    req.pompelmi = {
+      verdict: results.some((r) => r.report && r.report.verdict === Verdict.Malicious)
+        ? Verdict.Malicious
+        : results.every((r) => r.report && r.report.verdict === Verdict.Clean)
+          ? Verdict.Clean
+          : Verdict.ScanError,
+      files: results.map(({ file, report, error }) => ({ fieldname: file.fieldname, originalname: file.originalname, report, error })),
     }
-    return async function pompelmiMiddleware(req, res, next) {
-      try {
-        await scanRequest(req, res, next)
-      } catch (error) {
-        // A bug or a request no multer made: fail closed, never leave the request hanging.
-        const err = scanError({}, error)
-        if (onScanError === 'next') return next(err)
-        if (!res.headersSent) res.status(422).json({ error: 'File could not be scanned', reason: error.code || error.message })
-      }
+    const malicious = results.filter((r) => r.report && r.report.verdict === Verdict.Malicious)
+    if (malicious.length) {
+      return res.status(403).json({
+        error: 'Malicious file detected',
+        files: malicious.map((r) => ({ field: r.file.fieldname, name: r.file.originalname, viruses: r.report.viruses })),
+      })
     }
-
-    async function scanRequest(req, res, next) {
-      const files = uploadedFiles(req, uploadField)
-      if (files.length === 0) return next()
-      const results = await Promise.all(
-        files.map(async (entry) => {
-          const file = entry !== null && typeof entry === 'object' ? entry : {}
-          if (!isUpload(entry)) {
-            const error = new Error('not an uploaded file (no buffer and no path)')
-            error.code = 'ERR_INVALID_UPLOAD'
-            return { file, error }
-          }
-          try {
-            // An empty upload is still asked about (as an empty stream: scanBuffer refuses it).
-            const report = !Buffer.isBuffer(file.buffer)
-              ? await inspect(file.path, scanOptions)
-              : file.buffer.length
-                ? await inspectBuffer(file.buffer, scanOptions)
-                : await inspectStream(Readable.from([]), scanOptions)
-            return { file, report }
-          } catch (error) {
-            return { file, error }
-          }
-        }),
-      )
-      req.pompelmi = {
-        verdict: results.some((r) => r.report && r.report.verdict === Verdict.Malicious)
-          ? Verdict.Malicious
-          : results.every((r) => r.report && r.report.verdict === Verdict.Clean)
-            ? Verdict.Clean
-            : Verdict.ScanError,
-        files: results.map(({ file, report, error }) => ({ fieldname: file.fieldname, originalname: file.originalname, report, error })),
-      }
-      const malicious = results.filter((r) => r.report && r.report.verdict === Verdict.Malicious)
-      if (malicious.length) {
-        return res.status(403).json({
-          error: 'Malicious file detected',
-          files: malicious.map((r) => ({ field: r.file.fieldname, name: r.file.originalname, viruses: r.report.viruses })),
-        })
-      }
-      const failed = results.find((r) => r.error || r.report.verdict !== Verdict.Clean)
-      if (failed) {
-        const err = scanError(failed.file, failed.error)
-        if (onScanError === 'next') return next(err)
-        return res.status(422).json({
-          error: 'File could not be scanned',
-          field: failed.file.fieldname,
-          name: failed.file.originalname,
-          reason: failed.error ? failed.error.code || failed.error.message : failed.report.reason,
-        })
-      }
-      return next()
+    const failed = results.find((r) => r.error || r.report.verdict !== Verdict.Clean)
+    if (failed) {
+      const err = scanError(failed.file, failed.error)
+      if (onScanError === 'next') return next(err)
+      return res.status(422).json({
+        error: 'File could not be scanned',
+        field: failed.file.fieldname,
+        name: failed.file.originalname,
+        reason: failed.error ? failed.error.code || failed.error.message : failed.report.reason,
+      })
     }
+    return next()
   }
 }

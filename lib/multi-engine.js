@@ -12,74 +12,74 @@
 // the file to ClamAV engines instead of reading it into memory.
 
 const fs = require('node:fs')
-const inputErrors = require('./errors.js')
+const inputErrors = require('./core/input-errors.js')
 const { scanWithVirusTotal } = require('./virustotal.js')
+const { inspect, inspectBuffer } = require('./core/shared.js')
+const { Verdict } = require('./core/verdict.js')
 
-module.exports = function multiEngineFactory({ inspect, inspectBuffer, Verdict }) {
-  return function createMultiEngine(config) {
-    const { engines = [], consensus = 'any', timeout = 120000 } = config || {}
-    if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a non-negative number. Received ${String(timeout)}`)
-    if (!Array.isArray(engines) || engines.length === 0) throw new Error('createMultiEngine needs at least one engine')
-    if (!['any', 'all', 'majority'].includes(consensus)) throw new Error(`consensus must be 'any', 'all' or 'majority'. Received ${String(consensus)}`)
+module.exports = function createMultiEngine(config) {
+  const { engines = [], consensus = 'any', timeout = 120000 } = config || {}
+  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a non-negative number. Received ${String(timeout)}`)
+  if (!Array.isArray(engines) || engines.length === 0) throw new Error('createMultiEngine needs at least one engine')
+  if (!['any', 'all', 'majority'].includes(consensus)) throw new Error(`consensus must be 'any', 'all' or 'majority'. Received ${String(consensus)}`)
 
-    // Every engine is bounded: its own `timeout`, else the multi-engine's (0: none). One that
-    // does not settle in time is that engine's ScanError.
-    const run = (engine, input) => {
-      const name = (engine && (engine.name || engine.type)) || 'engine'
-      // (A VirusTotal engine's own `timeout` is per HTTP request; its polling is bounded here.)
-      const own = engine && engine.type !== 'virustotal' && typeof engine.timeout === 'number' ? engine.timeout : undefined
-      const limit = own ?? timeout
-      const controller = new AbortController()
-      if (!limit) return ask(engine, input, controller.signal)
-      let timer
-      const expired = new Promise((resolve) => {
-        timer = setTimeout(() => {
-          controller.abort()
-          resolve({ name, verdict: Verdict.ScanError, viruses: [], error: `engine timed out after ${limit}ms` })
-        }, limit)
-      })
-      return Promise.race([ask(engine, input, controller.signal), expired]).finally(() => clearTimeout(timer))
-    }
+  // Every engine is bounded: its own `timeout`, else the multi-engine's (0: none). One that
+  // does not settle in time is that engine's ScanError.
+  const run = (engine, input) => {
+    const name = (engine && (engine.name || engine.type)) || 'engine'
+    // (A VirusTotal engine's own `timeout` is per HTTP request; its polling is bounded here.)
+    const own = engine && engine.type !== 'virustotal' && typeof engine.timeout === 'number' ? engine.timeout : undefined
+    const limit = own ?? timeout
+    const controller = new AbortController()
+    if (!limit) return ask(engine, input, controller.signal)
+    let timer
+    const expired = new Promise((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort()
+        resolve({ name, verdict: Verdict.ScanError, viruses: [], error: `engine timed out after ${limit}ms` })
+      }, limit)
+    })
+    return Promise.race([ask(engine, input, controller.signal), expired]).finally(() => clearTimeout(timer))
+  }
 
-    const ask = async (engine, { buffer, file }, signal) => {
-      const name = (engine && (engine.name || engine.type)) || 'engine'
-      try {
-        if (engine.type === 'virustotal') {
-          const r = await scanWithVirusTotal(engine, buffer || (await fs.promises.readFile(file)), signal)
-          return { name, verdict: r.verdict === 'malicious' ? Verdict.Malicious : Verdict.Clean, viruses: [], detections: r.detections }
-        }
-        if (engine.type === 'clamav') {
-          const { type: _t, name: _n, ...options } = engine
-          const r = file ? await inspect(file, options) : await inspectBuffer(buffer, options)
-          return { name: engine.name || 'clamav', verdict: r.verdict, viruses: r.viruses, endpoint: r.endpoint }
-        }
-        if (typeof engine.scanBuffer !== 'function') throw new Error('engine has no scanBuffer()')
-        const r = await engine.scanBuffer(buffer || (await fs.promises.readFile(file)))
-        const verdict = Object.values(Verdict).includes(r && r.verdict) ? r.verdict : Verdict.ScanError
-        return { name, verdict, viruses: (r && r.viruses) || [] }
-      } catch (err) {
-        return { name, verdict: Verdict.ScanError, viruses: [], error: err.message }
+  const ask = async (engine, { buffer, file }, signal) => {
+    const name = (engine && (engine.name || engine.type)) || 'engine'
+    try {
+      if (engine.type === 'virustotal') {
+        const r = await scanWithVirusTotal(engine, buffer || (await fs.promises.readFile(file)), signal)
+        return { name, verdict: r.verdict === 'malicious' ? Verdict.Malicious : Verdict.Clean, viruses: [], detections: r.detections }
       }
+      if (engine.type === 'clamav') {
+        const { type: _t, name: _n, ...options } = engine
+        const r = file ? await inspect(file, options) : await inspectBuffer(buffer, options)
+        return { name: engine.name || 'clamav', verdict: r.verdict, viruses: r.viruses, endpoint: r.endpoint }
+      }
+      if (typeof engine.scanBuffer !== 'function') throw new Error('engine has no scanBuffer()')
+      const r = await engine.scanBuffer(buffer || (await fs.promises.readFile(file)))
+      const verdict = Object.values(Verdict).includes(r && r.verdict) ? r.verdict : Verdict.ScanError
+      return { name, verdict, viruses: (r && r.viruses) || [] }
+    } catch (err) {
+      return { name, verdict: Verdict.ScanError, viruses: [], error: err.message }
     }
+  }
 
-    function combine(results) {
-      const count = (v) => results.filter((r) => r.verdict === v).length
-      const malicious = count(Verdict.Malicious)
-      const unknown = results.length - malicious - count(Verdict.Clean)
-      const rule = (m) => (consensus === 'any' ? m > 0 : consensus === 'all' ? m === results.length : m > results.length / 2)
-      const verdict = rule(malicious) ? Verdict.Malicious : rule(malicious + unknown) ? Verdict.ScanError : Verdict.Clean
-      return { verdict, consensus, viruses: [...new Set(results.flatMap((r) => r.viruses || []))], engines: results }
-    }
+  function combine(results) {
+    const count = (v) => results.filter((r) => r.verdict === v).length
+    const malicious = count(Verdict.Malicious)
+    const unknown = results.length - malicious - count(Verdict.Clean)
+    const rule = (m) => (consensus === 'any' ? m > 0 : consensus === 'all' ? m === results.length : m > results.length / 2)
+    const verdict = rule(malicious) ? Verdict.Malicious : rule(malicious + unknown) ? Verdict.ScanError : Verdict.Clean
+    return { verdict, consensus, viruses: [...new Set(results.flatMap((r) => r.viruses || []))], engines: results }
+  }
 
-    return {
-      async scan(file) {
-        if (typeof file !== 'string') throw inputErrors.notAString('filePath')
-        return combine(await Promise.all(engines.map((e) => run(e, { file }))))
-      },
-      async scanBuffer(buffer) {
-        if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
-        return combine(await Promise.all(engines.map((e) => run(e, { buffer }))))
-      },
-    }
+  return {
+    async scan(file) {
+      if (typeof file !== 'string') throw inputErrors.notAString('filePath')
+      return combine(await Promise.all(engines.map((e) => run(e, { file }))))
+    },
+    async scanBuffer(buffer) {
+      if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
+      return combine(await Promise.all(engines.map((e) => run(e, { buffer }))))
+    },
   }
 }

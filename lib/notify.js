@@ -7,39 +7,37 @@ const http = require('node:http')
 const https = require('node:https')
 const os = require('node:os')
 
-const { coded } = require('./errors.js')
+const { coded } = require('./core/input-errors.js')
 
-module.exports = function notifyFactory() {
-  return async function notify(webhookUrl, scanResult, options) {
-    const { onlyOnMalicious = true, secret, timeout = 10000 } = options || {}
-    if (!webhookUrl || typeof webhookUrl !== 'string') throw coded('webhookUrl must be a non-empty string', 'ERR_INVALID_ARG_TYPE')
-    if (!scanResult || typeof scanResult !== 'object') throw coded('scanResult must be an object', 'ERR_INVALID_ARG_TYPE')
-    let url
-    try {
-      url = new URL(webhookUrl)
-    } catch {
-      throw coded(`Invalid webhookUrl: ${webhookUrl}`, 'ERR_INVALID_URL')
-    }
-    const { verdict } = scanResult
-    const name = typeof verdict === 'symbol' ? verdict.description : verdict ? String(verdict) : 'Unknown'
-    if (onlyOnMalicious && name !== 'Malicious') return
-    const body = JSON.stringify({
-      file: scanResult.file ?? null,
-      verdict: name,
-      viruses: scanResult.viruses || [],
-      timestamp: new Date().toISOString(),
-      hostname: os.hostname(),
-    })
-    const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'pompelmi-webhook/1.0' }
-    if (secret) headers['X-Pompelmi-Signature'] = `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`
-    await new Promise((resolve, reject) => {
-      const req = (url.protocol === 'https:' ? https : http).request(url, { method: 'POST', headers, timeout }, (res) => {
-        res.resume()
-        res.on('end', () => (res.statusCode >= 200 && res.statusCode < 300 ? resolve() : reject(Object.assign(coded(`Webhook responded with HTTP ${res.statusCode}`, 'ERR_WEBHOOK_STATUS'), { status: res.statusCode }))))
-      })
-      req.on('timeout', () => req.destroy(Object.assign(new Error(`Webhook timed out after ${timeout}ms`), { code: 'ETIMEDOUT' })))
-      req.on('error', reject)
-      req.end(body)
-    })
+module.exports = async function notify(webhookUrl, scanResult, options) {
+  const { onlyOnMalicious = true, secret, timeout = 10000 } = options || {}
+  if (!webhookUrl || typeof webhookUrl !== 'string') throw coded('webhookUrl must be a non-empty string', 'ERR_INVALID_ARG_TYPE')
+  if (!scanResult || typeof scanResult !== 'object') throw coded('scanResult must be an object', 'ERR_INVALID_ARG_TYPE')
+  let url
+  try {
+    url = new URL(webhookUrl)
+  } catch {
+    throw coded(`Invalid webhookUrl: ${webhookUrl}`, 'ERR_INVALID_URL')
   }
+  const { verdict } = scanResult
+  const name = typeof verdict === 'symbol' ? verdict.description : verdict ? String(verdict) : 'Unknown'
+  if (onlyOnMalicious && name !== 'Malicious') return
+  const body = JSON.stringify({
+    file: scanResult.file ?? null,
+    verdict: name,
+    viruses: scanResult.viruses || [],
+    timestamp: new Date().toISOString(),
+    hostname: os.hostname(),
+  })
+  const headers = { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'pompelmi-webhook/1.0' }
+  if (secret) headers['X-Pompelmi-Signature'] = `sha256=${crypto.createHmac('sha256', secret).update(body).digest('hex')}`
+  await new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? https : http).request(url, { method: 'POST', headers, timeout }, (res) => {
+      res.resume()
+      res.on('end', () => (res.statusCode >= 200 && res.statusCode < 300 ? resolve() : reject(Object.assign(coded(`Webhook responded with HTTP ${res.statusCode}`, 'ERR_WEBHOOK_STATUS'), { status: res.statusCode }))))
+    })
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`Webhook timed out after ${timeout}ms`), { code: 'ETIMEDOUT' })))
+    req.on('error', reject)
+    req.end(body)
+  })
 }

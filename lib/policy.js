@@ -7,100 +7,100 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Readable } = require('node:stream')
 const uploadedFiles = require('./uploads.js')
-const inputErrors = require('./errors.js')
+const inputErrors = require('./core/input-errors.js')
+const { inspectBuffer, inspectStream } = require('./core/shared.js')
+const { Verdict } = require('./core/verdict.js')
 
-module.exports = function policyFactory({ inspectBuffer, inspectStream, Verdict }) {
-  /** ZIP local file headers (PK\3\4) whose general-purpose flag has bit 0 (encrypted) set. */
-  function isEncryptedZip(buffer) {
-    for (let off = buffer.indexOf('PK\x03\x04'); off >= 0 && off + 8 <= buffer.length; off = buffer.indexOf('PK\x03\x04', off + 4)) {
-      if (buffer.readUInt16LE(off + 6) & 1) return true
-    }
-    return false
+/** ZIP local file headers (PK\3\4) whose general-purpose flag has bit 0 (encrypted) set. */
+function isEncryptedZip(buffer) {
+  for (let off = buffer.indexOf('PK\x03\x04'); off >= 0 && off + 8 <= buffer.length; off = buffer.indexOf('PK\x03\x04', off + 4)) {
+    if (buffer.readUInt16LE(off + 6) & 1) return true
+  }
+  return false
+}
+
+/** An upload's bytes, from multer memory storage (buffer) or disk storage (path). A file with
+ * neither cannot be checked, and must not pass as an empty one. */
+async function contentOf(file) {
+  if (file && Buffer.isBuffer(file.buffer)) return file.buffer
+  if (file && typeof file.path === 'string') return fs.promises.readFile(file.path)
+  throw inputErrors.coded(`Upload ${(file && (file.originalname || file.fieldname)) || ''} has neither a buffer nor a path: it cannot be checked`, 'ERR_INVALID_UPLOAD')
+}
+
+/** Checks every uploaded file of a request; the first that is not allowed, or null. */
+async function firstRefused(check, req) {
+  for (const file of uploadedFiles(req)) {
+    const buffer = await contentOf(file)
+    const result = await check(buffer, { filename: file.originalname, mimeType: file.mimetype, size: file.size ?? buffer.length })
+    if (!result.allowed) return { file, result }
+  }
+  return null
+}
+
+module.exports = function createPolicy(rules) {
+  const {
+    scan = null,
+    maxSize = null,
+    allowedMimeTypes = null,
+    allowedExtensions = null,
+    rejectEncrypted = false,
+    onScannerUnavailable = 'reject',
+    allowScanError = false,
+    allowUnknownMimeType = false,
+  } = rules == null ? {} : rules
+  if (!['reject', 'allow', 'throw'].includes(onScannerUnavailable)) {
+    throw new TypeError(`onScannerUnavailable must be 'reject', 'allow' or 'throw'. Received ${String(onScannerUnavailable)}`)
   }
 
-  /** An upload's bytes, from multer memory storage (buffer) or disk storage (path). A file with
-   * neither cannot be checked, and must not pass as an empty one. */
-  async function contentOf(file) {
-    if (file && Buffer.isBuffer(file.buffer)) return file.buffer
-    if (file && typeof file.path === 'string') return fs.promises.readFile(file.path)
-    throw inputErrors.coded(`Upload ${(file && (file.originalname || file.fieldname)) || ''} has neither a buffer nor a path: it cannot be checked`, 'ERR_INVALID_UPLOAD')
+  async function check(buffer, meta) {
+    if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
+    const { filename = '', mimeType = null, size = buffer.length } = meta || {}
+    const extension = path.extname(filename).toLowerCase() || null
+    const details = { size, mimeType, extension, virusName: null }
+    const decide = (allowed, reason, verdict = null) => ({ allowed, reason: allowed ? null : reason, verdict, details })
+    if (maxSize != null && size > maxSize) return decide(false, 'file_too_large')
+    // An allow-list admits only what it names: an unknown type is refused too, unless
+    // `allowUnknownMimeType` says otherwise.
+    if (allowedMimeTypes && (mimeType ? !allowedMimeTypes.includes(mimeType) : !allowUnknownMimeType)) return decide(false, 'mime_not_allowed')
+    if (allowedExtensions && !allowedExtensions.map((e) => e.toLowerCase()).includes(extension)) return decide(false, 'extension_not_allowed')
+    if (rejectEncrypted && isEncryptedZip(buffer)) return decide(false, 'encrypted_archive')
+    if (!scan) return decide(true, null)
+    let report
+    try {
+      // An empty upload is asked about as an empty stream (scanBuffer refuses empty buffers).
+      report = buffer.length ? await inspectBuffer(buffer, scan) : await inspectStream(Readable.from([]), scan)
+    } catch (err) {
+      if (onScannerUnavailable === 'throw') throw err
+      if (onScannerUnavailable === 'allow') return decide(true, null, Verdict.ScanError)
+      return decide(false, 'scanner_unavailable', Verdict.ScanError)
+    }
+    details.virusName = report.viruses[0] || null
+    if (report.verdict === Verdict.Malicious) return decide(false, 'virus_detected', report.verdict)
+    if (report.verdict === Verdict.ScanError && !allowScanError) return decide(false, 'scan_error', report.verdict)
+    return decide(true, null, report.verdict)
   }
 
-  /** Checks every uploaded file of a request; the first that is not allowed, or null. */
-  async function firstRefused(check, req) {
-    for (const file of uploadedFiles(req)) {
-      const buffer = await contentOf(file)
-      const result = await check(buffer, { filename: file.originalname, mimeType: file.mimetype, size: file.size ?? buffer.length })
-      if (!result.allowed) return { file, result }
-    }
-    return null
-  }
-
-  return function createPolicy(rules) {
-    const {
-      scan = null,
-      maxSize = null,
-      allowedMimeTypes = null,
-      allowedExtensions = null,
-      rejectEncrypted = false,
-      onScannerUnavailable = 'reject',
-      allowScanError = false,
-      allowUnknownMimeType = false,
-    } = rules == null ? {} : rules
-    if (!['reject', 'allow', 'throw'].includes(onScannerUnavailable)) {
-      throw new TypeError(`onScannerUnavailable must be 'reject', 'allow' or 'throw'. Received ${String(onScannerUnavailable)}`)
-    }
-
-    async function check(buffer, meta) {
-      if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
-      const { filename = '', mimeType = null, size = buffer.length } = meta || {}
-      const extension = path.extname(filename).toLowerCase() || null
-      const details = { size, mimeType, extension, virusName: null }
-      const decide = (allowed, reason, verdict = null) => ({ allowed, reason: allowed ? null : reason, verdict, details })
-      if (maxSize != null && size > maxSize) return decide(false, 'file_too_large')
-      // An allow-list admits only what it names: an unknown type is refused too, unless
-      // `allowUnknownMimeType` says otherwise.
-      if (allowedMimeTypes && (mimeType ? !allowedMimeTypes.includes(mimeType) : !allowUnknownMimeType)) return decide(false, 'mime_not_allowed')
-      if (allowedExtensions && !allowedExtensions.map((e) => e.toLowerCase()).includes(extension)) return decide(false, 'extension_not_allowed')
-      if (rejectEncrypted && isEncryptedZip(buffer)) return decide(false, 'encrypted_archive')
-      if (!scan) return decide(true, null)
-      let report
-      try {
-        // An empty upload is asked about as an empty stream (scanBuffer refuses empty buffers).
-        report = buffer.length ? await inspectBuffer(buffer, scan) : await inspectStream(Readable.from([]), scan)
-      } catch (err) {
-        if (onScannerUnavailable === 'throw') throw err
-        if (onScannerUnavailable === 'allow') return decide(true, null, Verdict.ScanError)
-        return decide(false, 'scanner_unavailable', Verdict.ScanError)
+  return {
+    check,
+    /** Express middleware: every uploaded file must pass; the first failure answers 403. */
+    middleware() {
+      return async (req, res, next) => {
+        try {
+          const refused = await firstRefused(check, req)
+          if (refused) return res.status(403).json({ error: refused.result.reason, file: refused.file.originalname })
+          next()
+        } catch (err) {
+          next(err)
+        }
       }
-      details.virusName = report.viruses[0] || null
-      if (report.verdict === Verdict.Malicious) return decide(false, 'virus_detected', report.verdict)
-      if (report.verdict === Verdict.ScanError && !allowScanError) return decide(false, 'scan_error', report.verdict)
-      return decide(true, null, report.verdict)
-    }
-
-    return {
-      check,
-      /** Express middleware: every uploaded file must pass; the first failure answers 403. */
-      middleware() {
-        return async (req, res, next) => {
-          try {
-            const refused = await firstRefused(check, req)
-            if (refused) return res.status(403).json({ error: refused.result.reason, file: refused.file.originalname })
-            next()
-          } catch (err) {
-            next(err)
-          }
-        }
-      },
-      /** A NestJS guard: canActivate(context) checks the request's files (memory or disk storage). */
-      nestGuard() {
-        return {
-          async canActivate(context) {
-            return (await firstRefused(check, context.switchToHttp().getRequest())) === null
-          },
-        }
-      },
-    }
+    },
+    /** A NestJS guard: canActivate(context) checks the request's files (memory or disk storage). */
+    nestGuard() {
+      return {
+        async canActivate(context) {
+          return (await firstRefused(check, context.switchToHttp().getRequest())) === null
+        },
+      }
+    },
   }
 }

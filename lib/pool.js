@@ -3,20 +3,19 @@
 // `timeout` the idle timeout of each scan, `maxFileSize` the size guard (as everywhere). destroy() rejects queued and in-flight calls with
 // `Pool destroyed` and resolves once every connection is closed.
 
-const { coded } = require('./errors.js')
+const { coded } = require('./core/input-errors.js')
+const { Client } = require('./core/client.js')
 
-module.exports = function pool({ Client }) {
-  return function createPool(options) {
-    const { host = '127.0.0.1', port = 3310, socket, size = 5, timeout = 15000, maxFileSize } = options == null ? {} : options
-    const client = new Client(
-      { host, port, socket, timeout, maxConnections: size, retries: 0, maxFileSize },
-      { closedError: () => coded('Pool destroyed', 'ERR_POOL_DESTROYED') },
-    )
-    return {
-      scan: (filePath, opts) => client.scan(filePath, opts),
-      scanBuffer: (buffer, opts) => client.scanBuffer(buffer, opts),
-      scanStream: (stream, opts) => client.scanStream(stream, opts),
-      destroy: () => client.close(),
-    }
+module.exports = function createPool(options) {
+  const { host = '127.0.0.1', port = 3310, socket, size = 5, timeout = 15000, maxFileSize } = options == null ? {} : options
+  const client = new Client(
+    { host, port, socket, timeout, maxConnections: size, retries: 0, maxFileSize },
+    { closedError: () => coded('Pool destroyed', 'ERR_POOL_DESTROYED') },
+  )
+  return {
+    scan: (filePath, opts) => client.scan(filePath, opts),
+    scanBuffer: (buffer, opts) => client.scanBuffer(buffer, opts),
+    scanStream: (stream, opts) => client.scanStream(stream, opts),
+    destroy: () => client.close(),
   }
 }

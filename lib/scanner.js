@@ -6,42 +6,43 @@
 const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
 
-const { walk } = require('./walk.js')
-const inputErrors = require('./errors.js')
+const { walk } = require('./core/walk.js')
+const inputErrors = require('./core/input-errors.js')
+const { inspect } = require('./core/shared.js')
+const { Verdict } = require('./core/verdict.js')
+const { NOFOLLOW } = require('./core/options.js')
 
-module.exports = function scannerFactory({ inspect, Verdict, NOFOLLOW }) {
-  return function createScanner(options) {
-    const emitter = new EventEmitter()
-    const fail = (err, file) => {
-      // EventEmitter throws on 'error' without a listener; inside a promise that would become an
-      // unhandled rejection that can take the process down. Unheard errors are dropped instead.
-      if (emitter.listenerCount('error') > 0) emitter.emit('error', err, file)
-    }
-    async function scanOne(file, target = file, nofollow = false) {
-      try {
-        const report = await inspect(target, nofollow ? { ...options, [NOFOLLOW]: true } : options)
-        if (report.verdict === Verdict.Clean) emitter.emit('clean', file)
-        else if (report.verdict === Verdict.Malicious) emitter.emit('malicious', file, report.viruses)
-        else emitter.emit('scanError', file, report)
-      } catch (err) {
-        fail(err, file)
-      }
-    }
-    emitter.scan = (file) => {
-      void scanOne(file)
-    }
-    emitter.scanDirectory = (dir) => {
-      // Every failure becomes an 'error' event (or is dropped without a listener): nothing here
-      // may reject unhandled, whatever `dir` is.
-      ;(async () => {
-        if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(inputErrors.directoryNotFound(dir), dir)
-        if (!(await fs.promises.stat(dir)).isDirectory()) return fail(inputErrors.coded(`Not a directory: ${dir}`, 'ENOTDIR'), dir)
-        const { files, problems } = await walk(dir, { followSymlinks: Boolean(options && options.followSymlinks) })
-        for (const { path: file, reason } of problems) fail(Object.assign(new Error(`${reason}: ${file}`), { code: 'ERR_WALK', reason }), file)
-        for (const { path: file, real } of files) await scanOne(file, real || file, true)
-        emitter.emit('complete', dir)
-      })().catch((err) => fail(err, dir))
-    }
-    return emitter
+module.exports = function createScanner(options) {
+  const emitter = new EventEmitter()
+  const fail = (err, file) => {
+    // EventEmitter throws on 'error' without a listener; inside a promise that would become an
+    // unhandled rejection that can take the process down. Unheard errors are dropped instead.
+    if (emitter.listenerCount('error') > 0) emitter.emit('error', err, file)
   }
+  async function scanOne(file, target = file, nofollow = false) {
+    try {
+      const report = await inspect(target, nofollow ? { ...options, [NOFOLLOW]: true } : options)
+      if (report.verdict === Verdict.Clean) emitter.emit('clean', file)
+      else if (report.verdict === Verdict.Malicious) emitter.emit('malicious', file, report.viruses)
+      else emitter.emit('scanError', file, report)
+    } catch (err) {
+      fail(err, file)
+    }
+  }
+  emitter.scan = (file) => {
+    void scanOne(file)
+  }
+  emitter.scanDirectory = (dir) => {
+    // Every failure becomes an 'error' event (or is dropped without a listener): nothing here
+    // may reject unhandled, whatever `dir` is.
+    ;(async () => {
+      if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(inputErrors.directoryNotFound(dir), dir)
+      if (!(await fs.promises.stat(dir)).isDirectory()) return fail(inputErrors.coded(`Not a directory: ${dir}`, 'ENOTDIR'), dir)
+      const { files, problems } = await walk(dir, { followSymlinks: Boolean(options && options.followSymlinks) })
+      for (const { path: file, reason } of problems) fail(Object.assign(new Error(`${reason}: ${file}`), { code: 'ERR_WALK', reason }), file)
+      for (const { path: file, real } of files) await scanOne(file, real || file, true)
+      emitter.emit('complete', dir)
+    })().catch((err) => fail(err, dir))
+  }
+  return emitter
 }

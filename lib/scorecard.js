@@ -19,17 +19,15 @@ function grade(score) {
   return score >= 90 ? 'A' : score >= 75 ? 'B' : score >= 60 ? 'C' : score >= 45 ? 'D' : 'F'
 }
 
-module.exports = function scorecardFactory() {
-  return async function generateScorecard(config) {
-    const c = config || {}
-    const results = CHECKS.map(([key, check, weight, passes, recommendation]) => ({ key, check, weight, passed: passes(c) === true, recommendation }))
-    const earned = results.reduce((sum, r) => sum + (r.passed ? r.weight : 0), 0)
-    const score = Math.round((earned / TOTAL) * 100)
-    return {
-      grade: grade(score),
-      score,
-      findings: results.map(({ key, check, weight, passed }) => ({ check, status: passed ? 'pass' : 'fail', weight, key })),
-      recommendations: results.filter((r) => !r.passed).map((r) => r.recommendation),
-    }
+module.exports = async function generateScorecard(config) {
+  const c = config || {}
+  const results = CHECKS.map(([key, check, weight, passes, recommendation]) => ({ key, check, weight, passed: passes(c) === true, recommendation }))
+  const earned = results.reduce((sum, r) => sum + (r.passed ? r.weight : 0), 0)
+  const score = Math.round((earned / TOTAL) * 100)
+  return {
+    grade: grade(score),
+    score,
+    findings: results.map(({ key, check, weight, passed }) => ({ check, status: passed ? 'pass' : 'fail', weight, key })),
+    recommendations: results.filter((r) => !r.passed).map((r) => r.recommendation),
   }
 }

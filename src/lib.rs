@@ -5,24 +5,69 @@
 #![deny(clippy::all)]
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
-use clamd_client::client::{CallError, CallOptions, Cancel, Client, ClientConfig, Payload};
+use clamd_client::client::{CallOptions, Cancel, Client, Payload};
 use clamd_client::error::ClamError;
-use clamd_client::protocol::{ScanReply, Verdict};
 use clamd_client::source::Source;
-use clamd_client::transport::Endpoint;
 use clamd_client::{file, local};
 
-/// Connection options, already normalised by `index.js` (routing, defaults, validation).
+mod convert;
+
+use convert::{call_failed, failed, ms, reply_outcome};
+
+/// Where a clamd listens (or `clamscan` for local mode), as it crosses the boundary both ways.
+#[napi(object)]
+#[derive(Clone)]
+pub struct EndpointObject {
+  pub kind: EndpointKind,
+  pub host: Option<String>,
+  pub port: Option<u32>,
+  pub path: Option<String>,
+}
+
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointKind {
+  Tcp,
+  Unix,
+  Clamscan,
+}
+
+/// A verdict's name: `clean`, `malicious`, or `error` (a ScanError).
+#[napi(string_enum = "lowercase")]
+pub enum VerdictName {
+  Clean,
+  Malicious,
+  Error,
+}
+
+/// What failed, for the shim's one error shaping.
+#[napi(string_enum = "lowercase")]
+pub enum ErrorKind {
+  /// A socket or file system call (`syscall`, `address`/`port` or `path` set).
+  Os,
+  Dns,
+  Timeout,
+  Hangup,
+  Spawn,
+  Exit,
+  Source,
+  Aborted,
+  Closed,
+  Protocol,
+  Changed,
+  Internal,
+}
+
+/// Connection options, already normalised by the shim (routing, defaults, validation).
 #[napi(object)]
 pub struct ClientOptions {
-  /// `tcp://host:port` or `unix:/path`, one or more.
-  pub endpoints: Vec<String>,
+  /// One or more endpoints (`kind` tcp or unix).
+  pub endpoints: Vec<EndpointObject>,
   /// Idle timeout in milliseconds; 0 disables it.
   pub timeout: f64,
   /// Connect deadline in milliseconds; 0 disables it.
@@ -49,8 +94,7 @@ pub struct CallOpts {
 #[napi(object)]
 pub struct NativeError {
   pub message: String,
-  /// The crate's error kind: `os`, `dns`, `timeout`, `hangup`, `aborted`, `closed`, …
-  pub kind: String,
+  pub kind: ErrorKind,
   pub code: String,
   pub syscall: Option<String>,
   pub address: Option<String>,
@@ -62,124 +106,21 @@ pub struct NativeError {
 
 #[napi(object)]
 pub struct Outcome {
-  /// `clean`, `malicious` or `error` (a ScanError); absent when `error` is set.
-  pub verdict: Option<String>,
+  /// Absent when `error` is set.
+  pub verdict: Option<VerdictName>,
   pub viruses: Vec<String>,
   /// clamd's reply (NUL and session id stripped), clamscan's output, or a command's text.
   pub reply: String,
   pub reason: Option<String>,
   /// For `reason: 'limits-exceeded'`: the clamd limit (`MaxFileSize`, `MaxScanSize`, …).
   pub limit: Option<String>,
-  /// `tcp://host:port`, `unix:/path` or `clamscan`; absent when no endpoint was asked.
-  pub endpoint: Option<String>,
+  /// Absent when no endpoint was asked.
+  pub endpoint: Option<EndpointObject>,
   pub bytes: f64,
   pub duration_ms: f64,
   /// `dev:ino` of the regular file that was scanned (quarantine moves only that file).
   pub file_id: Option<String>,
   pub error: Option<NativeError>,
-}
-
-fn ms(d: f64) -> Option<Duration> {
-  (d > 0.0).then(|| Duration::from_millis(d as u64))
-}
-
-fn failed(err: ClamError, endpoint: Option<String>) -> Outcome {
-  let kind = match &err {
-    ClamError::Os { .. } => "os",
-    ClamError::NotFound { .. } => "dns",
-    ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) | ClamError::QueueTimeout(_) => "timeout",
-    ClamError::FileChanged(_) => "changed",
-    ClamError::HangUp => "hangup",
-    ClamError::Spawn { .. } => "spawn",
-    ClamError::UnexpectedExit(_) | ClamError::KilledBySignal(_) => "exit",
-    ClamError::SourceFailed(_) => "source",
-    ClamError::Aborted => "aborted",
-    ClamError::Closed => "closed",
-    ClamError::Protocol(_) => "protocol",
-    ClamError::Internal(_) => "internal",
-  };
-  let mut native = NativeError {
-    message: err.to_string(),
-    kind: kind.into(),
-    code: err.code().to_string(),
-    syscall: None,
-    address: None,
-    port: None,
-    path: None,
-    hostname: None,
-    spawnargs: None,
-  };
-  match err {
-    ClamError::Os {
-      syscall,
-      address,
-      port,
-      path,
-      ..
-    } => {
-      native.syscall = Some(syscall);
-      native.address = address;
-      native.port = port.map(u32::from);
-      native.path = path;
-    }
-    ClamError::NotFound { host } => {
-      native.syscall = Some("getaddrinfo".into());
-      native.hostname = Some(host);
-    }
-    ClamError::Spawn { command, args, .. } => {
-      native.syscall = Some(format!("spawn {command}"));
-      native.path = Some(command);
-      native.spawnargs = Some(args);
-    }
-    _ => {}
-  }
-  Outcome {
-    verdict: None,
-    viruses: vec![],
-    reply: String::new(),
-    reason: None,
-    limit: None,
-    endpoint,
-    bytes: 0.0,
-    duration_ms: 0.0,
-    file_id: None,
-    error: Some(native),
-  }
-}
-
-fn reply_outcome(
-  reply: ScanReply,
-  endpoint: Option<String>,
-  bytes: u64,
-  duration: Duration,
-  file_id: Option<file::FileId>,
-) -> Outcome {
-  let (verdict, viruses, reason, limit) = match reply.verdict {
-    Verdict::Clean => ("clean", vec![], None, None),
-    Verdict::Malicious { viruses } => ("malicious", viruses, None, None),
-    Verdict::ScanError { reason } => (
-      "error",
-      vec![],
-      Some(reason.as_str().to_string()),
-      reason.limit().map(str::to_string),
-    ),
-  };
-  Outcome {
-    verdict: Some(verdict.into()),
-    viruses,
-    reply: reply.text,
-    reason,
-    limit,
-    endpoint,
-    bytes: bytes as f64,
-    duration_ms: duration.as_secs_f64() * 1000.0,
-    file_id: file_id.map(|id| id.to_string()),
-    error: None,
-  }
-}
-
-fn call_failed(err: CallError) -> Outcome {
-  failed(err.error, err.endpoint.map(|e| e.to_string()))
 }
 
 type ChunkSender = mpsc::Sender<std::result::Result<Vec<u8>, ClamError>>;
@@ -276,29 +217,7 @@ pub struct NativeClient {
 impl NativeClient {
   #[napi(constructor)]
   pub fn new(options: ClientOptions) -> Result<Self> {
-    let mut endpoints = Vec::new();
-    for spec in &options.endpoints {
-      let endpoint = Endpoint::parse(spec)
-        .ok_or_else(|| Error::new(Status::InvalidArg, format!("invalid clamd endpoint: {spec}")))?;
-      endpoints.push(endpoint);
-    }
-    if endpoints.is_empty() {
-      return Err(Error::new(
-        Status::InvalidArg,
-        "at least one clamd endpoint is required",
-      ));
-    }
-    let config = ClientConfig {
-      endpoints,
-      idle_timeout: ms(options.timeout),
-      connect_timeout: ms(options.connect_timeout),
-      queue_timeout: ms(options.queue_timeout),
-      retries: options.retries,
-      retry_delay: Duration::from_millis(options.retry_delay.max(0.0) as u64),
-      max_connections: options.max_connections.max(1) as usize,
-      fdpass: options.fdpass,
-      max_file_size: (options.max_file_size > 0.0).then_some(options.max_file_size as u64),
-    };
+    let config = convert::client_config(options).map_err(|msg| Error::new(Status::InvalidArg, msg))?;
     Ok(NativeClient {
       client: Arc::new(Client::new(config)),
     })
@@ -311,13 +230,7 @@ impl NativeClient {
       move |cancel| async move {
         let call = CallOptions { timeout, cancel };
         match client.scan(payload, &call).await {
-          Ok(o) => reply_outcome(
-            o.reply,
-            o.endpoint.map(|e| e.to_string()),
-            o.bytes,
-            o.duration,
-            o.file_id,
-          ),
+          Ok(o) => reply_outcome(o.reply, o.endpoint.as_ref().map(convert::endpoint_object), o.bytes, o.duration, o.file_id),
           Err(err) => call_failed(err),
         }
       },
@@ -357,7 +270,7 @@ impl NativeClient {
         reply: text,
         reason: None,
         limit: None,
-        endpoint: Some(endpoint.to_string()),
+        endpoint: Some(convert::endpoint_object(&endpoint)),
         bytes: 0.0,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         file_id: None,
@@ -409,12 +322,12 @@ pub fn local_scan(target: LocalTarget) -> ScanCall {
       match local::scan(what, job, cancel).await {
         Ok(o) => reply_outcome(
           o.reply,
-          o.endpoint.then(|| "clamscan".into()),
+          o.endpoint.then(convert::clamscan),
           o.bytes,
           o.duration,
           o.file_id,
         ),
-        Err(err) => failed(err, Some("clamscan".into())),
+        Err(err) => failed(err, Some(convert::clamscan())),
       }
     },
     None,

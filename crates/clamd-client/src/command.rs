@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::error::ClamError;
+use crate::error::{ClamError, Op};
 use crate::protocol::{self, ReplyEvent, ReplyReader};
 use crate::transport::{self, Endpoint};
 
@@ -23,11 +23,11 @@ pub async fn command_once(
     let (mut rd, mut wr) = conn.into_split();
     wr.write_all(&protocol::command(name))
       .await
-      .map_err(|e| endpoint.io_error(&e, "write"))?;
+      .map_err(|e| endpoint.io_error(&e, Op::Write))?;
     let mut reader = ReplyReader::new();
     let mut buf = vec![0u8; 8192];
     loop {
-      let n = rd.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, "read"))?;
+      let n = rd.read(&mut buf).await.map_err(|e| endpoint.io_error(&e, Op::Read))?;
       if n == 0 {
         let raw = reader.take_rest().ok_or(ClamError::HangUp)?;
         return Ok(protocol::normalise(&raw));

@@ -8,10 +8,11 @@ pub enum ClamError {
   /// A socket or file system call failed. Socket errors read like Node's
   /// (`connect ECONNREFUSED 127.0.0.1:3310`); for file errors (`path` set) the shim rewrites the
   /// message into Node's fs form (`EACCES: permission denied, open '/x'`) from libuv's own text.
-  #[error("{}", node_message(.syscall, .code, .address.as_deref().or(.path.as_deref()), *.port))]
+  #[error("{}", node_message(op.as_str(), .code, .address.as_deref().or(.path.as_deref()), *.port))]
   Os {
     code: String,
-    syscall: String,
+    /// What was being done: the retry and failover rules match on it.
+    op: Op,
     address: Option<String>,
     port: Option<u16>,
     /// The file a file-system call was about (`path` on Node's fs errors).
@@ -62,6 +63,36 @@ pub enum ClamError {
   Internal(String),
 }
 
+/// The system call that failed, as Node names it in `err.syscall`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+  Connect,
+  Read,
+  Write,
+  Open,
+  Fstat,
+  Stat,
+  Link,
+  Unlink,
+  Copy,
+}
+
+impl Op {
+  pub fn as_str(self) -> &'static str {
+    match self {
+      Op::Connect => "connect",
+      Op::Read => "read",
+      Op::Write => "write",
+      Op::Open => "open",
+      Op::Fstat => "fstat",
+      Op::Stat => "stat",
+      Op::Link => "link",
+      Op::Unlink => "unlink",
+      Op::Copy => "copy",
+    }
+  }
+}
+
 fn node_message(syscall: &str, code: &str, address: Option<&str>, port: Option<u16>) -> String {
   match (address, port) {
     (Some(a), Some(p)) => format!("{syscall} {code} {a}:{p}"),
@@ -71,20 +102,20 @@ fn node_message(syscall: &str, code: &str, address: Option<&str>, port: Option<u
 }
 
 impl ClamError {
-  pub fn socket(err: &io::Error, syscall: &str, address: &str, port: Option<u16>) -> Self {
+  pub fn socket(err: &io::Error, op: Op, address: &str, port: Option<u16>) -> Self {
     ClamError::Os {
       code: errno_code(err).to_string(),
-      syscall: syscall.to_string(),
+      op,
       address: Some(address.to_string()),
       port,
       path: None,
     }
   }
 
-  pub fn file(err: &io::Error, syscall: &str, path: &str) -> Self {
+  pub fn file(err: &io::Error, op: Op, path: &str) -> Self {
     ClamError::Os {
       code: errno_code(err).to_string(),
-      syscall: syscall.to_string(),
+      op,
       address: None,
       port: None,
       path: Some(path.to_string()),
@@ -97,7 +128,7 @@ impl ClamError {
   pub fn breaks_session(&self) -> bool {
     match self {
       ClamError::Os { path: Some(_), .. } => false,
-      ClamError::Os { syscall, .. } => matches!(syscall.as_str(), "read" | "write"),
+      ClamError::Os { op, .. } => matches!(op, Op::Read | Op::Write),
       ClamError::HangUp | ClamError::Protocol(_) => true,
       _ => false,
     }
@@ -108,8 +139,10 @@ impl ClamError {
   pub fn is_connect_failure(&self) -> bool {
     match self {
       ClamError::Os {
-        path: None, syscall, ..
-      } => syscall == "connect",
+        path: None,
+        op: Op::Connect,
+        ..
+      } => true,
       ClamError::NotFound { .. } | ClamError::Timeout(_) => true,
       _ => false,
     }
@@ -144,7 +177,7 @@ impl ClamError {
   pub fn is_retryable(&self) -> bool {
     match self {
       ClamError::Os { path: Some(_), .. } => false,
-      ClamError::Os { syscall, .. } => matches!(syscall.as_str(), "connect" | "read" | "write"),
+      ClamError::Os { op, .. } => matches!(op, Op::Connect | Op::Read | Op::Write),
       ClamError::NotFound { .. } | ClamError::Timeout(_) | ClamError::HangUp | ClamError::Closed => true,
       _ => false,
     }
@@ -215,19 +248,19 @@ mod tests {
   #[test]
   fn socket_errors_read_like_node() {
     let err = io::Error::from_raw_os_error(libc::ECONNREFUSED);
-    let e = ClamError::socket(&err, "connect", "127.0.0.1", Some(3310));
+    let e = ClamError::socket(&err, Op::Connect, "127.0.0.1", Some(3310));
     assert_eq!(e.to_string(), "connect ECONNREFUSED 127.0.0.1:3310");
     assert_eq!(e.code(), "ECONNREFUSED");
     assert!(e.is_retryable());
     let err = io::Error::from_raw_os_error(libc::ENOENT);
-    let e = ClamError::socket(&err, "connect", "/run/clamd.sock", None);
+    let e = ClamError::socket(&err, Op::Connect, "/run/clamd.sock", None);
     assert_eq!(e.to_string(), "connect ENOENT /run/clamd.sock");
   }
 
   #[test]
   fn file_errors_are_not_retried() {
     let err = io::Error::from_raw_os_error(libc::EACCES);
-    let e = ClamError::file(&err, "open", "/secret");
+    let e = ClamError::file(&err, Op::Open, "/secret");
     assert_eq!(e.to_string(), "open EACCES /secret");
     assert!(!e.is_retryable());
     assert_eq!(

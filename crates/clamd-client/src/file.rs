@@ -10,7 +10,7 @@
 use std::fs::File;
 use std::sync::Arc;
 
-use crate::error::ClamError;
+use crate::error::{ClamError, Op};
 
 /// An opened path, by its real type.
 pub enum Opened {
@@ -70,13 +70,13 @@ fn open_blocking(path: &str, nofollow: bool) -> Result<Opened, ClamError> {
     .read(true)
     .custom_flags(flags)
     .open(path)
-    .map_err(|e| ClamError::file(&e, "open", path))?;
-  let meta = file.metadata().map_err(|e| ClamError::file(&e, "fstat", path))?;
+    .map_err(|e| ClamError::file(&e, Op::Open, path))?;
+  let meta = file.metadata().map_err(|e| ClamError::file(&e, Op::Fstat, path))?;
   let kind = meta.file_type();
   if kind.is_dir() {
     return Err(ClamError::file(
       &std::io::Error::from_raw_os_error(libc::EISDIR),
-      "read",
+      Op::Read,
       path,
     ));
   }
@@ -100,7 +100,7 @@ fn open_blocking(path: &str, nofollow: bool) -> Result<Opened, ClamError> {
   }
   Err(ClamError::file(
     &std::io::Error::from_raw_os_error(libc::ENXIO),
-    "open",
+    Op::Open,
     path,
   ))
 }
@@ -120,10 +120,10 @@ fn set_blocking(file: &File) {
 
 #[cfg(not(unix))]
 fn open_blocking(path: &str, _nofollow: bool) -> Result<Opened, ClamError> {
-  let file = File::open(path).map_err(|e| ClamError::file(&e, "open", path))?;
-  let meta = file.metadata().map_err(|e| ClamError::file(&e, "fstat", path))?;
+  let file = File::open(path).map_err(|e| ClamError::file(&e, Op::Open, path))?;
+  let meta = file.metadata().map_err(|e| ClamError::file(&e, Op::Fstat, path))?;
   if meta.is_dir() {
-    return Err(ClamError::file(&std::io::Error::from_raw_os_error(21), "read", path));
+    return Err(ClamError::file(&std::io::Error::from_raw_os_error(21), Op::Read, path));
   }
   Ok(Opened::Regular {
     size: meta.len(),
@@ -147,7 +147,7 @@ pub fn quarantine_move(
 ) -> Result<String, ClamError> {
   use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
   let cstr = |s: &str| std::ffi::CString::new(s).map_err(|_| ClamError::Internal(format!("a NUL in {s:?}")));
-  let err_at = |syscall: &str, what: &str| ClamError::file(&std::io::Error::last_os_error(), syscall, what);
+  let err_at = |op: Op, what: &str| ClamError::file(&std::io::Error::last_os_error(), op, what);
   let open_dir = |parent: &OwnedFd, name: &str, shown: &str| -> Result<OwnedFd, ClamError> {
     let c = cstr(name)?;
     // SAFETY: openat on a directory descriptor we own, with a NUL-terminated name.
@@ -159,7 +159,7 @@ pub fn quarantine_move(
       )
     };
     if fd < 0 {
-      return Err(err_at("open", shown));
+      return Err(err_at(Op::Open, shown));
     }
     // SAFETY: a descriptor openat just returned.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -172,7 +172,7 @@ pub fn quarantine_move(
     // SAFETY: open of "/" with a NUL-terminated name.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     if fd < 0 {
-      return Err(err_at("open", "/"));
+      return Err(err_at(Op::Open, "/"));
     }
     // SAFETY: a descriptor open just returned.
     let mut dir = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -202,7 +202,7 @@ pub fn quarantine_move(
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::fstatat(dir.as_raw_fd(), cname.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
     if rc != 0 {
-      return Err(err_at("stat", &full));
+      return Err(err_at(Op::Stat, &full));
     }
     Ok(
       (st.st_mode & libc::S_IFMT) == libc::S_IFREG
@@ -237,7 +237,7 @@ pub fn quarantine_move(
       match err.raw_os_error() {
         Some(libc::EEXIST) => continue,
         Some(libc::EXDEV) => copy_at(&src_dir, &cname, &dest, &ctarget, expected, &full)?,
-        _ => return Err(ClamError::file(&err, "link", &full)),
+        _ => return Err(ClamError::file(&err, Op::Link, &full)),
       }
     }
     // The name still holds the scanned file (it was linked, not replaced, meanwhile).
@@ -248,7 +248,7 @@ pub fn quarantine_move(
     }
     // SAFETY: unlinkat of a name in a directory descriptor we own.
     if unsafe { libc::unlinkat(src_dir.as_raw_fd(), cname.as_ptr(), 0) } != 0 {
-      return Err(err_at("unlink", &full));
+      return Err(err_at(Op::Unlink, &full));
     }
     return Ok(format!("{}/{}", dest_dir.trim_end_matches('/'), target));
   }
@@ -276,10 +276,10 @@ fn copy_at(
       libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK,
     );
     if s < 0 {
-      return Err(ClamError::file(&std::io::Error::last_os_error(), "open", shown));
+      return Err(ClamError::file(&std::io::Error::last_os_error(), Op::Open, shown));
     }
     let src = File::from_raw_fd(s);
-    let meta = src.metadata().map_err(|e| ClamError::file(&e, "fstat", shown))?;
+    let meta = src.metadata().map_err(|e| ClamError::file(&e, Op::Fstat, shown))?;
     if !meta.is_file() || meta.dev() != expected.dev || meta.ino() != expected.ino {
       return Err(ClamError::FileChanged(shown.to_string()));
     }
@@ -290,13 +290,13 @@ fn copy_at(
       0o600 as libc::c_uint,
     );
     if o < 0 {
-      return Err(ClamError::file(&std::io::Error::last_os_error(), "open", shown));
+      return Err(ClamError::file(&std::io::Error::last_os_error(), Op::Open, shown));
     }
     (src, File::from_raw_fd(o))
   };
   set_blocking(&src);
   let (mut src, mut out) = (src, out);
-  std::io::copy(&mut src, &mut out).map_err(|e| ClamError::file(&e, "copy", shown))?;
+  std::io::copy(&mut src, &mut out).map_err(|e| ClamError::file(&e, Op::Copy, shown))?;
   Ok(())
 }
 

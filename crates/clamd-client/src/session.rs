@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, Notify, OwnedSemaphorePermit};
 
 use crate::cancel::Cancel;
-use crate::error::ClamError;
+use crate::error::{ClamError, Op};
 use crate::protocol::{self, ErrorReason, ReplyEvent, ReplyReader, RequestKind, ScanReply, Verdict};
 use crate::source::Source;
 use crate::transport::{self, ConnRead, ConnWrite, Endpoint};
@@ -483,7 +483,7 @@ async fn read_replies(mut rd: ConnRead, endpoint: &Endpoint, shared: &Shared) ->
   loop {
     let n = match rd.read(&mut buf).await {
       Ok(n) => n,
-      Err(e) => return endpoint.io_error(&e, "read"),
+      Err(e) => return endpoint.io_error(&e, Op::Read),
     };
     rd.quick_ack();
     shared.last_read_ms.store(shared.since_epoch(), Ordering::Relaxed);
@@ -614,7 +614,7 @@ async fn write_requests(
   if let Err(err) = with_idle(idle, async {
     wr.write_all(&protocol::command("IDSESSION"))
       .await
-      .map_err(|e| endpoint.io_error(&e, "write"))
+      .map_err(|e| endpoint.io_error(&e, Op::Write))
   })
   .await
   {
@@ -768,11 +768,11 @@ async fn write_body(
   max_bytes: Option<u64>,
   progress: &Progress<'_>,
 ) -> Result<Written, ClamError> {
-  let write_err = |e: std::io::Error| endpoint.io_error(&e, "write");
+  let write_err = |e: std::io::Error| endpoint.io_error(&e, Op::Write);
   match body {
     Body::Fildes { file, path } => {
       // Sized on the descriptor now: what clamd will be handed.
-      let size = file.metadata().map_err(|e| ClamError::file(&e, "fstat", path))?.len();
+      let size = file.metadata().map_err(|e| ClamError::file(&e, Op::Fstat, path))?.len();
       // Checked on the open descriptor: what clamd would be handed.
       if max_bytes.is_some_and(|max| size > max) {
         return Ok(Written::TooLarge { on_wire: false });

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::error::ClamError;
+use crate::error::{ClamError, Op};
 use crate::protocol::{self, CHUNK_MAX};
 
 /// Bytes the caller handed over; kept alive until the scan settles so it can be replayed.
@@ -76,7 +76,7 @@ impl Source {
       let mut pipe = match tokio::net::unix::pipe::Receiver::from_file_unchecked(file) {
         Ok(p) => p,
         Err(err) => {
-          let _ = tx.send(Err(ClamError::file(&err, "read", &path))).await;
+          let _ = tx.send(Err(ClamError::file(&err, Op::Read, &path))).await;
           return;
         }
       };
@@ -95,7 +95,7 @@ impl Source {
             }
           }
           Err(err) => {
-            let _ = tx.send(Err(ClamError::file(&err, "read", &path))).await;
+            let _ = tx.send(Err(ClamError::file(&err, Op::Read, &path))).await;
             return;
           }
         }
@@ -226,7 +226,7 @@ fn read_file(file: &std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<u8>, 
       }
       Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
       Err(err) => {
-        let _ = tx.blocking_send(Err(ClamError::file(&err, "read", path)));
+        let _ = tx.blocking_send(Err(ClamError::file(&err, Op::Read, path)));
         return;
       }
     }
@@ -247,7 +247,7 @@ fn read_stream(mut file: std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<
       }
       Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
       Err(err) => {
-        let _ = tx.blocking_send(Err(ClamError::file(&err, "read", path)));
+        let _ = tx.blocking_send(Err(ClamError::file(&err, Op::Read, path)));
         return;
       }
     }

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 #[cfg(unix)]
 use tokio::net::UnixStream;
 
-use crate::error::ClamError;
+use crate::error::{ClamError, Op};
 
 /// Where a clamd listens.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -68,9 +68,9 @@ impl Endpoint {
     }
   }
 
-  pub fn io_error(&self, err: &io::Error, syscall: &str) -> ClamError {
+  pub fn io_error(&self, err: &io::Error, op: Op) -> ClamError {
     let (address, port) = self.error_address();
-    ClamError::socket(err, syscall, address, port)
+    ClamError::socket(err, op, address, port)
   }
 }
 
@@ -103,7 +103,7 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Conn, ClamError> {
             let _ = stream.set_nodelay(true);
             return Ok(Conn::Tcp(stream));
           }
-          Err(err) => last = Some(ClamError::socket(&err, "connect", &addr.ip().to_string(), Some(*port))),
+          Err(err) => last = Some(ClamError::socket(&err, Op::Connect, &addr.ip().to_string(), Some(*port))),
         }
       }
       Err(last.unwrap_or(ClamError::NotFound { host: host.clone() }))
@@ -112,7 +112,7 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Conn, ClamError> {
     Endpoint::Unix { path } => UnixStream::connect(path)
       .await
       .map(Conn::Unix)
-      .map_err(|err| endpoint.io_error(&err, "connect")),
+      .map_err(|err| endpoint.io_error(&err, Op::Connect)),
     #[cfg(not(unix))]
     Endpoint::Unix { .. } => Err(ClamError::Internal(
       "UNIX sockets are not supported on this platform".into(),

@@ -1,0 +1,62 @@
+'use strict'
+// Every error this package rejects with is shaped here, once: option errors, aborts, the closed
+// client, and native failures turned into errors like Node's own (`code`, `errno`, `syscall`,
+// `address`, `port`, `path`) from the typed native error.
+
+const util = require('node:util')
+
+function invalidOption(name, expected, value) {
+  const err = new TypeError(`The "${name}" option must be ${expected}. Received ${util.inspect(value)}`)
+  err.code = 'ERR_INVALID_ARG_VALUE'
+  return err
+}
+
+function abortError(signal) {
+  const err = new Error('The operation was aborted', signal && signal.reason !== undefined ? { cause: signal.reason } : undefined)
+  err.name = 'AbortError'
+  err.code = 'ABORT_ERR'
+  return err
+}
+
+const SYSTEM_ERRORS = new Map()
+for (const [errno, [code, description]] of util.getSystemErrorMap()) SYSTEM_ERRORS.set(code, { errno, description })
+SYSTEM_ERRORS.set('ENOTFOUND', SYSTEM_ERRORS.get('EAI_NONAME') || { errno: -3008, description: 'not found' })
+
+/** A native error description → an Error shaped like Node's own. */
+function toError(native, endpoint) {
+  const err = new Error(native.message)
+  if (native.code) {
+    err.code = native.code
+    const known = SYSTEM_ERRORS.get(native.code)
+    if (known && native.kind !== 'timeout') {
+      err.errno = known.errno
+      // File errors read like Node's fs errors: `EACCES: permission denied, open '/x'`; like
+      // Node, a failed read names no path (it is a read on a descriptor).
+      if (native.path && native.syscall && !native.syscall.startsWith('spawn ')) {
+        if (native.syscall === 'read') native.path = null
+        err.message = `${native.code}: ${known.description}, ${native.syscall}${native.path ? ` '${native.path}'` : ''}`
+      }
+    }
+  }
+  for (const key of ['syscall', 'address', 'port', 'path', 'hostname', 'spawnargs']) {
+    if (native[key] != null) err[key] = native[key]
+  }
+  // Which clamd failed (file errors are about the file, not the endpoint).
+  if (endpoint && !(native.kind === 'os' && native.path)) err.endpoint = endpoint
+  return err
+}
+
+/** A client or pool that was closed: its calls reject with this. */
+function clientClosed(message = 'Client closed', code = 'ERR_CLIENT_CLOSED') {
+  return Object.assign(new Error(message), { code })
+}
+
+/**
+ * Whether an error means clamd could not be reached or did not answer in time (the CLI's exit
+ * code 3): a failed connect or name lookup, a reset, a timeout, or no clamd configured.
+ */
+function isUnreachable(err) {
+  return Boolean(err) && (err.syscall === 'connect' || err.syscall === 'getaddrinfo' || ['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ERR_NO_CLAMD'].includes(err.code))
+}
+
+module.exports = { invalidOption, abortError, toError, clientClosed, isUnreachable, ...require('./input-errors.js') }

@@ -1,0 +1,39 @@
+'use strict'
+// What can be scanned: the argument checks with pompelmi 1.x's messages, and stream chunks turned
+// back into the bytes they were decoded from.
+
+const fs = require('node:fs')
+const util = require('node:util')
+const { Readable } = require('node:stream')
+const inputErrors = require('./input-errors.js')
+
+async function assertFile(filePath) {
+  if (typeof filePath !== 'string') throw inputErrors.notAString('filePath')
+  // pompelmi 1.x used existsSync: anything that cannot be stat'ed is "not found".
+  try {
+    return await fs.promises.stat(filePath)
+  } catch {
+    throw inputErrors.fileNotFound(filePath)
+  }
+}
+
+function assertBuffer(buffer) {
+  if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
+  if (buffer.length === 0) throw inputErrors.emptyBuffer()
+}
+
+function assertReadable(stream) {
+  if (!(stream instanceof Readable)) throw inputErrors.notAReadable()
+}
+
+function chunkBytes(chunk, stream) {
+  if (Buffer.isBuffer(chunk)) return chunk
+  // Strings (setEncoding, object mode) are turned back into the bytes they were decoded from.
+  if (typeof chunk === 'string') return Buffer.from(chunk, stream.readableEncoding || 'utf8')
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  const err = new TypeError(`stream must yield Buffer, Uint8Array or string chunks. Received ${util.inspect(chunk, { depth: 0 })}`)
+  err.code = 'ERR_INVALID_ARG_TYPE'
+  throw err
+}
+
+module.exports = { assertFile, assertBuffer, assertReadable, chunkBytes }

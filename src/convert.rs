@@ -1,0 +1,172 @@
+//! Conversions between the crate's types and the JS-facing objects of the `#[napi]` surface.
+
+use std::time::Duration;
+
+use clamd_client::client::{CallError, ClientConfig};
+use clamd_client::error::ClamError;
+use clamd_client::file;
+use clamd_client::protocol::{ScanReply, Verdict};
+use clamd_client::transport::Endpoint;
+
+use crate::{ClientOptions, EndpointKind, EndpointObject, ErrorKind, NativeError, Outcome, VerdictName};
+
+/// The client's configuration from the shim's normalised options.
+pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
+  let endpoints = options.endpoints.iter().map(endpoint).collect::<Result<Vec<_>, _>>()?;
+  if endpoints.is_empty() {
+    return Err("at least one clamd endpoint is required".into());
+  }
+  Ok(ClientConfig {
+    endpoints,
+    idle_timeout: ms(options.timeout),
+    connect_timeout: ms(options.connect_timeout),
+    queue_timeout: ms(options.queue_timeout),
+    retries: options.retries,
+    retry_delay: Duration::from_millis(options.retry_delay.max(0.0) as u64),
+    max_connections: options.max_connections as usize,
+    fdpass: options.fdpass,
+    max_file_size: (options.max_file_size > 0.0).then_some(options.max_file_size as u64),
+  })
+}
+
+fn endpoint(e: &EndpointObject) -> Result<Endpoint, String> {
+  match (e.kind, &e.host, e.port, &e.path) {
+    (EndpointKind::Tcp, Some(host), Some(port), _) if !host.is_empty() && (1..=65535).contains(&port) => Ok(Endpoint::Tcp {
+      host: host.clone(),
+      port: port as u16,
+    }),
+    (EndpointKind::Unix, _, _, Some(path)) if path.starts_with('/') => Ok(Endpoint::Unix { path: path.clone() }),
+    _ => Err("invalid clamd endpoint: a tcp endpoint needs host and port 1-65535, a unix one an absolute path".into()),
+  }
+}
+
+pub fn endpoint_object(e: &Endpoint) -> EndpointObject {
+  match e {
+    Endpoint::Tcp { host, port } => EndpointObject {
+      kind: EndpointKind::Tcp,
+      host: Some(host.clone()),
+      port: Some(u32::from(*port)),
+      path: None,
+    },
+    Endpoint::Unix { path } => EndpointObject {
+      kind: EndpointKind::Unix,
+      host: None,
+      port: None,
+      path: Some(path.clone()),
+    },
+  }
+}
+
+/// Local mode's "endpoint".
+pub fn clamscan() -> EndpointObject {
+  EndpointObject {
+    kind: EndpointKind::Clamscan,
+    host: None,
+    port: None,
+    path: None,
+  }
+}
+
+pub fn ms(d: f64) -> Option<Duration> {
+  (d > 0.0).then(|| Duration::from_millis(d as u64))
+}
+
+pub fn failed(err: ClamError, endpoint: Option<EndpointObject>) -> Outcome {
+  let kind = match &err {
+    ClamError::Os { .. } => ErrorKind::Os,
+    ClamError::NotFound { .. } => ErrorKind::Dns,
+    ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) | ClamError::QueueTimeout(_) => ErrorKind::Timeout,
+    ClamError::FileChanged(_) => ErrorKind::Changed,
+    ClamError::HangUp => ErrorKind::Hangup,
+    ClamError::Spawn { .. } => ErrorKind::Spawn,
+    ClamError::UnexpectedExit(_) | ClamError::KilledBySignal(_) => ErrorKind::Exit,
+    ClamError::SourceFailed(_) => ErrorKind::Source,
+    ClamError::Aborted => ErrorKind::Aborted,
+    ClamError::Closed => ErrorKind::Closed,
+    ClamError::Protocol(_) => ErrorKind::Protocol,
+    ClamError::Internal(_) => ErrorKind::Internal,
+  };
+  let mut native = NativeError {
+    message: err.to_string(),
+    kind,
+    code: err.code().to_string(),
+    syscall: None,
+    address: None,
+    port: None,
+    path: None,
+    hostname: None,
+    spawnargs: None,
+  };
+  match err {
+    ClamError::Os {
+      op,
+      address,
+      port,
+      path,
+      ..
+    } => {
+      native.syscall = Some(op.as_str().into());
+      native.address = address;
+      native.port = port.map(u32::from);
+      native.path = path;
+    }
+    ClamError::NotFound { host } => {
+      native.syscall = Some("getaddrinfo".into());
+      native.hostname = Some(host);
+    }
+    ClamError::Spawn { command, args, .. } => {
+      native.syscall = Some(format!("spawn {command}"));
+      native.path = Some(command);
+      native.spawnargs = Some(args);
+    }
+    _ => {}
+  }
+  Outcome {
+    verdict: None,
+    viruses: vec![],
+    reply: String::new(),
+    reason: None,
+    limit: None,
+    endpoint,
+    bytes: 0.0,
+    duration_ms: 0.0,
+    file_id: None,
+    error: Some(native),
+  }
+}
+
+pub fn reply_outcome(
+  reply: ScanReply,
+  endpoint: Option<EndpointObject>,
+  bytes: u64,
+  duration: Duration,
+  file_id: Option<file::FileId>,
+) -> Outcome {
+  let (verdict, viruses, reason, limit) = match reply.verdict {
+    Verdict::Clean => (VerdictName::Clean, vec![], None, None),
+    Verdict::Malicious { viruses } => (VerdictName::Malicious, viruses, None, None),
+    Verdict::ScanError { reason } => (
+      VerdictName::Error,
+      vec![],
+      Some(reason.as_str().to_string()),
+      reason.limit().map(str::to_string),
+    ),
+  };
+  Outcome {
+    verdict: Some(verdict),
+    viruses,
+    reply: reply.text,
+    reason,
+    limit,
+    endpoint,
+    bytes: bytes as f64,
+    duration_ms: duration.as_secs_f64() * 1000.0,
+    file_id: file_id.map(|id| id.to_string()),
+    error: None,
+  }
+}
+
+pub fn call_failed(err: CallError) -> Outcome {
+  failed(err.error, err.endpoint.as_ref().map(endpoint_object))
+}
+
