@@ -31,10 +31,12 @@ pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
 
 fn endpoint(e: &EndpointObject) -> Result<Endpoint, String> {
   match (e.kind, &e.host, e.port, &e.path) {
-    (EndpointKind::Tcp, Some(host), Some(port), _) if !host.is_empty() && (1..=65535).contains(&port) => Ok(Endpoint::Tcp {
-      host: host.clone(),
-      port: port as u16,
-    }),
+    (EndpointKind::Tcp, Some(host), Some(port), _) if !host.is_empty() && (1..=65535).contains(&port) => {
+      Ok(Endpoint::Tcp {
+        host: host.clone(),
+        port: port as u16,
+      })
+    }
     (EndpointKind::Unix, _, _, Some(path)) if path.starts_with('/') => Ok(Endpoint::Unix { path: path.clone() }),
     _ => Err("invalid clamd endpoint: a tcp endpoint needs host and port 1-65535, a unix one an absolute path".into()),
   }
@@ -169,4 +171,3 @@ pub fn reply_outcome(
 pub fn call_failed(err: CallError) -> Outcome {
   failed(err.error, err.endpoint.as_ref().map(endpoint_object))
 }
-

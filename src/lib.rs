@@ -230,7 +230,13 @@ impl NativeClient {
       move |cancel| async move {
         let call = CallOptions { timeout, cancel };
         match client.scan(payload, &call).await {
-          Ok(o) => reply_outcome(o.reply, o.endpoint.as_ref().map(convert::endpoint_object), o.bytes, o.duration, o.file_id),
+          Ok(o) => reply_outcome(
+            o.reply,
+            o.endpoint.as_ref().map(convert::endpoint_object),
+            o.bytes,
+            o.duration,
+            o.file_id,
+          ),
           Err(err) => call_failed(err),
         }
       },

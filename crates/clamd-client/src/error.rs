@@ -137,15 +137,15 @@ impl ClamError {
   /// Opening the connection failed (refused, unreachable, timed out, unknown host): the
   /// endpoint is down.
   pub fn is_connect_failure(&self) -> bool {
-    match self {
+    matches!(
+      self,
       ClamError::Os {
         path: None,
         op: Op::Connect,
         ..
-      } => true,
-      ClamError::NotFound { .. } | ClamError::Timeout(_) => true,
-      _ => false,
-    }
+      } | ClamError::NotFound { .. }
+        | ClamError::Timeout(_)
+    )
   }
 
   /// A failure of the payload rather than of clamd or the connection.

@@ -103,7 +103,14 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Conn, ClamError> {
             let _ = stream.set_nodelay(true);
             return Ok(Conn::Tcp(stream));
           }
-          Err(err) => last = Some(ClamError::socket(&err, Op::Connect, &addr.ip().to_string(), Some(*port))),
+          Err(err) => {
+            last = Some(ClamError::socket(
+              &err,
+              Op::Connect,
+              &addr.ip().to_string(),
+              Some(*port),
+            ))
+          }
         }
       }
       Err(last.unwrap_or(ClamError::NotFound { host: host.clone() }))

@@ -1,0 +1,315 @@
+//! The client without Node: sessions, pipelining, replay, failover, aborts and timeouts against
+//! an in-process fake clamd (a tokio TCP listener that speaks just enough of the protocol).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clamd_client::cancel::Cancel;
+use clamd_client::client::{CallOptions, Client, ClientConfig, Payload};
+use clamd_client::error::ClamError;
+use clamd_client::protocol::Verdict;
+use clamd_client::transport::Endpoint;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+
+/// How the fake answers each connection.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+  /// Like clamd: every INSTREAM answered, EICAR found.
+  Clamd,
+  /// Accepts, reads, never answers.
+  Silent,
+  /// Closes each connection right after accepting it.
+  Slam,
+  /// Answers a session's requests in reverse order, once two are pending.
+  Reversed,
+}
+
+struct Fake {
+  endpoint: Endpoint,
+  connections: Arc<AtomicUsize>,
+}
+
+/// Starts a fake; the first `slam_first` connections are closed at once, then `mode` applies.
+async fn fake(mode: Mode, slam_first: usize) -> Fake {
+  let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+  let port = listener.local_addr().unwrap().port();
+  let connections = Arc::new(AtomicUsize::new(0));
+  let count = connections.clone();
+  tokio::spawn(async move {
+    loop {
+      let Ok((socket, _)) = listener.accept().await else {
+        return;
+      };
+      let n = count.fetch_add(1, Ordering::SeqCst);
+      let mode = if n < slam_first { Mode::Slam } else { mode };
+      tokio::spawn(serve(socket, mode));
+    }
+  });
+  Fake {
+    endpoint: Endpoint::Tcp {
+      host: "127.0.0.1".into(),
+      port,
+    },
+    connections,
+  }
+}
+
+/// Reads requests (`zIDSESSION\0`, `zINSTREAM\0` + chunks, `zPING\0`, `zEND\0`) and answers them.
+async fn serve(mut socket: TcpStream, mode: Mode) {
+  if mode == Mode::Slam {
+    return;
+  }
+  let mut buf = Vec::new();
+  let mut session = false;
+  let mut id = 0u64;
+  let mut held: Vec<(u64, String)> = Vec::new();
+  let mut chunk = [0u8; 65536];
+  loop {
+    // Parse every complete request in the buffer.
+    loop {
+      if buf.starts_with(b"zIDSESSION\0") {
+        session = true;
+        buf.drain(..11);
+      } else if buf.starts_with(b"zEND\0") {
+        return;
+      } else if buf.starts_with(b"zPING\0") {
+        buf.drain(..6);
+        let _ = socket.write_all(b"PONG\0").await;
+      } else if buf.starts_with(b"zINSTREAM\0") {
+        let mut pos = 10;
+        let mut payload = Vec::new();
+        let complete = loop {
+          if buf.len() < pos + 4 {
+            break false;
+          }
+          let len = u32::from_be_bytes([buf[pos], buf[pos + 1], buf[pos + 2], buf[pos + 3]]) as usize;
+          if len == 0 {
+            break true;
+          }
+          if buf.len() < pos + 4 + len {
+            break false;
+          }
+          payload.extend_from_slice(&buf[pos + 4..pos + 4 + len]);
+          pos += 4 + len;
+        };
+        if !complete {
+          break;
+        }
+        buf.drain(..pos + 4);
+        id += 1;
+        let verdict = if payload.windows(EICAR.len()).any(|w| w == EICAR) {
+          "stream: Eicar-Test-Signature FOUND"
+        } else {
+          "stream: OK"
+        };
+        match mode {
+          Mode::Silent => {}
+          Mode::Reversed if session => {
+            held.push((id, verdict.to_string()));
+            if held.len() == 2 {
+              for (rid, text) in held.drain(..).rev() {
+                let _ = socket.write_all(format!("{rid}: {text}\0").as_bytes()).await;
+              }
+            }
+          }
+          _ => {
+            let reply = if session {
+              format!("{id}: {verdict}\0")
+            } else {
+              format!("{verdict}\0")
+            };
+            let _ = socket.write_all(reply.as_bytes()).await;
+            if !session {
+              return;
+            }
+          }
+        }
+      } else {
+        break;
+      }
+    }
+    match socket.read(&mut chunk).await {
+      Ok(0) | Err(_) => return,
+      Ok(n) => buf.extend_from_slice(&chunk[..n]),
+    }
+  }
+}
+
+fn config(endpoints: Vec<Endpoint>) -> ClientConfig {
+  ClientConfig {
+    endpoints,
+    idle_timeout: Some(Duration::from_secs(5)),
+    connect_timeout: Some(Duration::from_secs(2)),
+    queue_timeout: Some(Duration::from_secs(5)),
+    retries: 0,
+    retry_delay: Duration::from_millis(50),
+    max_connections: 2,
+    fdpass: false,
+    max_file_size: None,
+  }
+}
+
+fn buffer(bytes: &[u8]) -> Payload {
+  Payload::Buffer(Arc::new(bytes.to_vec()))
+}
+
+async fn verdict(client: &Client, bytes: &[u8]) -> Result<Verdict, ClamError> {
+  client
+    .scan(buffer(bytes), &CallOptions::default())
+    .await
+    .map(|o| o.reply.verdict)
+    .map_err(|e| e.error)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_pipelines_requests_and_matches_replies_out_of_order() {
+  let server = fake(Mode::Reversed, 0).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.max_connections = 1;
+  let client = Arc::new(Client::new(cfg));
+  let (a, b) = tokio::join!(verdict(&client, EICAR), verdict(&client, b"clean bytes"));
+  assert!(matches!(a.unwrap(), Verdict::Malicious { viruses } if viruses == ["Eicar-Test-Signature"]));
+  assert_eq!(b.unwrap(), Verdict::Clean);
+  assert_eq!(server.connections.load(Ordering::SeqCst), 1, "both on one session");
+  client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_closed_right_after_accept_is_replayed_once() {
+  let server = fake(Mode::Clamd, 1).await;
+  let client = Client::new(config(vec![server.endpoint.clone()]));
+  assert!(matches!(
+    verdict(&client, EICAR).await.unwrap(),
+    Verdict::Malicious { .. }
+  ));
+  assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+  // Two closes in a row: the one replay is spent, the call rejects instead of looping.
+  let slammer = fake(Mode::Slam, 0).await;
+  let client = Client::new(config(vec![slammer.endpoint.clone()]));
+  let err = verdict(&client, EICAR).await.unwrap_err();
+  assert!(err.breaks_session(), "{err:?}");
+  assert_eq!(slammer.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_endpoint_fails_over_at_once_and_is_then_skipped() {
+  let dead = {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    Endpoint::Tcp {
+      host: "127.0.0.1".into(),
+      port,
+    }
+  };
+  let server = fake(Mode::Clamd, 0).await;
+  let client = Client::new(config(vec![dead.clone(), server.endpoint.clone()]));
+  for _ in 0..6 {
+    assert!(matches!(
+      verdict(&client, EICAR).await.unwrap(),
+      Verdict::Malicious { .. }
+    ));
+  }
+  // Alone and down: calls are answered at once with why it went down.
+  let alone = Client::new(config(vec![dead]));
+  let first = verdict(&alone, b"x").await.unwrap_err();
+  assert_eq!(first.code(), "ECONNREFUSED");
+  let started = Instant::now();
+  for _ in 0..5 {
+    assert_eq!(verdict(&alone, b"x").await.unwrap_err().code(), "ECONNREFUSED");
+  }
+  assert!(started.elapsed() < Duration::from_millis(500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_clamd_times_out_and_queued_calls_hit_their_queue_deadline() {
+  let server = fake(Mode::Silent, 0).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.idle_timeout = Some(Duration::from_millis(200));
+  cfg.queue_timeout = Some(Duration::from_millis(200));
+  cfg.max_connections = 1;
+  let client = Arc::new(Client::new(cfg));
+  let started = Instant::now();
+  let calls: Vec<_> = (0..40)
+    .map(|_| {
+      let c = client.clone();
+      tokio::spawn(async move { verdict(&c, b"x").await })
+    })
+    .collect();
+  let mut codes = Vec::new();
+  for call in calls {
+    codes.push(call.await.unwrap().unwrap_err().code().to_string());
+  }
+  assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+  assert!(codes.iter().any(|c| c == "ETIMEDOUT"), "{codes:?}");
+  assert!(codes.iter().any(|c| c == "ERR_CLAMD_QUEUE_TIMEOUT"), "{codes:?}");
+  assert!(
+    codes.iter().all(|c| c == "ETIMEDOUT" || c == "ERR_CLAMD_QUEUE_TIMEOUT"),
+    "{codes:?}"
+  );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_settles_at_once_and_the_client_keeps_working() {
+  let server = fake(Mode::Silent, 0).await;
+  let client = Arc::new(Client::new(config(vec![server.endpoint.clone()])));
+  let cancel = Arc::new(Cancel::default());
+  let call = {
+    let client = client.clone();
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+      let opts = CallOptions { timeout: None, cancel };
+      client.scan(buffer(b"x"), &opts).await
+    })
+  };
+  tokio::time::sleep(Duration::from_millis(100)).await;
+  let started = Instant::now();
+  cancel.cancel();
+  let err = call.await.unwrap().unwrap_err();
+  assert!(matches!(err.error, ClamError::Aborted));
+  assert!(started.elapsed() < Duration::from_millis(100));
+  let good = fake(Mode::Clamd, 0).await;
+  let other = Client::new(config(vec![good.endpoint]));
+  assert_eq!(verdict(&other, b"fine").await.unwrap(), Verdict::Clean);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_rejects_calls_in_flight_and_later_ones() {
+  let server = fake(Mode::Silent, 0).await;
+  let client = Arc::new(Client::new(config(vec![server.endpoint.clone()])));
+  let pending = {
+    let c = client.clone();
+    tokio::spawn(async move { verdict(&c, b"x").await })
+  };
+  tokio::time::sleep(Duration::from_millis(100)).await;
+  client.close().await;
+  assert!(pending.await.unwrap().is_err());
+  assert!(matches!(verdict(&client, b"x").await.unwrap_err(), ClamError::Closed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ping_needs_exactly_pong() {
+  let server = fake(Mode::Clamd, 0).await;
+  let client = Client::new(config(vec![server.endpoint.clone()]));
+  assert_eq!(client.command("PING").await.unwrap().0, "PONG");
+  let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+  let port = http.local_addr().unwrap().port();
+  tokio::spawn(async move {
+    while let Ok((mut s, _)) = http.accept().await {
+      let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+    }
+  });
+  let not_clamd = Client::new(config(vec![Endpoint::Tcp {
+    host: "127.0.0.1".into(),
+    port,
+  }]));
+  let err = not_clamd.command("PING").await.unwrap_err().error;
+  assert!(
+    matches!(err, ClamError::Protocol(ref m) if m.starts_with("not clamd")),
+    "{err:?}"
+  );
+}
