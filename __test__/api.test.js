@@ -3,7 +3,6 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const path = require('node:path')
-const { Readable } = require('node:stream')
 
 const pompelmi = require('..')
 const { scan, scanBuffer, scanStream, scanDirectory, Verdict } = pompelmi

@@ -59,7 +59,7 @@ test('a buffer is sent in chunks of at most 64 KiB', async (t) => {
 })
 
 for (const [name, call] of Object.entries(entryPoints)) {
-  test(`${name}: replies with and without a trailing NUL; a cut-off clean reply is never Clean`, async (t) => {
+  test(`${name}: replies with and without a trailing NUL; a cut-off clean reply is never Clean`, async () => {
     const replies = [
       ['stream: OK', { nul: true }, Verdict.Clean],
       ['stream: Win.Test.EICAR_HDB-1 FOUND', { nul: true }, Verdict.Malicious],
@@ -140,7 +140,7 @@ for (const [name, call] of Object.entries(entryPoints)) {
     })
   })
 
-  test(`${name}: garbage replies are ScanError; unattributable or oversized ones reject after one replay; never Clean`, async (t) => {
+  test(`${name}: garbage replies are ScanError; unattributable or oversized ones reject after one replay; never Clean`, async () => {
     const replies = [
       ['1: \x01\x02garbage stream: OK?', Verdict.ScanError],
       ['1: stream: OKAY', Verdict.ScanError],

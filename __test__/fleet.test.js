@@ -51,7 +51,7 @@ test('calls are spread over every healthy endpoint', async (t) => {
   const reports = await Promise.all(Array.from({ length: 600 }, (_, i) => work(client, i).run()))
   const used = new Set(reports.map((r) => r.endpoint))
   assert.deepEqual([...used].sort(), [`tcp://127.0.0.1:${fleet[0].port}`, `tcp://127.0.0.1:${fleet[1].port}`, `unix:${fleet[2].socket}`].sort())
-  assert.ok(reports.filter((r) => r.endpoint.startsWith('unix:') && /^fd\[/.test(r.reply)).length > 0, 'files to the UNIX endpoint used FILDES')
+  assert.ok(reports.filter((r) => r.endpoint.startsWith('unix:') && r.reply.startsWith('fd[')).length > 0, 'files to the UNIX endpoint used FILDES')
 })
 
 test('SIGKILL of one instance during 2000 mixed scans: every call resolves correctly; it comes back after a restart', async (t) => {

@@ -29,7 +29,7 @@ function appWith(upload, scan) {
       files: req.pompelmi.files.map((f) => ({ name: f.originalname, verdict: f.report.verdict.description, viruses: f.report.viruses })),
     })
   })
-  app.use((err, req, res, next) => res.status(500).json({ nextErr: err.message, code: err.code }))
+  app.use((err, req, res, _next) => res.status(500).json({ nextErr: err.message, code: err.code }))
   return app
 }
 

@@ -61,7 +61,7 @@ test('an early reply on a connection left open stops the upload; the session\'s 
   assert.equal(first.requests.filter((r) => r.id === 2).length, 0, 'the refused upload was never completed')
 })
 
-test('an unnumbered error with one request outstanding is that request\'s ScanError', async (t) => {
+test('an unnumbered error with one request outstanding is that request\'s ScanError', async () => {
   for (const [text, reason] of [
     ['INSTREAM size limit exceeded. ERROR', 'size-limit'],
     ['COMMAND READ TIMED OUT', 'clamd-error'],

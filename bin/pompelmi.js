@@ -148,6 +148,7 @@ async function listFiles(target) {
  * redraw the line as a clean one) and bidirectional overrides become visible escapes.
  */
 function printable(text) {
+  // oxlint-disable-next-line no-control-regex -- matching control characters is the point
   return String(text).replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => {
     const code = c.codePointAt(0)
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`
@@ -177,7 +178,7 @@ async function scanCommand(args) {
   const { files, problems } = await listFiles(abs)
   const showProgress = files.length > 1 && process.stderr.isTTY && !args.json && !args.quiet
   const started = Date.now()
-  const results = new Array(files.length)
+  const results = Array.from({ length: files.length })
   let done = 0
   let infected = 0
   let next = 0

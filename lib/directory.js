@@ -52,7 +52,7 @@ const newSummary = () => Object.defineProperty({ clean: [], malicious: [], error
 async function scanDirectory(dirPath, options) {
   const concurrency = concurrencyOf(options)
   const { files, unreadable } = await listFiles(dirPath, options)
-  const verdicts = new Array(files.length)
+  const verdicts = Array.from({ length: files.length })
   let next = 0
   async function worker() {
     while (next < files.length) {

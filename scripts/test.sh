@@ -24,5 +24,7 @@ if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all --check; else echo 
 if cargo clippy --version >/dev/null 2>&1; then cargo clippy --quiet --workspace --all-targets -- -D warnings; else echo "clippy not installed: lints not run"; fi
 echo "== cargo test"
 cargo test --quiet --workspace
+echo "== lint"
+npx --no-install oxlint --deny-warnings .
 echo "== node --test"
 node --test --test-concurrency=2 __test__/*.test.js __test__/*.test.mjs

@@ -257,6 +257,8 @@ struct Shared {
   waiting: AtomicUsize,
   /// Connected, `IDSESSION` sent: the writer takes requests as they come.
   ready: AtomicBool,
+  /// Why the session could not be opened: what a request submitted too late is answered.
+  connect_error: Mutex<Option<ClamError>>,
   /// When the session was opened, and the last time bytes were read from clamd after it (in ms).
   epoch: tokio::time::Instant,
   last_read_ms: std::sync::atomic::AtomicU64,
@@ -301,6 +303,7 @@ impl Session {
       answered: Notify::new(),
       waiting: AtomicUsize::new(0),
       ready: AtomicBool::new(false),
+      connect_error: Mutex::new(None),
       epoch: tokio::time::Instant::now(),
       last_read_ms: std::sync::atomic::AtomicU64::new(0),
       last_busy_ms: std::sync::atomic::AtomicU64::new(0),
@@ -366,7 +369,13 @@ impl Session {
     let may_wait = ahead > 0 || self.is_streaming() || !self.shared.ready.load(Ordering::SeqCst);
     if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
       self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
-      hand_back(&self.shared, request, ClamError::HangUp, Stage::NotSent);
+      // The session is gone: a failed connect is this request's connect failure too (not a
+      // hang-up: the caller must fail over, and report ECONNREFUSED, not ECONNRESET).
+      let connect_error = self.shared.connect_error.lock().unwrap().clone();
+      match connect_error {
+        Some(error) => hand_back(&self.shared, request, error, Stage::Connect),
+        None => hand_back(&self.shared, request, ClamError::HangUp, Stage::NotSent),
+      }
       return false;
     }
     may_wait
@@ -431,6 +440,7 @@ async fn run(
   let conn = match conn {
     Ok(conn) => conn,
     Err(error) => {
+      *shared.connect_error.lock().unwrap() = Some(error.clone());
       shared.dead.store(true, Ordering::Relaxed);
       if !matches!(error, ClamError::Closed) {
         on_connect_error(&error);
