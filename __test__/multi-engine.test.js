@@ -8,7 +8,8 @@ const http = require('node:http')
 const pompelmi = require('..')
 const { Verdict } = pompelmi
 const { startClamd } = require('./helpers/clamd.js')
-const { EICAR } = require('./helpers/samples.js')
+const { closedPort } = require('./helpers/fake-clamd.js')
+const { EICAR, tempDir, writeFile } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
 const FAST = { pollInterval: 20, maxPolls: 5, timeout: 2000 }
@@ -138,4 +139,31 @@ test('consensus as 1.x defines it, with ScanErrors counted against a Clean', asy
     const r = await pompelmi.createMultiEngine({ engines, consensus }).scanBuffer(Buffer.from('x'))
     assert.equal(r.verdict, expected, `${consensus} of ${engines.map((e) => e.name).join(', ')}`)
   }
+})
+
+test('createMultiEngine: consensus over ClamAV endpoints and an HTTP-style engine; ScanError never clean; empty list is an error', async () => {
+  assert.throws(() => pompelmi.createMultiEngine({ engines: [] }), /at least one engine/)
+  const port = await closedPort()
+  const clamav = { type: 'clamav', port: clamd.port }
+  const unix = { type: 'clamav', socket: clamd.socket, name: 'clamav-unix' }
+  const httpEngine = { name: 'http', scanBuffer: async (buf) => ({ verdict: buf.includes('suspicious') ? Verdict.Malicious : Verdict.Clean, viruses: buf.includes('suspicious') ? ['Http.Heuristic'] : [] }) }
+  const any = pompelmi.createMultiEngine({ engines: [clamav, unix, httpEngine], consensus: 'any' })
+  const r = await any.scanBuffer(EICAR)
+  assert.equal(r.verdict, Verdict.Malicious)
+  assert.deepEqual(r.engines.map((e) => [e.name, e.verdict]), [['clamav', Verdict.Malicious], ['clamav-unix', Verdict.Malicious], ['http', Verdict.Clean]])
+  assert.deepEqual(r.viruses, ['Eicar-Test-Signature.UNOFFICIAL'])
+  const majority = pompelmi.createMultiEngine({ engines: [clamav, httpEngine, httpEngine], consensus: 'majority' })
+  assert.equal((await majority.scanBuffer(Buffer.from('suspicious'))).verdict, Verdict.Malicious)
+  const all = pompelmi.createMultiEngine({ engines: [clamav, httpEngine], consensus: 'all' })
+  // 1.x's `all`: Malicious only when every engine says so; a Clean engine disagreeing makes it Clean.
+  assert.equal((await all.scanBuffer(Buffer.from('suspicious'))).verdict, Verdict.Clean, 'not every engine says Malicious')
+  // A failing engine is a ScanError, and any + [ScanError, Clean] is not Clean (1.x said Clean).
+  const failing = pompelmi.createMultiEngine({ engines: [{ type: 'clamav', port }, httpEngine], consensus: 'any' })
+  const f = await failing.scanBuffer(Buffer.from('fine'))
+  assert.equal(f.verdict, Verdict.ScanError)
+  assert.match(f.engines[0].error, /ECONNREFUSED/)
+  const file = writeFile(tempDir({ after: () => {} }), 'e.txt', EICAR)
+  assert.equal((await any.scan(file)).verdict, Verdict.Malicious)
+  await assert.rejects(any.scanBuffer('x'), { message: 'buffer must be a Buffer' })
+  await assert.rejects(any.scan(1), { message: 'filePath must be a string' })
 })
