@@ -144,15 +144,6 @@ test('scanDirectory puts failed scans into errors without rejecting', async (t) 
   assert.deepEqual(result.clean, [])
 })
 
-test('scan() of a directory in clamd mode rejects like Node fs (EISDIR)', async (t) => {
-  const clamd = startClamd('main')
-  await assert.rejects(scan(tempDir(t), { socket: clamd.socket }), {
-    code: 'EISDIR',
-    syscall: 'read',
-    message: 'EISDIR: illegal operation on a directory, read',
-  })
-})
-
 test('an unreadable file rejects with EACCES, never Clean', async (t) => {
   const fs = require('node:fs')
   const { execFileSync } = require('node:child_process')

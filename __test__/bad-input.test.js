@@ -100,8 +100,11 @@ test('a FIFO over TCP is read like a stream', async (t) => {
 test('a directory: clamd mode rejects EISDIR for scan(), scanDirectory walks it', async (t) => {
   const dir = tempDir(t)
   writeFile(dir, 'sub/x.txt', EICAR)
-  await assert.rejects(pompelmi.inspect(dir, TCP), { code: 'EISDIR' })
-  await assert.rejects(pompelmi.scan(dir, { ...UNIX, fdpass: false }), { code: 'EISDIR' })
+  // Shaped like Node's fs errors, over TCP and UNIX, with and without descriptor passing.
+  const eisdir = { code: 'EISDIR', syscall: 'read', message: 'EISDIR: illegal operation on a directory, read' }
+  await assert.rejects(pompelmi.inspect(dir, TCP), eisdir)
+  await assert.rejects(pompelmi.scan(dir, UNIX), eisdir)
+  await assert.rejects(pompelmi.scan(dir, { ...UNIX, fdpass: false }), eisdir)
   assert.deepEqual((await pompelmi.scanDirectory(dir, UNIX)).malicious, [path.join(dir, 'sub', 'x.txt')])
 })
 
