@@ -10,23 +10,8 @@ const { spawn } = require('node:child_process')
 const pompelmi = require('..')
 const { Verdict } = pompelmi
 const { SIGNATURES } = require('./helpers/clamd.js')
+const { useFakeClamscan, FAKE_BIN, REAL_PATH } = require('./helpers/fake-clamscan.js')
 const { EICAR, tempDir, writeFile } = require('./helpers/samples.js')
-
-const FAKE_BIN = path.join(__dirname, 'helpers', 'fake-bin')
-const REAL_PATH = process.env.PATH
-
-function useFakeClamscan(t, mode) {
-  const log = path.join(tempDir(t), 'clamscan.log')
-  process.env.PATH = `${FAKE_BIN}${path.delimiter}${REAL_PATH}`
-  process.env.FAKE_CLAMSCAN = mode
-  process.env.FAKE_CLAMSCAN_LOG = log
-  t.after(() => {
-    process.env.PATH = REAL_PATH
-    delete process.env.FAKE_CLAMSCAN
-    delete process.env.FAKE_CLAMSCAN_LOG
-  })
-  return { pid: () => Number(fs.readFileSync(`${log}.pid`, 'utf8')), log }
-}
 
 function alive(pid) {
   try {

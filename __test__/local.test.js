@@ -4,35 +4,14 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
-const path = require('node:path')
 const { Readable } = require('node:stream')
 
 const { scan, scanBuffer, scanStream, inspect, Verdict } = require('..')
 const { SIGNATURES } = require('./helpers/clamd.js')
+const { useFakeClamscan, REAL_PATH } = require('./helpers/fake-clamscan.js')
 const { EICAR, CLEAN_FILE, MD5_SAMPLE, tempDir, writeFile, pompelmiTempEntries } = require('./helpers/samples.js')
 
-const FAKE_BIN = path.join(__dirname, 'helpers', 'fake-bin')
 const FD_PATH = '/proc/self/fd/3'
-const REAL_PATH = process.env.PATH
-
-function useFakeClamscan(t, mode) {
-  const log = path.join(tempDir(t), 'clamscan.log')
-  process.env.PATH = `${FAKE_BIN}${path.delimiter}${REAL_PATH}`
-  process.env.FAKE_CLAMSCAN = mode
-  process.env.FAKE_CLAMSCAN_LOG = log
-  t.after(() => {
-    process.env.PATH = REAL_PATH
-    delete process.env.FAKE_CLAMSCAN
-    delete process.env.FAKE_CLAMSCAN_LOG
-  })
-  return {
-    args: () => fs.readFileSync(log, 'utf8').trimEnd().split('\n'),
-    stat: () => fs.readFileSync(`${log}.stat`, 'utf8').trim().split(' '),
-    link: () => fs.readFileSync(`${log}.link`, 'utf8').trim(),
-    pid: () => Number(fs.readFileSync(`${log}.pid`, 'utf8')),
-    log,
-  }
-}
 
 test('real clamscan with the test signatures: Clean, Malicious, hash signatures', async (t) => {
   const dir = tempDir(t)

@@ -272,33 +272,28 @@ impl Client {
       let first_round = retries_left == self.config.retries;
       let (index, trial) = match self.pick(&excluded, first_round) {
         Pick::Use { index, trial } => (index, trial),
-        Pick::AllDown { index, error } => {
-          // Every endpoint left is down: answer now, with this call's own failure if it had one.
-          let err = last.take().unwrap_or(CallError {
-            error: error.unwrap_or(ClamError::HangUp),
-            endpoint: Some(self.pools[index].endpoint.clone()),
-          });
-          if retries_left == 0 {
-            return Err(err);
-          }
-          retries_left -= 1;
-          excluded.clear();
-          last = Some(err);
-          tokio::time::sleep(self.config.retry_delay).await;
-          continue;
-        }
-        Pick::Exhausted => {
-          // Every endpoint failed in this round.
-          let err = last.take().expect("a failure ended the round");
-          if broken_in_round && !replayed {
-            // Sessions broke under the request (all clamd restarted at once, say): a broken
-            // session is not a dead endpoint, so the round is tried once more on new connections.
-            replayed = true;
-            broken_in_round = false;
-            excluded.clear();
-            last = Some(err);
-            continue;
-          }
+        ended => {
+          let err = match ended {
+            // Every endpoint left is down: answer now, with this call's own failure if it had one.
+            Pick::AllDown { index, error } => last.take().unwrap_or(CallError {
+              error: error.unwrap_or(ClamError::HangUp),
+              endpoint: Some(self.pools[index].endpoint.clone()),
+            }),
+            // Every endpoint failed in this round.
+            _ => {
+              let err = last.take().expect("a failure ended the round");
+              if broken_in_round && !replayed {
+                // Sessions broke under the request (all clamd restarted at once, say): a broken
+                // session is not a dead endpoint, so the round is tried once more on new connections.
+                replayed = true;
+                broken_in_round = false;
+                excluded.clear();
+                last = Some(err);
+                continue;
+              }
+              err
+            }
+          };
           if retries_left == 0 {
             return Err(err);
           }
