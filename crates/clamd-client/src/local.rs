@@ -99,24 +99,16 @@ pub async fn scan(what: What, job: Job, cancel: Arc<Cancel>) -> Result<LocalOutc
     What::Fd(fd) => {
       // SAFETY: the shim keeps `fd` open until this call settles; we only duplicate it.
       let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-      let owned = borrowed
-        .try_clone_to_owned()
-        .map_err(|e| ClamError::Internal(format!("dup: {e}")))?;
-      let size = std::fs::File::from(
-        owned
-          .try_clone()
+      let file = std::fs::File::from(
+        borrowed
+          .try_clone_to_owned()
           .map_err(|e| ClamError::Internal(format!("dup: {e}")))?,
-      )
-      .metadata()
-      .map(|m| m.len())
-      .unwrap_or(0);
-      (Target::Fd(owned), size, None)
+      );
+      let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+      (Target::Fd(file.into()), size, None)
     }
     What::Path { path, nofollow } => match file::open(path.clone(), nofollow).await {
       Ok(Opened::Regular { file, size, id }) => {
-        if over(size) {
-          return Ok(too_large(0));
-        }
         let owned: OwnedFd = file
           .as_fd()
           .try_clone_to_owned()
@@ -129,15 +121,10 @@ pub async fn scan(what: What, job: Job, cancel: Arc<Cancel>) -> Result<LocalOutc
       Err(err) => return Err(err),
     },
   };
-  let Some((target, bytes)) = (match target {
-    Target::Fd(fd) if over(bytes) => {
-      drop(fd);
-      None
-    }
-    t => Some((t, bytes)),
-  }) else {
+  // One size rule for every source (a directory's size is 0: clamscan applies its own limits).
+  if over(bytes) {
     return Ok(too_large(0));
-  };
+  }
   let (reply, duration) = run_clamscan(target, &job, &cancel, started).await?;
   Ok(LocalOutcome {
     reply,

@@ -205,44 +205,43 @@ fn push_frame(frame: &mut Vec<u8>, chunk: &[u8]) {
   protocol::instream_chunk(frame, chunk);
 }
 
+/// Reads an open regular file from its start (positioned reads: the descriptor's offset is not
+/// shared state), chunk by chunk, until its end, an error, or the scan stops reading.
 fn read_file(file: &std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
   #[cfg(unix)]
   use std::os::unix::fs::FileExt;
   let mut offset = 0u64;
+  send_chunks(path, tx, |buf| {
+    #[cfg(unix)]
+    let n = file.read_at(buf, offset)?;
+    #[cfg(not(unix))]
+    let n = std::os::windows::fs::FileExt::seek_read(file, buf, offset)?;
+    offset += n as u64;
+    Ok(n)
+  })
+}
+
+/// Reads a stream-like file (a device) with ordinary reads until its end.
+fn read_stream(mut file: std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
+  use std::io::Read;
+  send_chunks(path, tx, |buf| file.read(buf))
+}
+
+/// The reader threads' loop: `read` fills a chunk (0 at the end); each chunk goes to the scan,
+/// a read error too (as the file's error), and the loop ends once the scan stops reading.
+fn send_chunks(
+  path: &str,
+  tx: mpsc::Sender<Result<Vec<u8>, ClamError>>,
+  mut read: impl FnMut(&mut [u8]) -> std::io::Result<usize>,
+) {
   loop {
     let mut buf = vec![0u8; CHUNK_MAX];
-    #[cfg(unix)]
-    let read = file.read_at(&mut buf, offset);
-    #[cfg(not(unix))]
-    let read = std::os::windows::fs::FileExt::seek_read(file, &mut buf, offset);
-    match read {
+    match read(&mut buf) {
       Ok(0) => return,
       Ok(n) => {
-        offset += n as u64;
         buf.truncate(n);
         if tx.blocking_send(Ok(buf)).is_err() {
           return; // the scan ended early (a reply, an error or an abort)
-        }
-      }
-      Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-      Err(err) => {
-        let _ = tx.blocking_send(Err(ClamError::file(&err, Op::Read, path)));
-        return;
-      }
-    }
-  }
-}
-
-fn read_stream(mut file: std::fs::File, path: &str, tx: mpsc::Sender<Result<Vec<u8>, ClamError>>) {
-  use std::io::Read;
-  loop {
-    let mut buf = vec![0u8; CHUNK_MAX];
-    match file.read(&mut buf) {
-      Ok(0) => return,
-      Ok(n) => {
-        buf.truncate(n);
-        if tx.blocking_send(Ok(buf)).is_err() {
-          return;
         }
       }
       Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
