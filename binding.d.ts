@@ -61,8 +61,11 @@ export declare class ScanCall {
 export interface CallOpts {
   /** Reply timeout for this call in milliseconds (0 disables it); the client's when absent. */
   timeout?: number
-  /** Refuse a symlink in the path's last component (directory walks). */
-  nofollow?: boolean
+  /** A directory walk's file: opened as `root/rel` without following any symlink below `root`. */
+  root?: string
+  rel?: string
+  /** `dev:ino` the file must still have (what the walk listed). */
+  fileId?: string
 }
 
 /** Connection options, already normalised by the shim (routing, defaults, validation). */
@@ -106,7 +109,10 @@ export declare function localScan(target: LocalTarget): ScanCall
 export interface LocalTarget {
   path?: string
   fd?: number
-  nofollow?: boolean
+  /** As in `CallOpts`: a directory walk's file. */
+  root?: string
+  rel?: string
+  fileId?: string
   database?: string
   /** Kill clamscan after this many milliseconds; 0 disables it. */
   timeout: number
@@ -149,6 +155,12 @@ export interface Outcome {
  * `fileId` (`dev:ino`) and no directory on either path is a symlink. Resolves the new path.
  */
 export declare function quarantineMove(root: string, rel: string, destDir: string, base: string, fileId: string): Outcome
+
+/**
+ * Deletes `root/rel` when it is still the file `fileId` (`dev:ino`) and no directory below
+ * `root` on its path is a symlink (the CLI's `--delete`).
+ */
+export declare function removeScanned(root: string, rel: string, fileId: string): Outcome
 
 /** A verdict's name: `clean`, `malicious`, or `error` (a ScanError). */
 export type VerdictName = 'clean' | 'malicious' | 'error'

@@ -841,4 +841,5 @@ module.exports.EndpointKind = nativeBinding.EndpointKind
 module.exports.ErrorKind = nativeBinding.ErrorKind
 module.exports.localScan = nativeBinding.localScan
 module.exports.quarantineMove = nativeBinding.quarantineMove
+module.exports.removeScanned = nativeBinding.removeScanned
 module.exports.VerdictName = nativeBinding.VerdictName

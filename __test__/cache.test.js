@@ -3,6 +3,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
+const fs = require('node:fs')
 const path = require('node:path')
 
 const pompelmi = require('..')
@@ -60,4 +61,109 @@ test("createCache storage: 'file' survives a reload with the real Verdict symbol
   assert.equal(verdict, Verdict.Malicious)
   assert.equal(typeof verdict, 'symbol')
   assert.equal(second.stats().hits, 1, 'served from the reloaded file')
+})
+
+/**
+ * A TCP proxy to the real clamd that, while `hold()` is on, takes one chunk of what a client
+ * sends and holds it (and the rest, by pausing) until `release()`: the window in which a file
+ * being uploaded can be rewritten behind the cache's back. `started()`: a held upload began.
+ */
+async function holdingProxy(t, port) {
+  const net = require('node:net')
+  const state = { holding: false, started: false, waiting: [] }
+  const server = net.createServer((client) => {
+    const upstream = net.connect(port, '127.0.0.1')
+    upstream.pipe(client)
+    client.on('error', () => upstream.destroy())
+    upstream.on('error', () => client.destroy())
+    client.on('end', () => upstream.end())
+    client.on('data', (d) => {
+      if (!state.holding) return upstream.write(d)
+      state.started = true
+      client.pause()
+      state.waiting.push(() => {
+        upstream.write(d)
+        client.resume()
+      })
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => new Promise((r) => server.close(r)))
+  return {
+    port: server.address().port,
+    hold: () => (state.holding = true),
+    started: () => state.started,
+    release() {
+      state.holding = false
+      state.waiting.splice(0).forEach((go) => go())
+    },
+  }
+}
+
+test('concurrent misses share a scan only when their bytes hash to what was scanned (a file rewritten mid-upload)', async (t) => {
+  const proxy = await holdingProxy(t, clamd.port)
+  const options = { port: proxy.port, timeout: 30000 }
+  // X: 48 MiB of zeros, EICAR at the end. The file starts as X.
+  const x = Buffer.concat([Buffer.alloc(48 * 1024 * 1024), EICAR])
+  const file = writeFile(tempDir(t), 'x.bin', x)
+  const cache = pompelmi.createCache({ signatureCheckInterval: 60000 })
+  await cache.scanBuffer(Buffer.from('warm up the signature look-up and the session'), options)
+  proxy.hold()
+  const first = cache.scan(file, options)
+  // The upload began: the file was hashed as X. Its tail is rewritten before it is read.
+  while (!proxy.started()) await pause(5)
+  const fd = fs.openSync(file, 'r+')
+  fs.writeSync(fd, Buffer.alloc(EICAR.length, 0x61), 0, EICAR.length, 48 * 1024 * 1024)
+  fs.closeSync(fd)
+  const second = cache.scanBuffer(x, options) // the same hash as the file was: joins the scan
+  await pause(50)
+  proxy.release()
+  assert.equal(await first, Verdict.Clean) // what was uploaded: the rewritten, clean bytes
+  assert.equal(await second, Verdict.Malicious) // X itself, scanned on its own
+})
+
+test('createCache().scan checks the size guard before hashing: a 16 GiB sparse file is a ScanError at once', async (t) => {
+  const file = path.join(tempDir(t), 'sparse.bin')
+  fs.closeSync(fs.openSync(file, 'w'))
+  fs.truncateSync(file, 16 * 1024 ** 3)
+  const started = Date.now()
+  const report = await pompelmi.createCache().scan(file, TCP)
+  assert.equal(report, Verdict.ScanError)
+  // Hashing 16 GiB of zeros takes tens of seconds here; the guard takes none of that.
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`)
+})
+
+test('a cached Clean does not outlive a signature update: the key holds clamd\'s signature version', async (t) => {
+  const { execFileSync } = require('node:child_process')
+  const { startClamd: start, stopClamd } = require('./helpers/clamd.js')
+  const db = tempDir(t)
+  fs.chmodSync(db, 0o755)
+  const build = (version, signatures) => {
+    const work = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pompelmi-test-cud-'))
+    fs.writeFileSync(path.join(work, 'COPYING'), 'test signatures\n')
+    fs.writeFileSync(path.join(work, 'daily.ndb'), signatures)
+    execFileSync('sigtool', ['--build=daily.cud', '--unsigned', `--cvd-version=${version}`], { cwd: work, input: 'pompelmi\n', stdio: ['pipe', 'ignore', 'ignore'] })
+    fs.copyFileSync(path.join(work, 'daily.cud'), path.join(db, 'daily.cud'))
+    fs.chmodSync(path.join(db, 'daily.cud'), 0o644)
+    fs.rmSync(work, { recursive: true, force: true })
+  }
+  const sample = Buffer.from('pompelmi signature-update sample: harmless until the next database')
+  build(1, `Pompelmi.Test.Other:0:*:${Buffer.from('never-matches-anything-here').toString('hex')}\n`)
+  const updatable = start('cud', '--database', db)
+  // The package's connections never hold the process open; this test's own wait does.
+  const keepAlive = setInterval(() => {}, 1000)
+  t.after(() => clearInterval(keepAlive))
+  t.after(() => stopClamd('cud'))
+  const options = { port: updatable.port }
+  const cache = pompelmi.createCache({ signatureCheckInterval: 0 })
+  assert.match(await pompelmi.version(options), /^ClamAV [\d.]+\/1\//)
+  assert.equal(await cache.scanBuffer(sample, options), Verdict.Clean)
+  assert.equal(await cache.scanBuffer(sample, options), Verdict.Clean)
+  assert.equal(cache.stats().hits, 1)
+  // The update: version 2 detects the sample; clamd reloads it.
+  build(2, `Pompelmi.Test.Update:0:*:${sample.toString('hex')}\n`)
+  const net = require('node:net')
+  await new Promise((resolve, reject) => net.connect(updatable.port, '127.0.0.1').on('error', reject).on('close', resolve).end('zRELOAD\0').resume())
+  for (let i = 0; i < 100 && !/\/2\//.test(await pompelmi.version(options).catch(() => '')); i++) await pause(100)
+  assert.equal(await cache.scanBuffer(sample, options), Verdict.Malicious)
 })

@@ -128,7 +128,7 @@ function onTerminal(args, prompt, answer) {
       out += d
       if (prompt && out.includes(prompt)) {
         prompt = null
-        child.stdin.write(answer)
+        child.stdin.write(typeof answer === 'function' ? answer() : answer)
       }
     })
     child.on('close', (code) => resolve({ code, out }))
@@ -231,4 +231,48 @@ test('--config <file> supplies defaults for every flag; the command line wins', 
   assert.equal(JSON.parse(r.out).infected, 1)
   const port = cli('scan', dir, '--config', config, '--port', '1')
   assert.equal(port.code, 3, 'the flag on the command line wins')
+})
+
+test('scan --delete removes only the inodes that were scanned: a parent swapped for a link, or a file replaced, is refused', async (t) => {
+  const dir = tempDir(t)
+  const outside = tempDir(t)
+  writeFile(dir, 'sub/evil.com', EICAR)
+  const top = writeFile(dir, 'top.com', EICAR)
+  const victim = writeFile(outside, 'sub/evil.com', 'an outside file that was never scanned')
+  const r = await onTerminal(['scan', dir, '--port', String(clamd.port), '--delete'], '[y/N]', () => {
+    // While the CLI asks: the parent becomes a link out of the tree, the infected file a clean one.
+    fs.renameSync(path.join(dir, 'sub'), path.join(dir, 'was'))
+    fs.symlinkSync(path.join(outside, 'sub'), path.join(dir, 'sub'))
+    fs.renameSync(top, path.join(dir, 'old.com'))
+    fs.writeFileSync(top, 'a clean replacement')
+    return 'y\r'
+  })
+  assert.equal(r.code, 1, r.out)
+  assert.equal(fs.readFileSync(victim, 'utf8'), 'an outside file that was never scanned')
+  assert.equal(fs.readFileSync(top, 'utf8'), 'a clean replacement')
+  assert.equal((r.out.match(/Failed to delete/g) || []).length, 2, r.out)
+  assert.match(r.out, /changed since it was scanned/)
+  // Unchanged, the scanned file is deleted.
+  const again = writeFile(dir, 'again.com', EICAR)
+  const yes = cli('scan', again, '--port', String(clamd.port), '--delete', '--yes')
+  assert.equal(yes.code, 1)
+  assert.match(yes.err, /Deleted: /)
+  assert.equal(fs.existsSync(again), false)
+})
+
+test('scan of a FIFO without a writer: the file error and exit 2, not "clamd unreachable" (3)', (t) => {
+  const fifo = path.join(tempDir(t), 'pipe')
+  execFileSync('mkfifo', [fifo])
+  const r = cli('scan', fifo, '--socket', clamd.socket, '--timeout', '400')
+  assert.equal(r.code, 2, r.out + r.err)
+  assert.match(r.out, /ERROR .*pipe .*waiting for data from/)
+})
+
+test('scan of a tree with a name that is not UTF-8: reported as an error (exit 2), never the decoy as the only file', (t) => {
+  const dir = tempDir(t)
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${dir}/a`), Buffer.from([0xff]), Buffer.from('.txt')]), EICAR)
+  writeFile(dir, 'a\uFFFD.txt', 'decoy')
+  const r = cli('scan', dir, '--port', String(clamd.port))
+  assert.equal(r.code, 2, r.out + r.err)
+  assert.match(r.out, /ERROR {5}.*a\\xff\.txt .*not UTF-8/)
 })

@@ -108,3 +108,24 @@ test('middleware() rejects an unknown onScanError value', () => {
   assert.equal(typeof middleware(), 'function')
   assert.equal(Verdict.Clean.description, 'Clean')
 })
+
+test('an earlier handler already answered: a malicious upload goes to next(err) (403) and the request ends, never hangs', async (t) => {
+  const app = express()
+  const errors = []
+  app.post(
+    '/upload',
+    multer({ storage: multer.memoryStorage() }).any(),
+    (req, res, next) => {
+      res.status(200).json({ early: true }) // e.g. an upload progress endpoint that answers first
+      next()
+    },
+    middleware({ port: clamd.port }),
+    () => errors.push('the route ran'),
+  )
+  app.use((err, _req, _res, _next) => errors.push([err.status, err.code]))
+  const url = await serve(t, app)
+  const res = await fetch(`${url}/upload`, { method: 'POST', body: form([['file', 'e.com', EICAR]]), signal: AbortSignal.timeout(10000) })
+  assert.deepEqual(await res.json(), { early: true })
+  for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+  assert.deepEqual(errors, [[403, 'ERR_MALICIOUS_UPLOAD']])
+})

@@ -167,3 +167,12 @@ test('createMultiEngine: consensus over ClamAV endpoints and an HTTP-style engin
   await assert.rejects(any.scanBuffer('x'), { message: 'buffer must be a Buffer' })
   await assert.rejects(any.scan(1), { message: 'filePath must be a string' })
 })
+
+test('VirusTotal: a completed analysis without usable counts is a ScanError, never "0 detections"', async (t) => {
+  for (const analysis of [{ status: 'completed' }, { status: 'completed', stats: {} }, { status: 'completed', stats: { malicious: 'many' } }, { status: 'completed', stats: { malicious: -1 } }]) {
+    const server = await fakeVirusTotal(t, { analysis: () => analysis })
+    const r = await pompelmi.createMultiEngine({ engines: [vt(server)] }).scanBuffer(EICAR)
+    assert.equal(r.verdict, Verdict.ScanError, JSON.stringify(analysis))
+  }
+  assert.throws(() => pompelmi.createMultiEngine({ engines: [{ type: 'virustotal', apiKey: 'k', threshold: 'two' }] }), { code: 'ERR_INVALID_ARG_VALUE' })
+})

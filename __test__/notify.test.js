@@ -43,3 +43,23 @@ test('notify: JSON body, HMAC signature, onlyOnMalicious, errors, timeout (again
   delay = 500
   await assert.rejects(pompelmi.notify(url, { verdict: Verdict.Malicious }, { timeout: 100 }), { code: 'ETIMEDOUT' })
 })
+
+test('notify: timeout bounds the whole request, also against a webhook that drips its answer a byte at a time', async (t) => {
+  const timers = new Set()
+  const server = http.createServer((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    const drip = setInterval(() => res.write('.'), 300)
+    timers.add(drip)
+    res.on('close', () => clearInterval(drip))
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  t.after(() => {
+    for (const d of timers) clearInterval(d)
+    server.closeAllConnections()
+    return new Promise((r) => server.close(r))
+  })
+  const started = Date.now()
+  await assert.rejects(pompelmi.notify(`http://127.0.0.1:${server.address().port}/`, { verdict: Verdict.Malicious }, { timeout: 1000 }), { code: 'ETIMEDOUT' })
+  assert.ok(Date.now() - started < 3000, `settled after ${Date.now() - started} ms`)
+})

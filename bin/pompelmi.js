@@ -7,8 +7,8 @@ const fs = require('node:fs')
 const path = require('node:path')
 const readline = require('node:readline')
 const pompelmi = require('..')
-const { walk } = require('../lib/core/walk.js')
 const { isUnreachable: unreachable } = require('../lib/core/errors.js')
+const { removeScanned } = require('../lib/core/scanned.js')
 
 const { Verdict } = pompelmi
 const VERSION = require('../package.json').version
@@ -137,12 +137,6 @@ function parseSize(text) {
   return Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase())
 }
 
-/** The files to scan (the one walker, as scanDirectory) and what could not be walked. */
-async function listFiles(target) {
-  const { files, problems } = await walk(target)
-  return { files: files.map((f) => ({ file: f.path, target: f.real || f.path })), problems }
-}
-
 /**
  * A name as it may reach a terminal: control characters (a `\r` or an escape sequence could
  * redraw the line as a clean one) and bidirectional overrides become visible escapes.
@@ -173,36 +167,23 @@ async function scanCommand(args) {
     return 2
   }
   const opts = options(args)
-  const local = opts.host === undefined && opts.port === undefined && opts.socket === undefined
-  const concurrency = Math.max(1, Number(args.concurrency || (local ? 1 : 8)) || 1)
-  const { files, problems } = await listFiles(abs)
-  const showProgress = files.length > 1 && process.stderr.isTTY && !args.json && !args.quiet
+  if (args.concurrency !== undefined) opts.concurrency = args.concurrency
+  const showProgress = process.stderr.isTTY && !args.json && !args.quiet
   const started = Date.now()
-  const results = Array.from({ length: files.length })
-  let done = 0
+  // The library's directory scan, so the CLI walks, opens and routes exactly as scanDirectory.
+  const results = []
   let infected = 0
-  let next = 0
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, files.length) }, async () => {
-      while (next < files.length) {
-        const i = next++
-        try {
-          const report = await pompelmi.inspect(files[i].target, opts)
-          results[i] = { file: files[i].file, report }
-          if (report.verdict === Verdict.Malicious) infected++
-        } catch (error) {
-          results[i] = { file: files[i].file, error }
-        }
-        done++
-        if (showProgress) process.stderr.write(progressBar(done, files.length, infected))
-      }
-    }),
-  )
-  if (showProgress) process.stderr.write('\n')
-  for (const { path: file, reason } of problems) results.push({ file, error: new Error(reason === 'symlink-outside' ? 'a symlink out of the directory (not followed)' : 'cannot be read') })
+  for await (const event of pompelmi.scanDirectory.stream(abs, opts)) {
+    if (event.type === 'progress' && showProgress && event.total > 1) process.stderr.write(progressBar(event.scanned, event.total, infected))
+    if (event.type !== 'result') continue
+    if (event.report && event.report.verdict === Verdict.Malicious) infected++
+    results.push({ file: event.file, report: event.report, error: event.error || (event.reason && new Error(PROBLEMS[event.reason] || event.reason)) })
+  }
+  if (showProgress && results.length > 1) process.stderr.write('\n')
+  results.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0))
   const rows = results.map(({ file, report, error }) => {
     if (error) return { file, verdict: 'error', error: error.message, unreachable: unreachable(error) }
-    if (report.verdict === Verdict.Malicious) return { file, verdict: 'infected', viruses: report.viruses }
+    if (report.verdict === Verdict.Malicious) return { file, verdict: 'infected', viruses: report.viruses, report }
     if (report.verdict === Verdict.Clean) return { file, verdict: 'clean' }
     const reason = report.limit ? `${report.reason}: ${report.limit}` : report.reason
     return { file, verdict: 'error', error: `ScanError (${reason})${report.reply ? `: ${report.reply}` : ''}` }
@@ -218,7 +199,7 @@ async function scanCommand(args) {
   if (written.report) pompelmi.generateDashboard(reportRows, { outputPath: written.report, elapsed: Date.now() - started, ...opts })
   if (written['share-card']) pompelmi.generateShareCard(reportRows, { outputPath: written['share-card'] })
   if (args.json) {
-    const report = rows.map(({ unreachable: _u, ...row }) => row)
+    const report = rows.map(({ unreachable: _u, report: _r, ...row }) => row)
     console.log(JSON.stringify({ ...summary, results: report }, null, 2))
   } else {
     for (const r of rows) {
@@ -230,18 +211,27 @@ async function scanCommand(args) {
       console.log(`\nScanned ${summary.scanned} file(s) in ${summary.time}s: ${summary.scanned - summary.infected - summary.errors} clean, ${summary.infected} infected, ${summary.errors} error(s)`)
     }
   }
-  if (args.delete) await deleteInfected(rows.filter((r) => r.verdict === 'infected').map((r) => r.file), args)
+  if (args.delete) await deleteInfected(rows.filter((r) => r.verdict === 'infected'), args)
   if (rows.some((r) => r.unreachable)) return 3
   if (summary.infected) return 1
   if (summary.errors) return 2
   return 0
 }
 
+/** Why a path could not be walked, as the CLI says it. */
+const PROBLEMS = {
+  'symlink-outside': 'a symlink out of the directory (not followed)',
+  'unrepresentable-name': 'a name that is not UTF-8 (cannot be named to the scanner)',
+  unreadable: 'cannot be read',
+}
+
 /**
  * --delete: on a terminal, asks before removing the infected files; without one it removes
- * nothing unless --yes says so (a script must not delete files by surprise).
+ * nothing unless --yes says so (a script must not delete files by surprise). Only the inode that
+ * was scanned is removed, resolved without following links (a path changed since is refused).
  */
-async function deleteInfected(files, args) {
+async function deleteInfected(infected, args) {
+  const files = infected.map((r) => r.file)
   if (files.length === 0) return
   const say = (line) => process.stderr.write(`${line}\n`)
   let confirmed = args.yes === true
@@ -258,9 +248,9 @@ async function deleteInfected(files, args) {
     confirmed = /^(y|yes)$/i.test(answer.trim())
   }
   if (!confirmed) return say('Nothing deleted.')
-  for (const file of files) {
+  for (const { file, report } of infected) {
     try {
-      fs.unlinkSync(file)
+      await removeScanned(report, file)
       say(`Deleted: ${printable(file)}`)
     } catch (err) {
       say(`Failed to delete ${printable(file)}: ${err.message}`)

@@ -11,6 +11,7 @@ const uploadedFiles = require('./uploads.js')
 const { isUpload } = uploadedFiles
 const { inspect, inspectBuffer, inspectStream } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
+const { own, oneOf, stringOption, resolveTarget } = require('./core/options.js')
 
 function scanError(file, cause) {
   const name = file.originalname || file.fieldname || 'upload'
@@ -20,19 +21,28 @@ function scanError(file, cause) {
   return err
 }
 
+/** A response that can no longer be sent (an earlier handler answered): Express's error path. */
+function answer(res, next, status, body, cause) {
+  if (!res.headersSent) return res.status(status).json(body)
+  const err = new Error(`${body.error} (the response was already sent)`, cause ? { cause } : undefined)
+  err.code = status === 403 ? 'ERR_MALICIOUS_UPLOAD' : 'ERR_SCAN_FAILED'
+  err.status = err.statusCode = status
+  return next(err)
+}
+
 module.exports = function middleware(opts) {
-  const { uploadField = 'file', onScanError = 'reject', ...scanOptions } = opts == null ? {} : opts
-  if (onScanError !== 'reject' && onScanError !== 'next') {
-    throw new TypeError(`The "onScanError" option must be 'reject' or 'next'. Received ${String(onScanError)}`)
-  }
+  const { uploadField: _u, onScanError: _o, ...scanOptions } = own(opts)
+  const uploadField = stringOption(own(opts), 'uploadField', 'file')
+  const onScanError = oneOf(own(opts), 'onScanError', ['reject', 'next'], 'reject')
+  resolveTarget(scanOptions) // bad connection options throw now, not on every request
   return async function pompelmiMiddleware(req, res, next) {
     try {
       await scanRequest(req, res, next)
     } catch (error) {
       // A bug or a request no multer made: fail closed, never leave the request hanging.
       const err = scanError({}, error)
-      if (onScanError === 'next') return next(err)
-      if (!res.headersSent) res.status(422).json({ error: 'File could not be scanned', reason: error.code || error.message })
+      if (onScanError === 'next' || res.headersSent) return next(err)
+      res.status(422).json({ error: 'File could not be scanned', reason: error.code || error.message })
     }
   }
 
@@ -70,7 +80,7 @@ module.exports = function middleware(opts) {
     }
     const malicious = results.filter((r) => r.report && r.report.verdict === Verdict.Malicious)
     if (malicious.length) {
-      return res.status(403).json({
+      return answer(res, next, 403, {
         error: 'Malicious file detected',
         files: malicious.map((r) => ({ field: r.file.fieldname, name: r.file.originalname, viruses: r.report.viruses })),
       })
@@ -79,12 +89,18 @@ module.exports = function middleware(opts) {
     if (failed) {
       const err = scanError(failed.file, failed.error)
       if (onScanError === 'next') return next(err)
-      return res.status(422).json({
-        error: 'File could not be scanned',
-        field: failed.file.fieldname,
-        name: failed.file.originalname,
-        reason: failed.error ? failed.error.code || failed.error.message : failed.report.reason,
-      })
+      return answer(
+        res,
+        next,
+        422,
+        {
+          error: 'File could not be scanned',
+          field: failed.file.fieldname,
+          name: failed.file.originalname,
+          reason: failed.error ? failed.error.code || failed.error.message : failed.report.reason,
+        },
+        failed.error,
+      )
     }
     return next()
   }

@@ -13,23 +13,38 @@
 
 const fs = require('node:fs')
 const inputErrors = require('./core/input-errors.js')
-const { scanWithVirusTotal } = require('./virustotal.js')
+const { scanWithVirusTotal, settings: virusTotalSettings } = require('./virustotal.js')
 const { inspect, inspectBuffer } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
+const { own, nonNegative, oneOf, resolveTarget } = require('./core/options.js')
+
+/** Each engine's settings checked now, so a bad one throws here, not as a ScanError later. */
+function checkEngine(engine) {
+  const opts = own(engine, 'engine')
+  if (opts.type === 'virustotal') return virusTotalSettings(opts)
+  if (opts.type === 'clamav') {
+    const { type: _t, name: _n, ...options } = opts
+    return resolveTarget(options)
+  }
+  if (typeof opts.scanBuffer !== 'function') throw inputErrors.coded('an engine needs type "clamav" or "virustotal", or a scanBuffer() function', 'ERR_INVALID_ARG_VALUE')
+  nonNegative(opts, 'timeout', undefined)
+}
 
 module.exports = function createMultiEngine(config) {
-  const { engines = [], consensus = 'any', timeout = 120000 } = config || {}
-  if (typeof timeout !== 'number' || !(timeout >= 0)) throw new TypeError(`timeout must be a non-negative number. Received ${String(timeout)}`)
-  if (!Array.isArray(engines) || engines.length === 0) throw new Error('createMultiEngine needs at least one engine')
-  if (!['any', 'all', 'majority'].includes(consensus)) throw new Error(`consensus must be 'any', 'all' or 'majority'. Received ${String(consensus)}`)
+  const opts = own(config, 'config')
+  const timeout = nonNegative(opts, 'timeout', 120000)
+  const consensus = oneOf(opts, 'consensus', ['any', 'all', 'majority'], 'any')
+  const engines = opts.engines === undefined ? [] : opts.engines
+  if (!Array.isArray(engines) || engines.length === 0) throw inputErrors.coded('createMultiEngine needs at least one engine', 'ERR_INVALID_ARG_VALUE')
+  engines.forEach(checkEngine)
 
   // Every engine is bounded: its own `timeout`, else the multi-engine's (0: none). One that
   // does not settle in time is that engine's ScanError.
   const run = (engine, input) => {
     const name = (engine && (engine.name || engine.type)) || 'engine'
     // (A VirusTotal engine's own `timeout` is per HTTP request; its polling is bounded here.)
-    const own = engine && engine.type !== 'virustotal' && typeof engine.timeout === 'number' ? engine.timeout : undefined
-    const limit = own ?? timeout
+    const engineTimeout = engine.type !== 'virustotal' ? nonNegative(own(engine), 'timeout', undefined) : undefined
+    const limit = engineTimeout ?? timeout
     const controller = new AbortController()
     if (!limit) return ask(engine, input, controller.signal)
     let timer
@@ -50,7 +65,7 @@ module.exports = function createMultiEngine(config) {
         return { name, verdict: r.verdict === 'malicious' ? Verdict.Malicious : Verdict.Clean, viruses: [], detections: r.detections }
       }
       if (engine.type === 'clamav') {
-        const { type: _t, name: _n, ...options } = engine
+        const { type: _t, name: _n, ...options } = own(engine)
         const r = file ? await inspect(file, options) : await inspectBuffer(buffer, options)
         return { name: engine.name || 'clamav', verdict: r.verdict, viruses: r.viruses, endpoint: r.endpoint }
       }

@@ -10,6 +10,24 @@ const uploadedFiles = require('./uploads.js')
 const inputErrors = require('./core/input-errors.js')
 const { inspectBuffer, inspectStream } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
+const { own, nonNegative, oneOf, resolveTarget } = require('./core/options.js')
+const { invalidOption } = require('./core/errors.js')
+
+/** A list option: an array of strings, or null/absent. */
+function stringList(opts, name) {
+  const value = opts[name]
+  if (value === undefined || value === null) return null
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw invalidOption(name, 'an array of strings', value)
+  return value
+}
+
+/** A yes/no option: a boolean, or absent. */
+function flag(opts, name) {
+  const value = opts[name]
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw invalidOption(name, 'a boolean', value)
+  return value
+}
 
 /** ZIP local file headers (PK\3\4) whose general-purpose flag has bit 0 (encrypted) set. */
 function isEncryptedZip(buffer) {
@@ -38,19 +56,16 @@ async function firstRefused(check, req) {
 }
 
 module.exports = function createPolicy(rules) {
-  const {
-    scan = null,
-    maxSize = null,
-    allowedMimeTypes = null,
-    allowedExtensions = null,
-    rejectEncrypted = false,
-    onScannerUnavailable = 'reject',
-    allowScanError = false,
-    allowUnknownMimeType = false,
-  } = rules == null ? {} : rules
-  if (!['reject', 'allow', 'throw'].includes(onScannerUnavailable)) {
-    throw new TypeError(`onScannerUnavailable must be 'reject', 'allow' or 'throw'. Received ${String(onScannerUnavailable)}`)
-  }
+  const opts = own(rules, 'rules')
+  const scan = opts.scan === undefined || opts.scan === null ? null : own(opts.scan, 'scan')
+  if (scan) resolveTarget(scan) // bad connection options throw now, not on every upload
+  const maxSize = nonNegative(opts, 'maxSize', null)
+  const allowedMimeTypes = stringList(opts, 'allowedMimeTypes')
+  const allowedExtensions = stringList(opts, 'allowedExtensions')
+  const rejectEncrypted = flag(opts, 'rejectEncrypted')
+  const allowScanError = flag(opts, 'allowScanError')
+  const allowUnknownMimeType = flag(opts, 'allowUnknownMimeType')
+  const onScannerUnavailable = oneOf(opts, 'onScannerUnavailable', ['reject', 'allow', 'throw'], 'reject')
 
   async function check(buffer, meta) {
     if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()

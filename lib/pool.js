@@ -5,9 +5,12 @@
 
 const { coded } = require('./core/input-errors.js')
 const { Client } = require('./core/client.js')
+const { own, nonNegative } = require('./core/options.js')
 
 module.exports = function createPool(options) {
-  const { host = '127.0.0.1', port = 3310, socket, size = 5, timeout = 15000, maxFileSize } = options == null ? {} : options
+  const opts = own(options)
+  const { host = '127.0.0.1', port = 3310, socket, timeout = 15000, maxFileSize } = opts
+  const size = nonNegative(opts, 'size', 5, { integer: true, min: 1 })
   const client = new Client(
     { host, port, socket, timeout, maxConnections: size, retries: 0, maxFileSize },
     { closedError: () => coded('Pool destroyed', 'ERR_POOL_DESTROYED') },

@@ -6,22 +6,26 @@
 const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
 
-const { walk } = require('./core/walk.js')
+const { walk, walkedTarget } = require('./core/walk.js')
 const inputErrors = require('./core/input-errors.js')
 const { inspect } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
-const { NOFOLLOW } = require('./core/options.js')
+const { WALKED, own, resolveTarget } = require('./core/options.js')
+const { invalidOption } = require('./core/errors.js')
 
-module.exports = function createScanner(options) {
+module.exports = function createScanner(scannerOptions) {
+  const { followSymlinks = false, ...options } = own(scannerOptions)
+  if (typeof followSymlinks !== 'boolean') throw invalidOption('followSymlinks', 'a boolean', followSymlinks)
+  resolveTarget(options) // bad connection options throw now, not on every file
   const emitter = new EventEmitter()
   const fail = (err, file) => {
     // EventEmitter throws on 'error' without a listener; inside a promise that would become an
     // unhandled rejection that can take the process down. Unheard errors are dropped instead.
     if (emitter.listenerCount('error') > 0) emitter.emit('error', err, file)
   }
-  async function scanOne(file, target = file, nofollow = false) {
+  async function scanOne(file, target = file, walked = undefined) {
     try {
-      const report = await inspect(target, nofollow ? { ...options, [NOFOLLOW]: true } : options)
+      const report = await inspect(target, walked ? { ...options, [WALKED]: walked } : options)
       if (report.verdict === Verdict.Clean) emitter.emit('clean', file)
       else if (report.verdict === Verdict.Malicious) emitter.emit('malicious', file, report.viruses)
       else emitter.emit('scanError', file, report)
@@ -38,9 +42,9 @@ module.exports = function createScanner(options) {
     ;(async () => {
       if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(inputErrors.directoryNotFound(dir), dir)
       if (!(await fs.promises.stat(dir)).isDirectory()) return fail(inputErrors.coded(`Not a directory: ${dir}`, 'ENOTDIR'), dir)
-      const { files, problems } = await walk(dir, { followSymlinks: Boolean(options && options.followSymlinks) })
+      const { root, files, problems } = await walk(dir, { followSymlinks })
       for (const { path: file, reason } of problems) fail(Object.assign(new Error(`${reason}: ${file}`), { code: 'ERR_WALK', reason }), file)
-      for (const { path: file, real } of files) await scanOne(file, real || file, true)
+      for (const f of files) await scanOne(f.path, f.real || f.path, walkedTarget(root, f))
       emitter.emit('complete', dir)
     })().catch((err) => fail(err, dir))
   }

@@ -9,8 +9,27 @@
 // server, an analysis that never completes) is this engine's ScanError, never Clean.
 
 const { coded } = require('./core/input-errors.js')
+const { own, nonNegative, stringOption } = require('./core/options.js')
 
 const DEFAULTS = { baseUrl: 'https://www.virustotal.com', timeout: 30000, pollInterval: 5000, maxPolls: 12, threshold: 1 }
+
+/** The engine's settings, checked (createMultiEngine calls this when it is created). */
+function settings(engine) {
+  const opts = own(engine, 'engine')
+  return {
+    apiKey: opts.apiKey,
+    baseUrl: stringOption(opts, 'baseUrl', DEFAULTS.baseUrl, { nonEmpty: true }),
+    timeout: nonNegative(opts, 'timeout', DEFAULTS.timeout),
+    pollInterval: nonNegative(opts, 'pollInterval', DEFAULTS.pollInterval),
+    maxPolls: nonNegative(opts, 'maxPolls', DEFAULTS.maxPolls, { integer: true }),
+    threshold: nonNegative(opts, 'threshold', DEFAULTS.threshold, { integer: true, min: 1 }),
+  }
+}
+
+/** A detection count from a completed analysis's stats; null when it is not one. */
+function count(value) {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : null
+}
 
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
@@ -39,7 +58,7 @@ async function request(url, init, timeout, signal) {
  * none. `signal` ends it early (the multi-engine's deadline).
  */
 async function scanWithVirusTotal(engine, buffer, signal) {
-  const { apiKey, baseUrl, timeout, pollInterval, maxPolls, threshold } = { ...DEFAULTS, ...stripUndefined(engine) }
+  const { apiKey, baseUrl, timeout, pollInterval, maxPolls, threshold } = settings(engine)
   if (!apiKey) throw coded('no apiKey', 'ERR_VIRUSTOTAL_NO_KEY')
   const base = String(baseUrl).replace(/\/+$/, '')
   const headers = { 'x-apikey': apiKey, accept: 'application/json' }
@@ -53,16 +72,16 @@ async function scanWithVirusTotal(engine, buffer, signal) {
     const report = await request(`${base}/api/v3/analyses/${encodeURIComponent(id)}`, { headers }, timeout, signal)
     const attributes = (report && report.data && report.data.attributes) || {}
     if (attributes.status === 'completed') {
-      const stats = attributes.stats || {}
-      const detections = (Number(stats.malicious) || 0) + (Number(stats.suspicious) || 0)
+      // A completed analysis without usable counts is no verdict: never "0 detections".
+      const stats = attributes.stats
+      const malicious = stats && typeof stats === 'object' ? count(stats.malicious) : null
+      const suspicious = stats && typeof stats === 'object' ? (stats.suspicious === undefined ? 0 : count(stats.suspicious)) : null
+      if (malicious === null || suspicious === null) throw coded('VirusTotal completed the analysis without detection counts', 'ERR_VIRUSTOTAL_REPLY')
+      const detections = malicious + suspicious
       return { verdict: detections >= threshold ? 'malicious' : 'clean', detections }
     }
   }
   throw coded('timeout', 'ERR_VIRUSTOTAL_PENDING')
 }
 
-function stripUndefined(o) {
-  return Object.fromEntries(Object.entries(o || {}).filter(([, v]) => v !== undefined))
-}
-
-module.exports = { scanWithVirusTotal }
+module.exports = { scanWithVirusTotal, settings }

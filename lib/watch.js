@@ -13,11 +13,13 @@ const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
 const { inspect } = require('./core/shared.js')
+const { resolveTarget } = require('./core/options.js')
 const { Verdict } = require('./core/verdict.js')
-const { NOFOLLOW } = require('./core/options.js')
-const { toError } = require('./core/errors.js')
-const { fileIds } = require('./core/client.js')
-const fileIdOf = (report) => fileIds.get(report)
+const { WALKED, own, stringOption } = require('./core/options.js')
+const { toError, invalidOption } = require('./core/errors.js')
+const { fileIdOf } = require('./core/scanned.js')
+const { exactName, escapeName } = require('./core/walk.js')
+const inputErrors = require('./core/input-errors.js')
 const binding = require('./core/binding.js')
 
 /**
@@ -45,8 +47,15 @@ async function quarantineFile(file, dir, viruses, { fileId, root = path.dirname(
 }
 
 function watch(dirPath, options, callbacks) {
-  const { quarantine, ...scanOptions } = options || {}
-  const { onClean = () => {}, onMalicious = () => {}, onError = () => {} } = callbacks || {}
+  const { quarantine: _q, ...scanOptions } = own(options)
+  const quarantine = stringOption(own(options), 'quarantine', undefined, { nonEmpty: true })
+  resolveTarget(scanOptions) // bad connection options throw now, not on every file
+  const { onClean = () => {}, onMalicious = () => {}, onError = () => {} } = own(callbacks, 'callbacks')
+  for (const [name, fn] of Object.entries({ onClean, onMalicious, onError })) {
+    if (typeof fn !== 'function') throw invalidOption(name, 'a function', fn)
+  }
+  if (typeof dirPath !== 'string') throw inputErrors.notAString('dirPath')
+  const rootReal = fs.realpathSync(dirPath)
   if (quarantine) fs.mkdirSync(quarantine, { recursive: true })
   const quarantineReal = quarantine ? fs.realpathSync(quarantine) : null
   const underQuarantine = (real) => quarantineReal !== null && (real === quarantineReal || real.startsWith(quarantineReal + path.sep))
@@ -57,7 +66,9 @@ function watch(dirPath, options, callbacks) {
     const parentReal = await fs.promises.realpath(path.dirname(full)).catch(() => null)
     if (parentReal === null || underQuarantine(parentReal)) return
     try {
-      const report = await inspect(full, { ...scanOptions, [NOFOLLOW]: true })
+      // Opened below the watched directory without following any link.
+      const rel = path.relative(dirPath, full).split(path.sep).join('/')
+      const report = await inspect(full, { ...scanOptions, [WALKED]: { root: rootReal, rel } })
       if (report.verdict === Verdict.Clean) return onClean(full, report)
       if (report.verdict === Verdict.Malicious) {
         const moved = quarantine ? await quarantineFile(full, quarantine, report.viruses, { fileId: fileIdOf(report), root: dirPath }) : null
@@ -68,12 +79,48 @@ function watch(dirPath, options, callbacks) {
       onError(err, full)
     }
   }
-  const watcher = fs.watch(dirPath, { recursive: true }, (_event, name) => {
-    if (!name) return
-    const full = path.join(dirPath, name.toString())
+  const unrepresentable = (raw) => {
+    const shown = path.join(dirPath, escapeName(raw))
+    onError(Object.assign(new Error(`${shown}: a name that is not UTF-8 cannot be scanned by name`), { code: 'ERR_UNREPRESENTABLE_NAME', path: shown }), shown)
+  }
+  const schedule = (full) => {
     clearTimeout(timers.get(full))
     timers.set(full, setTimeout(() => timers.delete(full) && handle(full), 300))
+  }
+  // Names are bytes: one that is not UTF-8 cannot be named to the scanner exactly (its lossy
+  // decoding may name another file), so it is reported through onError, never scanned. Node's
+  // recursive watcher hands out lossy strings, so a name with U+FFFD is looked up again by bytes.
+  const watcher = fs.watch(dirPath, { recursive: true, encoding: 'buffer' }, (_event, name) => {
+    if (!name) return
+    if (Buffer.isBuffer(name)) {
+      const exact = exactName(name)
+      return exact === null ? unrepresentable(name) : schedule(path.join(dirPath, exact))
+    }
+    if (!name.includes('\uFFFD')) return schedule(path.join(dirPath, name))
+    namesByBytes(name).then(
+      (found) => found.forEach(({ raw, exact }) => (exact === null ? unrepresentable(raw) : schedule(path.join(dirPath, exact)))),
+      () => {},
+    )
   })
+  /** The entries whose lossy name is `name`, resolved one byte-named component at a time. */
+  async function namesByBytes(name) {
+    let found = [{ raw: Buffer.alloc(0), exact: '' }]
+    for (const part of name.split(path.sep)) {
+      const next = []
+      for (const { raw, exact } of found) {
+        const dir = Buffer.concat([Buffer.from(dirPath + path.sep), raw])
+        const entries = await fs.promises.readdir(dir, { encoding: 'buffer' }).catch(() => [])
+        for (const entry of entries) {
+          if (entry.toString('utf8') !== part) continue
+          const sep = raw.length ? Buffer.from(path.sep) : Buffer.alloc(0)
+          const own = exactName(entry)
+          next.push({ raw: Buffer.concat([raw, sep, entry]), exact: exact === null || own === null ? null : exact ? path.join(exact, own) : own })
+        }
+      }
+      found = next
+    }
+    return found
+  }
   const close = watcher.close.bind(watcher)
   watcher.close = () => {
     for (const t of timers.values()) clearTimeout(t)

@@ -3,6 +3,7 @@
 #
 #   scripts/clamd.sh start [NAME] [--stream-max-length 1M] [--max-file-size 10M]
 #                                 [--max-scan-size 1M] [--no-alert-exceeds-max] [--disable-cache]
+#                                 [--database DIR]
 #   scripts/clamd.sh start NAME        # a named instance of the project's, with its preset options
 #   scripts/clamd.sh stop [NAME|all]
 #   scripts/clamd.sh env [NAME]        # prints CLAMD_PORT=… CLAMD_SOCKET=… CLAMD_PID=…
@@ -82,7 +83,7 @@ preset() {
 start() {
   # shellcheck disable=SC2046
   [[ $# -eq 0 ]] && set -- $(preset)
-  local stream_max="100M" cache="no" alert="yes" limits=""
+  local stream_max="100M" cache="no" alert="yes" limits="" database="$repo/testdata/signatures"
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --stream-max-length) stream_max="$2"; shift 2 ;;
@@ -90,6 +91,7 @@ start() {
       --max-scan-size) limits+="MaxScanSize $2"$'\n'; shift 2 ;;
       --no-alert-exceeds-max) alert="no"; shift ;;
       --disable-cache) cache="yes"; shift ;;
+      --database) database="$2"; shift 2 ;;   # a test's own signature set (e.g. a .cud it updates)
       *) echo "clamd.sh: unknown option $1" >&2; exit 2 ;;
     esac
   done
@@ -108,7 +110,7 @@ $user_line
 LocalSocket $dir/clamd.sock
 LocalSocketMode 666
 TCPAddr 127.0.0.1
-DatabaseDirectory $repo/testdata/signatures
+DatabaseDirectory $database
 PidFile $dir/clamd.pid
 LogFile $dir/clamd.log
 LogTime yes

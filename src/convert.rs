@@ -77,7 +77,10 @@ pub fn failed(err: ClamError, endpoint: Option<EndpointObject>) -> Outcome {
   let kind = match &err {
     ClamError::Os { .. } => ErrorKind::Os,
     ClamError::NotFound { .. } => ErrorKind::Dns,
-    ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) | ClamError::QueueTimeout(_) => ErrorKind::Timeout,
+    ClamError::Timeout(_)
+    | ClamError::ClamscanTimeout(_)
+    | ClamError::QueueTimeout(_)
+    | ClamError::SourceTimeout { .. } => ErrorKind::Timeout,
     ClamError::FileChanged(_) => ErrorKind::Changed,
     ClamError::HangUp => ErrorKind::Hangup,
     ClamError::Spawn { .. } => ErrorKind::Spawn,
@@ -110,6 +113,10 @@ pub fn failed(err: ClamError, endpoint: Option<EndpointObject>) -> Outcome {
       native.syscall = Some(op.as_str().into());
       native.address = address;
       native.port = port.map(u32::from);
+      native.path = path;
+    }
+    ClamError::SourceTimeout { path, .. } => {
+      native.syscall = Some("read".into());
       native.path = path;
     }
     ClamError::NotFound { host } => {

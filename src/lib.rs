@@ -87,8 +87,19 @@ pub struct ClientOptions {
 pub struct CallOpts {
   /// Reply timeout for this call in milliseconds (0 disables it); the client's when absent.
   pub timeout: Option<f64>,
-  /// Refuse a symlink in the path's last component (directory walks).
-  pub nofollow: Option<bool>,
+  /// A directory walk's file: opened as `root/rel` without following any symlink below `root`.
+  pub root: Option<String>,
+  pub rel: Option<String>,
+  /// `dev:ino` the file must still have (what the walk listed).
+  pub file_id: Option<String>,
+}
+
+/// How a path named by these options is opened (see `file::OpenRule`).
+fn open_rule(root: Option<String>, rel: Option<String>, file_id: Option<&str>) -> file::OpenRule {
+  file::OpenRule {
+    beneath: root.zip(rel).map(|(root, rel)| file::Beneath { root, rel }),
+    expect: file_id.and_then(file::FileId::parse),
+  }
 }
 
 #[napi(object)]
@@ -254,8 +265,11 @@ impl NativeClient {
   /// Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise.
   #[napi]
   pub fn scan_file(&self, path: String, opts: Option<CallOpts>) -> ScanCall {
-    let nofollow = opts.as_ref().and_then(|o| o.nofollow).unwrap_or(false);
-    self.start(Payload::File { path, nofollow }, opts, None)
+    let rule = match &opts {
+      Some(o) => open_rule(o.root.clone(), o.rel.clone(), o.file_id.as_deref()),
+      None => file::OpenRule::default(),
+    };
+    self.start(Payload::File { path, rule }, opts, None)
   }
 
   /// Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`.
@@ -299,7 +313,10 @@ impl NativeClient {
 pub struct LocalTarget {
   pub path: Option<String>,
   pub fd: Option<i32>,
-  pub nofollow: Option<bool>,
+  /// As in `CallOpts`: a directory walk's file.
+  pub root: Option<String>,
+  pub rel: Option<String>,
+  pub file_id: Option<String>,
   pub database: Option<String>,
   /// Kill clamscan after this many milliseconds; 0 disables it.
   pub timeout: f64,
@@ -321,7 +338,7 @@ pub fn local_scan(target: LocalTarget) -> ScanCall {
         (Some(fd), _) => local::What::Fd(fd),
         (None, Some(path)) => local::What::Path {
           path,
-          nofollow: target.nofollow.unwrap_or(false),
+          rule: open_rule(target.root, target.rel, target.file_id.as_deref()),
         },
         (None, None) => return failed(ClamError::Internal("localScan needs a path or fd".into()), None),
       };
@@ -340,6 +357,19 @@ pub fn local_scan(target: LocalTarget) -> ScanCall {
   )
 }
 
+/// Deletes `root/rel` when it is still the file `fileId` (`dev:ino`) and no directory below
+/// `root` on its path is a symlink (the CLI's `--delete`).
+#[napi]
+pub fn remove_scanned(root: String, rel: String, file_id: String) -> Outcome {
+  let Some(id) = file::FileId::parse(&file_id) else {
+    return failed(ClamError::Internal(format!("bad file id {file_id}")), None);
+  };
+  match file::remove_scanned(&root, &rel, id) {
+    Ok(()) => reply_outcome_text(String::new()),
+    Err(err) => failed(err, None),
+  }
+}
+
 /// Moves `root/rel` into `destDir` as `<base>.quarantined` when it is still the file
 /// `fileId` (`dev:ino`) and no directory on either path is a symlink. Resolves the new path.
 #[napi]
@@ -348,18 +378,23 @@ pub fn quarantine_move(root: String, rel: String, dest_dir: String, base: String
     return failed(ClamError::Internal(format!("bad file id {file_id}")), None);
   };
   match file::quarantine_move(&root, &rel, &dest_dir, &base, id) {
-    Ok(path) => Outcome {
-      verdict: None,
-      viruses: vec![],
-      reply: path,
-      reason: None,
-      limit: None,
-      endpoint: None,
-      bytes: 0.0,
-      duration_ms: 0.0,
-      file_id: None,
-      error: None,
-    },
+    Ok(path) => reply_outcome_text(path),
     Err(err) => failed(err, None),
+  }
+}
+
+/// The outcome of a file operation that succeeded: its text in `reply`.
+fn reply_outcome_text(reply: String) -> Outcome {
+  Outcome {
+    verdict: None,
+    viruses: vec![],
+    reply,
+    reason: None,
+    limit: None,
+    endpoint: None,
+    bytes: 0.0,
+    duration_ms: 0.0,
+    file_id: None,
+    error: None,
   }
 }

@@ -9,10 +9,10 @@ const SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'clamd.sh')
  * Starts (or finds) the named private clamd and returns `{ port, socket, pid }`. Each name has its
  * configuration in scripts/clamd.sh: `main` (StreamMaxLength 1G, AlertExceedsMax yes), `limit`
  * (StreamMaxLength 1M), `noalert` (as main, AlertExceedsMax no), `scanlimit` and
- * `scanlimit-noalert` (MaxScanSize 1M).
+ * `scanlimit-noalert` (MaxScanSize 1M). Extra `options` are clamd.sh's flags (e.g. `--database DIR`).
  */
-function startClamd(name = 'main') {
-  const out = execFileSync('bash', [SCRIPT, 'start', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+function startClamd(name = 'main', ...options) {
+  const out = execFileSync('bash', [SCRIPT, 'start', name, ...options], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   const env = Object.fromEntries(out.trim().split('\n').map((line) => line.split('=')))
   return { port: Number(env.CLAMD_PORT), socket: env.CLAMD_SOCKET, pid: Number(env.CLAMD_PID) }
 }

@@ -6,27 +6,69 @@
 const binding = require('./binding.js')
 const { Verdict, VERDICT_BY_NAME } = require('./verdict.js')
 const { DEFAULTS, nonNegative, resolveTarget, callOptions, endpointName } = require('./options.js')
-const { abortError, toError, clientClosed } = require('./errors.js')
+const { abortError, toError, clientClosed, streamTimeout } = require('./errors.js')
 const { assertFile, assertBuffer, assertReadable, chunkBytes } = require('./inputs.js')
 const { createTempFile } = require('./tempfile.js')
+const { recordScanned } = require('./scanned.js')
 
-/** `dev:ino` of the regular file each report is about (quarantine moves only that file). */
-const fileIds = new WeakMap()
+/**
+ * Reads a stream's chunks one at a time, each read cut short by `stop(outcome)` or by `idle` ms
+ * without a chunk. Each read is its own promise: racing every read against one long-lived
+ * promise would leave a reaction per chunk on it, keeping every chunk alive until it settles.
+ * `next()` resolves `{ chunk }`, `{ done: true }` or a stop's outcome (`{ error }`, `{ stopped }`).
+ */
+function chunkReader(stream, { idle = 0, onIdle } = {}) {
+  const chunks = stream.iterator({ destroyOnReturn: false })
+  let wake = null
+  let stopped = null
+  return {
+    stop(outcome) {
+      if (stopped) return
+      stopped = outcome
+      if (wake) wake(outcome)
+    },
+    next() {
+      if (stopped) return Promise.resolve(stopped)
+      let timer = null
+      return new Promise((resolve) => {
+        wake = resolve
+        if (idle > 0) timer = setTimeout(() => resolve({ error: onIdle() }), idle)
+        chunks.next().then(
+          ({ value, done }) => resolve(done ? { done: true } : { chunk: value }),
+          (error) => resolve({ error }),
+        )
+      }).finally(() => {
+        clearTimeout(timer)
+        wake = null
+      })
+    },
+  }
+}
 
 /**
  * Feeds a Readable to a native INSTREAM upload, one chunk in flight at a time: the stream is only
- * read as fast as clamd takes the data. When clamd answers early the stream is left alone (not
- * destroyed); when the stream fails, the scan rejects with the stream's own error.
+ * read as fast as clamd takes the data. When the scan ends first (clamd answered early, the idle
+ * timeout ran out on a stream that stopped producing, an abort) the wait for the stream ends too,
+ * and the stream is left alone (not destroyed); when the stream fails, the scan rejects with the
+ * stream's own error.
  */
 async function pumpStream(call, stream, settled) {
-  settled.catch(() => {}) // awaited below; an early failure must not count as unhandled meanwhile
+  const reader = chunkReader(stream)
+  const stop = () => reader.stop({ stopped: true })
+  settled.then(stop, stop)
   try {
-    for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
-      const bytes = chunkBytes(chunk, stream)
+    for (;;) {
+      const next = await reader.next()
+      if (next.error) throw next.error
+      if (next.stopped) break
+      if (next.done) {
+        call.end()
+        break
+      }
+      const bytes = chunkBytes(next.chunk, stream)
       if (bytes.length === 0) continue
       if (!(await call.write(bytes))) break
     }
-    call.end()
   } catch (err) {
     await call.fail(String((err && err.message) || err))
     await settled.catch(() => {})
@@ -38,24 +80,22 @@ async function pumpStream(call, stream, settled) {
 /**
  * Copies a Readable into a local-mode temp file, one chunk at a time (each written before the
  * next is read), as the same bytes clamd mode would send. Resolves false, leaving the stream
- * unread from there, once `overLimit(bytesSoFar)` says the payload is too large.
+ * unread from there, once `overLimit(bytesSoFar)` says the payload is too large. A stream that
+ * gives nothing for `idle` ms rejects ETIMEDOUT, as in clamd mode.
  */
-async function writeStream(stream, temp, overLimit, signal) {
+async function writeStream(stream, temp, overLimit, signal, idle) {
   // An abort stops the copy at once, even while the stream has nothing to give (the temp file
   // goes with it); the stream itself is left to its owner, as in clamd mode.
-  let onAbort
-  const aborted = new Promise((resolve, reject) => {
-    onAbort = () => reject(abortError(signal))
-    if (signal) signal.addEventListener('abort', onAbort, { once: true })
-  })
-  aborted.catch(() => {})
-  const chunks = stream.iterator({ destroyOnReturn: false })
+  const reader = chunkReader(stream, { idle, onIdle: () => streamTimeout(idle) })
+  const onAbort = () => reader.stop({ error: abortError(signal) })
+  if (signal) signal.addEventListener('abort', onAbort, { once: true })
   let bytes = 0
   try {
     for (;;) {
-      const { value: chunk, done } = await Promise.race([chunks.next(), aborted])
-      if (done) return true
-      const data = chunkBytes(chunk, stream)
+      const next = await reader.next()
+      if (next.error) throw next.error
+      if (next.done) return true
+      const data = chunkBytes(next.chunk, stream)
       bytes += data.length
       if (overLimit(bytes)) return false
       await temp.write(data)
@@ -109,7 +149,8 @@ class ClamscanBackend {
   }
 
   file(call, filePath) {
-    return call(binding.localScan({ ...this.#job(call), path: filePath, nofollow: call.nofollow }))
+    const walked = call.walked ? { root: call.walked.root, rel: call.walked.rel, fileId: call.walked.fileId } : {}
+    return call(binding.localScan({ ...this.#job(call), path: filePath, ...walked }))
   }
 
   buffer(call, buffer) {
@@ -118,7 +159,8 @@ class ClamscanBackend {
   }
 
   stream(call, stream) {
-    return this.#data(call, (temp) => writeStream(stream, temp, (bytes) => this.#overLimit(bytes), call.signal))
+    const idle = this.#job(call).timeout
+    return this.#data(call, (temp) => writeStream(stream, temp, (bytes) => this.#overLimit(bytes), call.signal, idle))
   }
 
   async command(name) {
@@ -303,12 +345,14 @@ class Client {
         const outcome = await native.outcome()
         calls.delete(native)
         if (outcome.error) throw toError(outcome.error, endpointName(outcome.endpoint))
-        return toReport(outcome)
+        const report = toReport(outcome)
+        if (outcome.fileId) recordScanned(report, outcome.fileId, opts.walked)
+        return report
       }
       call.native = opts.native
       call.signal = signal
       call.timeout = opts.timeout
-      call.nofollow = opts.nofollow
+      call.walked = opts.walked
       body(call).then(
         (value) => finish(resolve, value),
         (err) => finish(reject, err),
@@ -328,7 +372,6 @@ function toReport(outcome) {
     bytes: outcome.bytes,
     durationMs: outcome.durationMs,
   }
-  if (outcome.fileId) fileIds.set(report, outcome.fileId)
   return report
 }
 
@@ -345,4 +388,4 @@ function createClient(options) {
   return new Client(options)
 }
 
-module.exports = { Client, createClient, fileIds }
+module.exports = { Client, createClient }

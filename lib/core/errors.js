@@ -22,6 +22,9 @@ const SYSTEM_ERRORS = new Map()
 for (const [errno, [code, description]] of util.getSystemErrorMap()) SYSTEM_ERRORS.set(code, { errno, description })
 SYSTEM_ERRORS.set('ENOTFOUND', SYSTEM_ERRORS.get('EAI_NONAME') || { errno: -3008, description: 'not found' })
 
+/** A failure of what was being uploaded (a file, a stream that stopped giving data), not of clamd. */
+const aboutTheUpload = (e) => Boolean(e.path) || (e.code === 'ETIMEDOUT' && e.syscall === 'read')
+
 /** A native error description → an Error shaped like Node's own. */
 function toError(native, endpoint) {
   const err = new Error(native.message)
@@ -41,8 +44,16 @@ function toError(native, endpoint) {
   for (const key of ['syscall', 'address', 'port', 'path', 'hostname', 'spawnargs']) {
     if (native[key] != null) err[key] = native[key]
   }
-  // Which clamd failed (file errors are about the file, not the endpoint).
-  if (endpoint && !(native.kind === 'os' && native.path)) err.endpoint = endpoint
+  // Which clamd failed (file errors, and a source that gave no data, are not about the endpoint).
+  if (endpoint && !aboutTheUpload(native)) err.endpoint = endpoint
+  return err
+}
+
+/** A stream that gave no data for `ms` (local mode; clamd mode's comes from the native client). */
+function streamTimeout(ms) {
+  const err = new Error(`timed out after ${ms}ms waiting for data from the stream`)
+  err.code = 'ETIMEDOUT'
+  err.syscall = 'read'
   return err
 }
 
@@ -56,7 +67,8 @@ function clientClosed(message = 'Client closed', code = 'ERR_CLIENT_CLOSED') {
  * code 3): a failed connect or name lookup, a reset, a timeout, or no clamd configured.
  */
 function isUnreachable(err) {
-  return Boolean(err) && (err.syscall === 'connect' || err.syscall === 'getaddrinfo' || ['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ERR_NO_CLAMD'].includes(err.code))
+  if (!err || aboutTheUpload(err)) return false
+  return err.syscall === 'connect' || err.syscall === 'getaddrinfo' || ['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ERR_NO_CLAMD'].includes(err.code)
 }
 
-module.exports = { invalidOption, abortError, toError, clientClosed, isUnreachable, ...require('./input-errors.js') }
+module.exports = { invalidOption, abortError, toError, streamTimeout, clientClosed, isUnreachable, ...require('./input-errors.js') }

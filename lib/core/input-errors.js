@@ -16,4 +16,6 @@ module.exports = {
   notABuffer: () => coded('buffer must be a Buffer', 'ERR_INVALID_ARG_TYPE'),
   emptyBuffer: () => coded('buffer is empty', 'ERR_INVALID_ARG_VALUE'),
   notAReadable: () => coded('stream must be a Readable', 'ERR_INVALID_ARG_TYPE'),
+  streamDestroyed: () => coded('stream was destroyed before it was scanned: its bytes cannot all be read', 'ERR_STREAM_DESTROYED'),
+  streamConsumed: () => coded('stream was already read or has ended: its bytes cannot all be scanned', 'ERR_STREAM_ALREADY_FINISHED'),
 }

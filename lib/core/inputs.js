@@ -22,8 +22,16 @@ function assertBuffer(buffer) {
   if (buffer.length === 0) throw inputErrors.emptyBuffer()
 }
 
+/**
+ * A Readable that can still give every byte it carries. One that was destroyed, has ended, or
+ * was already read from (a body parser consumed the request) would scan as an empty or partial
+ * upload and come back Clean: refused. A fresh stream that turns out empty is a valid scan.
+ */
 function assertReadable(stream) {
   if (!(stream instanceof Readable)) throw inputErrors.notAReadable()
+  if (stream.readableEnded || stream.readableDidRead) throw inputErrors.streamConsumed()
+  if (stream.destroyed || stream.readableAborted) throw inputErrors.streamDestroyed()
+  if (Readable.isDisturbed(stream)) throw inputErrors.streamConsumed()
 }
 
 function chunkBytes(chunk, stream) {

@@ -6,8 +6,28 @@ const path = require('node:path')
 const util = require('node:util')
 const { invalidOption } = require('./errors.js')
 
-/** Internal per-call option: refuse a symlink in the path's last component (directory walks). */
-const NOFOLLOW = Symbol('pompelmi.nofollow')
+/**
+ * Internal per-call option of the walkers: `{ root, rel, fileId }`. The file is opened as
+ * `root/rel` one directory descriptor at a time without following any symlink, and must still be
+ * the inode `fileId` (`dev:ino`) the walk listed; `fileId` may be absent (watch).
+ */
+const WALKED = Symbol('pompelmi.walked')
+
+/**
+ * The caller's own options: a copy of its own enumerable properties (symbols included), so a
+ * key inherited from a polluted `Object.prototype` never counts. `null`/`undefined` mean `{}`.
+ */
+function own(options, name = 'options') {
+  if (options === undefined || options === null) return {}
+  if (typeof options !== 'object' && typeof options !== 'function') throw invalidOption(name, 'an object', options)
+  // No prototype: reading a key the caller did not set finds nothing, whatever Object.prototype holds.
+  const copy = Object.create(null)
+  for (const key of Object.keys(options)) copy[key] = options[key]
+  for (const key of Object.getOwnPropertySymbols(options)) {
+    if (Object.prototype.propertyIsEnumerable.call(options, key)) copy[key] = options[key]
+  }
+  return copy
+}
 
 const DEFAULTS = Object.freeze({
   host: '127.0.0.1',
@@ -27,20 +47,42 @@ const DEFAULTS = Object.freeze({
   readyInterval: 500,
 })
 
-function nonNegative(options, name, fallback, { integer = false } = {}) {
-  const value = options[name]
+/**
+ * A numeric option: a number or a numeric string (a value from an environment variable), finite,
+ * at least `min` (0), an integer when asked; `fallback` when absent. Read as an own property.
+ */
+function nonNegative(options, name, fallback, { integer = false, min = 0 } = {}) {
+  const value = Object.hasOwn(options, name) ? options[name] : undefined
   if (value === undefined || value === null) return fallback
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < 0 || (integer && !Number.isInteger(n))) {
-    throw invalidOption(name, integer ? 'a non-negative integer' : 'a non-negative number', value)
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    const what = min > 0 ? `${integer ? 'an integer' : 'a number'} >= ${min}` : integer ? 'a non-negative integer' : 'a non-negative number'
+    throw invalidOption(name, what, value)
   }
   return n
+}
+
+/** An option that must be one of `allowed` (or absent: `fallback`). */
+function oneOf(options, name, allowed, fallback) {
+  const value = Object.hasOwn(options, name) ? options[name] : undefined
+  if (value === undefined) return fallback
+  if (!allowed.includes(value)) throw invalidOption(name, allowed.map((a) => util.inspect(a)).join(', ').replace(/, ([^,]*)$/, ' or $1'), value)
+  return value
+}
+
+/** An option that must be a string (or absent: `fallback`). */
+function stringOption(options, name, fallback, { nonEmpty = false } = {}) {
+  const value = Object.hasOwn(options, name) ? options[name] : undefined
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || (nonEmpty && value === '')) throw invalidOption(name, nonEmpty ? 'a non-empty string' : 'a string', value)
+  return value
 }
 
 function tcpEndpoint(host, port, optionName = 'port') {
   if (host == null || host === '') host = DEFAULTS.host
   if (typeof host !== 'string') throw invalidOption('host', 'a string', host)
-  const n = port == null ? DEFAULTS.port : typeof port === 'string' && port.trim() === '' ? NaN : Number(port)
+  // An integer, or a string of one: `true` is not port 1, nor `[3310]` port 3310.
+  const n = port == null ? DEFAULTS.port : typeof port === 'number' ? port : typeof port === 'string' && /^\s*\d+\s*$/.test(port) ? Number(port) : NaN
   if (!Number.isInteger(n) || n <= 0 || n > 65535) {
     const err = new RangeError(`Port should be > 0 and < 65536. Received ${util.inspect(port)}.`)
     err.code = 'ERR_SOCKET_BAD_PORT'
@@ -71,7 +113,10 @@ function parseEndpoint(spec) {
     if (m) return tcpEndpoint(m[1].replace(/^\[|\]$/g, ''), m[2])
     throw invalidOption('endpoints', 'made of { host, port }, { socket }, "tcp://host:port" or "unix:/path"', spec)
   }
-  if (spec && typeof spec === 'object') return spec.socket ? unixEndpoint(spec.socket) : tcpEndpoint(spec.host, spec.port)
+  if (spec && typeof spec === 'object') {
+    const { socket, host, port } = own(spec, 'endpoints')
+    return socket ? unixEndpoint(socket) : tcpEndpoint(host, port)
+  }
   throw invalidOption('endpoints', 'made of { host, port }, { socket }, "tcp://host:port" or "unix:/path"', spec)
 }
 
@@ -82,12 +127,18 @@ function parseEndpoint(spec) {
  * clamscan locally.
  */
 function resolveTarget(options) {
-  const opts = options == null ? {} : options
-  if (typeof opts !== 'object') throw invalidOption('options', 'an object', options)
+  const opts = own(options)
   let endpoints = null
   if (opts.endpoints !== undefined) {
     if (!Array.isArray(opts.endpoints) || opts.endpoints.length === 0) {
       throw invalidOption('endpoints', 'a non-empty array', opts.endpoints)
+    }
+    // Two ways to name clamd in one options object: which one was meant is not guessed.
+    const also = ['host', 'port', 'socket'].filter((k) => opts[k] !== undefined)
+    if (also.length) {
+      const err = new TypeError(`The "endpoints" option cannot be combined with ${also.map((k) => `"${k}"`).join(', ')}: list every clamd in "endpoints"`)
+      err.code = 'ERR_INVALID_ARG_VALUE'
+      throw err
     }
     endpoints = opts.endpoints.map(parseEndpoint)
   } else if (opts.host !== undefined || opts.port !== undefined || opts.socket !== undefined) {
@@ -121,10 +172,9 @@ function resolveTarget(options) {
   return target
 }
 
-/** Per-call options: `{ signal, timeout }`. */
+/** Per-call options: `{ signal, timeout }` (and the walkers' WALKED). */
 function callOptions(options) {
-  const opts = options == null ? {} : options
-  if (typeof opts !== 'object') throw invalidOption('options', 'an object', options)
+  const opts = own(options)
   const { signal } = opts
   if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
     const err = new TypeError(`The "signal" option must be an AbortSignal. Received ${util.inspect(signal)}`)
@@ -132,8 +182,9 @@ function callOptions(options) {
     throw err
   }
   const timeout = opts.timeout === undefined ? undefined : nonNegative(opts, 'timeout', undefined)
-  const nofollow = opts[NOFOLLOW] === true
-  return { signal, timeout, nofollow, native: timeout === undefined && !nofollow ? undefined : { timeout, nofollow } }
+  const walked = opts[WALKED]
+  const native = timeout === undefined && !walked ? undefined : { timeout, ...(walked && { root: walked.root, rel: walked.rel, fileId: walked.fileId }) }
+  return { signal, timeout, walked, native }
 }
 
-module.exports = { DEFAULTS, NOFOLLOW, nonNegative, resolveTarget, callOptions, endpointName }
+module.exports = { DEFAULTS, WALKED, own, nonNegative, oneOf, stringOption, resolveTarget, callOptions, endpointName }

@@ -4,7 +4,7 @@
 // without calling close().
 
 const { Client } = require('./client.js')
-const { NOFOLLOW, resolveTarget } = require('./options.js')
+const { WALKED, own, resolveTarget } = require('./options.js')
 const { assertBuffer, assertReadable } = require('./inputs.js')
 
 const sharedClients = new Map()
@@ -34,9 +34,11 @@ function withShared(options, fn) {
   return fn(client)
 }
 
-/** The per-call part of top-level options: `signal` (and the walkers' internal NOFOLLOW). */
-const signalOnly = (options) =>
-  options && (options.signal !== undefined || options[NOFOLLOW]) ? { signal: options.signal, [NOFOLLOW]: options[NOFOLLOW] } : undefined
+/** The per-call part of top-level options: `signal` (and the walkers' internal WALKED). */
+function signalOnly(options) {
+  const opts = own(options)
+  return opts.signal !== undefined || opts[WALKED] ? { signal: opts.signal, [WALKED]: opts[WALKED] } : undefined
+}
 
 function scan(filePath, options) {
   return withShared(options, (c) => c.scan(filePath, signalOnly(options)))
@@ -87,7 +89,12 @@ function stats(options) {
 
 /** Top-level ready(): connection options plus `timeout` (total wait) and `interval`. */
 function ready(options) {
-  const opts = options == null ? {} : options
+  let opts
+  try {
+    opts = own(options)
+  } catch (err) {
+    return Promise.reject(err)
+  }
   const { timeout, interval, ...connection } = opts
   return withShared(connection, (c) => c.ready({ timeout, interval }))
 }

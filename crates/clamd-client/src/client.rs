@@ -49,10 +49,10 @@ pub struct ClientConfig {
 /// What to scan.
 pub enum Payload {
   Buffer(SharedBytes),
-  /// A path; with `nofollow` a symlink in its last component is refused (`ELOOP`).
+  /// A path, opened by `rule` (a directory walk's file: beneath its root, the listed inode).
   File {
     path: String,
-    nofollow: bool,
+    rule: file::OpenRule,
   },
   /// A JS stream: replayable only within its kept first bytes.
   Stream(Source),
@@ -117,7 +117,7 @@ impl Input {
         let size = (*bytes).as_ref().len() as u64;
         (Input::Buffer(bytes), Some(size), None)
       }
-      Payload::File { path, nofollow } => match file::open(path.clone(), nofollow).await? {
+      Payload::File { path, rule } => match file::open(path.clone(), rule).await? {
         Opened::Regular { file, size, id } => (Input::File { file, path }, Some(size), Some(id)),
         #[cfg(unix)]
         Opened::Fifo(file) => (Input::Stream(Some(Source::fifo(file, path))), None, None),

@@ -26,6 +26,10 @@ pub enum ClamError {
   /// The call waited this long for a free request slot (`queueTimeout`) and was not sent.
   #[error("clamd queue wait timed out after {0}ms")]
   QueueTimeout(u64),
+  /// The payload gave no data for this long: a stalled stream, a FIFO without a writer. About
+  /// the upload's source, not clamd (`path` is set for a file).
+  #[error("timed out after {ms}ms waiting for data from {}", .path.as_deref().unwrap_or("the stream"))]
+  SourceTimeout { ms: u64, path: Option<String> },
   /// A local `clamscan` ran longer than `timeout` and was killed.
   #[error("clamscan timed out after {0}ms")]
   ClamscanTimeout(u64),
@@ -150,7 +154,10 @@ impl ClamError {
 
   /// A failure of the payload rather than of clamd or the connection.
   pub fn is_payload_error(&self) -> bool {
-    matches!(self, ClamError::Os { path: Some(_), .. } | ClamError::SourceFailed(_))
+    matches!(
+      self,
+      ClamError::Os { path: Some(_), .. } | ClamError::SourceFailed(_) | ClamError::SourceTimeout { .. }
+    )
   }
 
   /// The error's `code`: Node's own (`ECONNREFUSED`, …) where there is one, else this package's.
@@ -159,7 +166,7 @@ impl ClamError {
       ClamError::Os { code, .. } | ClamError::Spawn { code, .. } => code,
       ClamError::NotFound { .. } => "ENOTFOUND",
       ClamError::HangUp => "ECONNRESET",
-      ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) => "ETIMEDOUT",
+      ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) | ClamError::SourceTimeout { .. } => "ETIMEDOUT",
       ClamError::QueueTimeout(_) => "ERR_CLAMD_QUEUE_TIMEOUT",
       ClamError::FileChanged(_) => "ERR_FILE_CHANGED",
       ClamError::Aborted => "ABORT_ERR",

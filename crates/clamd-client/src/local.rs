@@ -22,7 +22,7 @@ pub enum What {
   Fd(i32),
   Path {
     path: String,
-    nofollow: bool,
+    rule: file::OpenRule,
   },
 }
 
@@ -78,10 +78,10 @@ pub fn parse_viruses(stdout: &str, path: Option<&str>) -> Vec<String> {
     .collect()
 }
 
+/// What clamscan reads as descriptor 3. A directory is refused (`EISDIR`) when it is opened, as
+/// in clamd mode: clamscan without `--recursive` would skip its subdirectories and say Clean.
 enum Target {
   Fd(std::os::fd::OwnedFd),
-  /// A directory: clamscan walks it itself.
-  Dir(String),
 }
 
 pub async fn scan(what: What, job: Job, cancel: Arc<Cancel>) -> Result<LocalOutcome, ClamError> {
@@ -107,7 +107,7 @@ pub async fn scan(what: What, job: Job, cancel: Arc<Cancel>) -> Result<LocalOutc
       let size = file.metadata().map(|m| m.len()).unwrap_or(0);
       (Target::Fd(file.into()), size, None)
     }
-    What::Path { path, nofollow } => match file::open(path.clone(), nofollow).await {
+    What::Path { path, rule } => match file::open(path.clone(), rule).await {
       Ok(Opened::Regular { file, size, id }) => {
         let owned: OwnedFd = file
           .as_fd()
@@ -117,11 +117,10 @@ pub async fn scan(what: What, job: Job, cancel: Arc<Cancel>) -> Result<LocalOutc
       }
       Ok(Opened::Fifo(f)) => copy_to_temp(Source::fifo(f, path), &job, &cancel).await?,
       Ok(Opened::Device(f)) => copy_to_temp(Source::device(f, path), &job, &cancel).await?,
-      Err(ClamError::Os { ref code, .. }) if code == "EISDIR" => (Target::Dir(path), 0, None),
       Err(err) => return Err(err),
     },
   };
-  // One size rule for every source (a directory's size is 0: clamscan applies its own limits).
+  // One size rule for every source.
   if over(bytes) {
     return Ok(too_large(0));
   }
@@ -148,11 +147,13 @@ async fn copy_to_temp(
   let mut total = 0u64;
   loop {
     frame.clear();
-    let next = source.next_frame(&mut frame);
     let n = tokio::select! {
       n = async { match job.timeout {
-        Some(d) => tokio::time::timeout(d, next).await.unwrap_or(Err(ClamError::ClamscanTimeout(d.as_millis() as u64))),
-        None => next.await,
+        Some(d) => {
+          let next = tokio::time::timeout(d, source.next_frame(&mut frame)).await;
+          next.unwrap_or_else(|_| Err(source.idle_error(d)))
+        }
+        None => source.next_frame(&mut frame).await,
       } } => n?,
       _ = cancel.cancelled() => return Err(ClamError::Aborted),
     };
@@ -228,10 +229,8 @@ async fn run_clamscan(
 ) -> Result<(ScanReply, Duration), ClamError> {
   use std::os::fd::AsRawFd;
   use std::os::unix::process::CommandExt;
-  let (path, fd) = match target {
-    Target::Fd(fd) => (FD_PATH.to_string(), Some(fd)),
-    Target::Dir(p) => (p, None),
-  };
+  let Target::Fd(fd) = target;
+  let (path, fd) = (FD_PATH.to_string(), Some(fd));
   let args = clamscan_args(&path, job.database.as_deref());
   let mut command = Command::new("clamscan");
   command

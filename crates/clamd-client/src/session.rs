@@ -827,8 +827,15 @@ async fn write_instream(
   let mut total = 0u64;
   let mut on_wire = false;
   loop {
-    // Waiting on a slow JS stream counts as idle time too, as it did in pompelmi 1.x.
-    let n = with_idle(idle, source.next_frame(&mut out)).await?;
+    // Waiting on a slow JS stream counts as idle time too, as it did in pompelmi 1.x; its
+    // timeout is the source's error (a stalled upload), not clamd's.
+    let n = match idle {
+      Some(d) => {
+        let next = tokio::time::timeout(d, source.next_frame(&mut out)).await;
+        next.unwrap_or_else(|_| Err(source.idle_error(d)))?
+      }
+      None => source.next_frame(&mut out).await?,
+    };
     if n == 0 {
       break;
     }

@@ -23,6 +23,8 @@ pub enum Source {
     rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>,
     pending: Option<Vec<u8>>,
     replay: Replay,
+    /// The file the chunks come from (a FIFO, a device); None for a JS stream.
+    origin: Option<String>,
   },
 }
 
@@ -49,6 +51,27 @@ impl Source {
       rx,
       pending: None,
       replay: Replay::default(),
+      origin: None,
+    }
+  }
+
+  fn from_file(rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>, path: String) -> Self {
+    Source::Channel {
+      rx,
+      pending: None,
+      replay: Replay::default(),
+      origin: Some(path),
+    }
+  }
+
+  /// The error for a source that gave no data for `idle`: about the upload, not clamd.
+  pub fn idle_error(&self, idle: std::time::Duration) -> ClamError {
+    ClamError::SourceTimeout {
+      ms: idle.as_millis() as u64,
+      path: match self {
+        Source::Channel { origin, .. } => origin.clone(),
+        Source::Buffer { .. } => None,
+      },
     }
   }
 
@@ -58,11 +81,12 @@ impl Source {
   /// a thread of our own ends with the read.
   pub fn file(file: Arc<std::fs::File>, path: String) -> Self {
     let (tx, rx) = mpsc::channel(2);
+    let path_for_errors = path.clone();
     std::thread::Builder::new()
       .name("pompelmi-read".into())
       .spawn(move || read_file(&file, &path, tx))
       .expect("spawn file reader thread");
-    Source::single_use(rx)
+    Source::single_use(rx, path_for_errors)
   }
 
   /// Reads a FIFO without blocking any thread: the descriptor is non-blocking and read when the
@@ -71,6 +95,7 @@ impl Source {
   #[cfg(unix)]
   pub fn fifo(file: std::fs::File, path: String) -> Self {
     let (tx, rx) = mpsc::channel(2);
+    let path_for_errors = path.clone();
     tokio::spawn(async move {
       use tokio::io::AsyncReadExt;
       let mut pipe = match tokio::net::unix::pipe::Receiver::from_file_unchecked(file) {
@@ -101,21 +126,22 @@ impl Source {
         }
       }
     });
-    Source::channel(rx)
+    Source::from_file(rx, path_for_errors)
   }
 
   /// Reads a device (`/dev/zero`, a tty) with blocking reads on a thread of its own; the size
   /// guard or the idle timeout ends an endless one.
   pub fn device(file: std::fs::File, path: String) -> Self {
     let (tx, rx) = mpsc::channel(2);
+    let origin = path.clone();
     std::thread::Builder::new()
       .name("pompelmi-read".into())
       .spawn(move || read_stream(file, &path, tx))
       .expect("spawn device reader thread");
-    Source::channel(rx)
+    Source::from_file(rx, origin)
   }
 
-  fn single_use(rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>) -> Self {
+  fn single_use(rx: mpsc::Receiver<Result<Vec<u8>, ClamError>>, path: String) -> Self {
     Source::Channel {
       rx,
       pending: None,
@@ -123,6 +149,7 @@ impl Source {
         exhausted: true,
         ..Replay::default()
       },
+      origin: Some(path),
     }
   }
 
@@ -159,7 +186,9 @@ impl Source {
         push_frame(frame, chunk);
         Ok(chunk.len())
       }
-      Source::Channel { rx, pending, replay } => {
+      Source::Channel {
+        rx, pending, replay, ..
+      } => {
         if replay.position < replay.chunks.len() {
           let chunk = &replay.chunks[replay.position];
           replay.position += 1;
