@@ -95,6 +95,12 @@ declare namespace pompelmi {
     type: 'result'
     file: string
     verdict: VerdictValue | null
+    /** The file's report, or null when its scan failed or it could not be walked. */
+    report: ScanReport | null
+    /** What the file's scan rejected with, or null. */
+    error: Error | null
+    /** For a path that could not be walked. */
+    reason?: 'symlink-outside' | 'unrepresentable-name' | 'unreadable'
   }
   interface ScanCompleteEvent {
     type: 'complete'
@@ -208,6 +214,8 @@ declare namespace pompelmi {
     storage?: 'memory' | 'file'
     /** Where `storage: 'file'` keeps the cache. Default `./.pompelmi-cache.json`. */
     filePath?: string
+    /** How often (ms) the signature version in the key is looked up again. Default 60000. */
+    signatureCheckInterval?: number
   }
   interface CacheStats {
     hits: number
