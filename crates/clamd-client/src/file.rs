@@ -81,25 +81,11 @@ pub async fn open(path: String, rule: OpenRule) -> Result<Opened, ClamError> {
 
 #[cfg(unix)]
 fn open_blocking(path: &str, rule: &OpenRule) -> Result<Opened, ClamError> {
-  use std::os::fd::{AsRawFd, FromRawFd};
   use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
   let file = match &rule.beneath {
     Some(b) => {
       let (dir, name) = open_parent_beneath(&b.root, &b.rel, path)?;
-      let c = cstr(name)?;
-      // SAFETY: openat on a directory descriptor we own, with a NUL-terminated name.
-      let fd = unsafe {
-        libc::openat(
-          dir.as_raw_fd(),
-          c.as_ptr(),
-          libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-      };
-      if fd < 0 {
-        return Err(last_error(Op::Open, path));
-      }
-      // SAFETY: a descriptor openat just returned.
-      unsafe { File::from_raw_fd(fd) }
+      File::from(open_at(&dir, name, libc::O_RDONLY | libc::O_NONBLOCK, path)?)
     }
     None => std::fs::OpenOptions::new()
       .read(true)
@@ -155,9 +141,14 @@ fn last_error(op: Op, shown: &str) -> ClamError {
   ClamError::file(&std::io::Error::last_os_error(), op, shown)
 }
 
-/// Opens directory `name` below `parent` without following a symlink.
+/// Opens `name` below the directory `parent` with `flags`, never following a symlink.
 #[cfg(unix)]
-fn open_dir_at(parent: &std::os::fd::OwnedFd, name: &str, shown: &str) -> Result<std::os::fd::OwnedFd, ClamError> {
+fn open_at(
+  parent: &std::os::fd::OwnedFd,
+  name: &str,
+  flags: libc::c_int,
+  shown: &str,
+) -> Result<std::os::fd::OwnedFd, ClamError> {
   use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
   let c = cstr(name)?;
   // SAFETY: openat on a directory descriptor we own, with a NUL-terminated name.
@@ -165,7 +156,7 @@ fn open_dir_at(parent: &std::os::fd::OwnedFd, name: &str, shown: &str) -> Result
     libc::openat(
       parent.as_raw_fd(),
       c.as_ptr(),
-      libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+      flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
     )
   };
   if fd < 0 {
@@ -173,6 +164,12 @@ fn open_dir_at(parent: &std::os::fd::OwnedFd, name: &str, shown: &str) -> Result
   }
   // SAFETY: a descriptor openat just returned.
   Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Opens directory `name` below `parent` without following a symlink.
+#[cfg(unix)]
+fn open_dir_at(parent: &std::os::fd::OwnedFd, name: &str, shown: &str) -> Result<std::os::fd::OwnedFd, ClamError> {
+  open_at(parent, name, libc::O_RDONLY | libc::O_DIRECTORY, shown)
 }
 
 /// Opens an absolute directory path from `/`, one component at a time, refusing any symlink.
