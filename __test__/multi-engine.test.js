@@ -176,3 +176,32 @@ test('VirusTotal: a completed analysis without usable counts is a ScanError, nev
   }
   assert.throws(() => pompelmi.createMultiEngine({ engines: [{ type: 'virustotal', apiKey: 'k', threshold: 'two' }] }), { code: 'ERR_INVALID_ARG_VALUE' })
 })
+
+test('a custom engine may be a class instance (scanBuffer inherited), and watch callbacks may be methods', async (t) => {
+  class Flagger {
+    constructor() {
+      this.name = 'flagger'
+    }
+    async scanBuffer(buffer) {
+      return { verdict: buffer.includes('EICAR') ? Verdict.Malicious : Verdict.Clean, viruses: [] }
+    }
+  }
+  const r = await pompelmi.createMultiEngine({ engines: [new Flagger()] }).scanBuffer(EICAR)
+  assert.equal(r.verdict, Verdict.Malicious)
+  class Handlers {
+    constructor() {
+      this.seen = []
+    }
+    onMalicious(file) {
+      this.seen.push(file)
+    }
+  }
+  const dir = tempDir(t)
+  const handlers = new Handlers()
+  const watcher = pompelmi.watch(dir, { port: clamd.port }, handlers)
+  t.after(() => watcher.close())
+  await new Promise((r) => setTimeout(r, 200))
+  const file = writeFile(dir, 'e.com', EICAR)
+  for (let i = 0; i < 100 && handlers.seen.length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+  assert.deepEqual(handlers.seen, [file])
+})

@@ -38,6 +38,8 @@ test('a polluted Object.prototype (endpoints, port, socket, host) never redirect
   assert.deepEqual((await pompelmi.scanDirectory(dir, options)).malicious, [eicar])
   const policy = await pompelmi.createPolicy({ scan: options }).check(EICAR, { filename: 'a.txt' })
   assert.equal(policy.reason, 'virus_detected')
+  // No options at all: local mode, not the polluter's port.
+  await pompelmi.scanBuffer(EICAR).catch(() => {})
   assert.equal(decoy.connections, 0)
 })
 

@@ -31,9 +31,10 @@ function answer(res, next, status, body, cause) {
 }
 
 module.exports = function middleware(opts) {
-  const { uploadField: _u, onScanError: _o, ...scanOptions } = own(opts)
-  const uploadField = stringOption(own(opts), 'uploadField', 'file')
-  const onScanError = oneOf(own(opts), 'onScanError', ['reject', 'next'], 'reject')
+  const options = own(opts)
+  const { uploadField: _u, onScanError: _o, ...scanOptions } = options
+  const uploadField = stringOption(options, 'uploadField', 'file')
+  const onScanError = oneOf(options, 'onScanError', ['reject', 'next'], 'reject')
   resolveTarget(scanOptions) // bad connection options throw now, not on every request
   return async function pompelmiMiddleware(req, res, next) {
     try {

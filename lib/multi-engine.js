@@ -18,7 +18,10 @@ const { inspect, inspectBuffer } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
 const { own, nonNegative, oneOf, resolveTarget } = require('./core/options.js')
 
-/** Each engine's settings checked now, so a bad one throws here, not as a ScanError later. */
+/**
+ * Each engine's settings checked now, so a bad one throws here, not as a ScanError later. A
+ * custom engine's `scanBuffer` may be inherited (a class instance); settings are own properties.
+ */
 function checkEngine(engine) {
   const opts = own(engine, 'engine')
   if (opts.type === 'virustotal') return virusTotalSettings(opts)
@@ -26,7 +29,7 @@ function checkEngine(engine) {
     const { type: _t, name: _n, ...options } = opts
     return resolveTarget(options)
   }
-  if (typeof opts.scanBuffer !== 'function') throw inputErrors.coded('an engine needs type "clamav" or "virustotal", or a scanBuffer() function', 'ERR_INVALID_ARG_VALUE')
+  if (typeof engine.scanBuffer !== 'function') throw inputErrors.coded('an engine needs type "clamav" or "virustotal", or a scanBuffer() function', 'ERR_INVALID_ARG_VALUE')
   nonNegative(opts, 'timeout', undefined)
 }
 

@@ -47,13 +47,20 @@ async function quarantineFile(file, dir, viruses, { fileId, root = path.dirname(
 }
 
 function watch(dirPath, options, callbacks) {
-  const { quarantine: _q, ...scanOptions } = own(options)
-  const quarantine = stringOption(own(options), 'quarantine', undefined, { nonEmpty: true })
+  const opts = own(options)
+  const { quarantine: _q, ...scanOptions } = opts
+  const quarantine = stringOption(opts, 'quarantine', undefined, { nonEmpty: true })
   resolveTarget(scanOptions) // bad connection options throw now, not on every file
-  const { onClean = () => {}, onMalicious = () => {}, onError = () => {} } = own(callbacks, 'callbacks')
-  for (const [name, fn] of Object.entries({ onClean, onMalicious, onError })) {
+  // Callbacks are read as given and called on their object: handlers may be methods of a class.
+  const handler = (name) => {
+    const fn = callbacks == null ? undefined : callbacks[name]
+    if (fn === undefined) return () => {}
     if (typeof fn !== 'function') throw invalidOption(name, 'a function', fn)
+    return fn.bind(callbacks)
   }
+  const onClean = handler('onClean')
+  const onMalicious = handler('onMalicious')
+  const onError = handler('onError')
   if (typeof dirPath !== 'string') throw inputErrors.notAString('dirPath')
   const rootReal = fs.realpathSync(dirPath)
   if (quarantine) fs.mkdirSync(quarantine, { recursive: true })

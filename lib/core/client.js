@@ -149,8 +149,7 @@ class ClamscanBackend {
   }
 
   file(call, filePath) {
-    const walked = call.walked ? { root: call.walked.root, rel: call.walked.rel, fileId: call.walked.fileId } : {}
-    return call(binding.localScan({ ...this.#job(call), path: filePath, ...walked }))
+    return call(binding.localScan({ ...this.#job(call), path: filePath, ...call.walked }))
   }
 
   buffer(call, buffer) {

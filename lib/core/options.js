@@ -18,10 +18,11 @@ const WALKED = Symbol('pompelmi.walked')
  * key inherited from a polluted `Object.prototype` never counts. `null`/`undefined` mean `{}`.
  */
 function own(options, name = 'options') {
-  if (options === undefined || options === null) return {}
-  if (typeof options !== 'object' && typeof options !== 'function') throw invalidOption(name, 'an object', options)
-  // No prototype: reading a key the caller did not set finds nothing, whatever Object.prototype holds.
+  // No prototype: reading a key the caller did not set finds nothing, whatever Object.prototype
+  // holds (also when no options were given at all).
   const copy = Object.create(null)
+  if (options === undefined || options === null) return copy
+  if (typeof options !== 'object' && typeof options !== 'function') throw invalidOption(name, 'an object', options)
   for (const key of Object.keys(options)) copy[key] = options[key]
   for (const key of Object.getOwnPropertySymbols(options)) {
     if (Object.prototype.propertyIsEnumerable.call(options, key)) copy[key] = options[key]
