@@ -10,18 +10,28 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * A call's abort switch, made only for a call that has an `AbortSignal` (the shim calls
+ * `abort()` from the signal's listener).
+ */
+export declare class AbortHandle {
+  constructor()
+  abort(): void
+}
+
+/**
  * A clamd client for one set of connection options: pooled IDSESSION connections to one or
  * more endpoints.
  */
 export declare class NativeClient {
-  constructor(options: ClientOptions)
+  /** `onComplete(ids, results)` receives finished file and buffer scans, in batches. */
+  constructor(options: ClientOptions, onComplete: (ids: number[], results: Array<number | Outcome>) => void)
   /**
    * Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the
    * memory behind a Buffer while the scan runs, and the scan must never read it then.
    */
-  scanBuffer(buffer: Uint8Array, opts?: CallOpts | undefined | null): ScanCall
+  scanBuffer(id: number, buffer: Uint8Array, opts: CallOpts | undefined | null, abort: AbortHandle | undefined | null, verdictOnly: boolean): void
   /** Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise. */
-  scanFile(path: string, opts?: CallOpts | undefined | null): ScanCall
+  scanFile(id: number, path: string, opts: CallOpts | undefined | null, abort: AbortHandle | undefined | null, verdictOnly: boolean): void
   /** Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`. */
   scanStream(opts?: CallOpts | undefined | null): ScanCall
   /** Sends PING, VERSION or STATS; the reply text is in `reply`. */
@@ -99,8 +109,8 @@ export interface EndpointObject {
 /** What failed, for the shim's one error shaping. */
 export type ErrorKind = 'os' | 'dns' | 'timeout' | 'hangup' | 'spawn' | 'exit' | 'source' | 'aborted' | 'closed' | 'protocol' | 'changed' | 'internal'
 
-/** Local mode: runs `clamscan` on a file. */
-export declare function localScan(target: LocalTarget): ScanCall
+/** Local mode: runs `clamscan` on a file; resolves its `Outcome`. */
+export declare function localScan(target: LocalTarget, abort?: AbortHandle | undefined | null): Promise<Outcome>
 
 /**
  * What local mode scans: a path (opened here, like clamd mode), or a descriptor the shim

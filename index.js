@@ -2,30 +2,47 @@
 // pompelmi: the public API, assembled. pompelmi 1.x's 17 exports, then this package's additions.
 // Each lives in lib/ (features) over lib/core/ (verdicts, options, errors, the client, shared
 // clients, the walker), over the native clamd client in binding.js.
+//
+// The scanning core loads now; every feature module loads on first use (a getter), so that
+// `require('pompelmi')` stays fast (serverless cold starts) and nothing installs a hook unused.
 
 const { Verdict } = require('./lib/core/verdict.js')
 const { Client, createClient } = require('./lib/core/client.js')
 const shared = require('./lib/core/shared.js')
 
-module.exports = {
+/** Defines `name` as an enumerable property that requires `file` (and picks `key`) on first read. */
+function lazy(target, name, file, key) {
+  Object.defineProperty(target, name, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const mod = require(file)
+      const value = key ? mod[key] : mod
+      Object.defineProperty(target, name, { value, enumerable: true, configurable: true, writable: true })
+      return value
+    },
+  })
+}
+
+const api = {
   // pompelmi 1.x's 17 exports
   scan: shared.scan,
   scanBuffer: shared.scanBuffer,
   scanStream: shared.scanStream,
-  scanDirectory: require('./lib/directory.js'),
+  scanDirectory: undefined,
   Verdict,
-  middleware: require('./lib/middleware.js'),
-  scanS3: require('./lib/s3.js'),
-  createPool: require('./lib/pool.js'),
-  watch: require('./lib/watch.js'),
-  notify: require('./lib/notify.js'),
-  createScanner: require('./lib/scanner.js'),
-  generateDashboard: require('./lib/reports.js').generateDashboard,
-  generateShareCard: require('./lib/reports.js').generateShareCard,
-  generateScorecard: require('./lib/scorecard.js'),
-  createCache: require('./lib/cache.js'),
-  createPolicy: require('./lib/policy.js'),
-  createMultiEngine: require('./lib/multi-engine.js'),
+  middleware: undefined,
+  scanS3: undefined,
+  createPool: undefined,
+  watch: undefined,
+  notify: undefined,
+  createScanner: undefined,
+  generateDashboard: undefined,
+  generateShareCard: undefined,
+  generateScorecard: undefined,
+  createCache: undefined,
+  createPolicy: undefined,
+  createMultiEngine: undefined,
   // this package's additions
   createClient,
   Client,
@@ -37,3 +54,18 @@ module.exports = {
   stats: shared.stats,
   ready: shared.ready,
 }
+lazy(api, 'scanDirectory', './lib/directory.js')
+lazy(api, 'middleware', './lib/middleware.js')
+lazy(api, 'scanS3', './lib/s3.js')
+lazy(api, 'createPool', './lib/pool.js')
+lazy(api, 'watch', './lib/watch.js')
+lazy(api, 'notify', './lib/notify.js')
+lazy(api, 'createScanner', './lib/scanner.js')
+lazy(api, 'generateDashboard', './lib/reports.js', 'generateDashboard')
+lazy(api, 'generateShareCard', './lib/reports.js', 'generateShareCard')
+lazy(api, 'generateScorecard', './lib/scorecard.js')
+lazy(api, 'createCache', './lib/cache.js')
+lazy(api, 'createPolicy', './lib/policy.js')
+lazy(api, 'createMultiEngine', './lib/multi-engine.js')
+
+module.exports = api

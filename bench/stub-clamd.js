@@ -1,13 +1,41 @@
 'use strict'
-// A stub clamd for the client-overhead scenario: answers every INSTREAM at once ("stream: OK"),
-// inside IDSESSION or not, so that only the clients' own costs are measured.
+// A stub clamd for the bench: answers every INSTREAM with "stream: OK", inside IDSESSION or not.
+//
+//   node bench/stub-clamd.js [--service-ms N] [--slots K] SOCKET...
+//
+// Without options it answers at once, so that only the clients' own costs are measured. With
+// `--service-ms` each request takes that long and each socket serves at most `--slots` requests at
+// a time (the rest wait in order), like a CPU-bound clamd with K threads: the fleet scenario
+// puts several such endpoints behind one client. Sends 'ready' to its parent once listening.
 const net = require('node:net')
 const fs = require('node:fs')
 
-const socketPath = process.argv[2]
-fs.rmSync(socketPath, { force: true })
-net
-  .createServer((s) => {
+const args = process.argv.slice(2)
+const option = (name, fallback) => {
+  const i = args.indexOf(name)
+  if (i < 0) return fallback
+  const [, value] = args.splice(i, 2)
+  return Number(value)
+}
+const serviceMs = option('--service-ms', 0)
+const slots = option('--slots', Infinity)
+
+/** One endpoint: its own slots and queue. */
+function endpoint(socketPath) {
+  let busy = 0
+  const queue = []
+  const serve = (answer) => {
+    if (serviceMs === 0) return answer()
+    if (busy >= slots) return queue.push(answer)
+    busy++
+    setTimeout(() => {
+      busy--
+      answer()
+      if (queue.length) serve(queue.shift())
+    }, serviceMs)
+  }
+  fs.rmSync(socketPath, { force: true })
+  const server = net.createServer((s) => {
     let buf = Buffer.alloc(0)
     let session = false
     let id = 0
@@ -36,10 +64,13 @@ net
         }
         if (!complete || buf.length < off) return
         buf = buf.subarray(off)
-        id++
-        if (session) s.write(`${id}: stream: OK\0`)
-        else return s.end('stream: OK\0')
+        const n = ++id
+        if (session) serve(() => s.writable && s.write(`${n}: stream: OK\0`))
+        else return serve(() => s.end('stream: OK\0'))
       }
     })
   })
-  .listen(socketPath, () => process.send && process.send('ready'))
+  return new Promise((resolve) => server.listen(socketPath, resolve))
+}
+
+Promise.all(args.map(endpoint)).then(() => process.send && process.send('ready'))

@@ -175,6 +175,15 @@ pub fn reply_outcome(
   }
 }
 
+/// A verdict's code for the verdict-only path: 0 Clean, 1 Malicious, 2 ScanError.
+pub fn verdict_code(reply: &ScanReply) -> u32 {
+  match reply.verdict {
+    Verdict::Clean => 0,
+    Verdict::Malicious { .. } => 1,
+    Verdict::ScanError { .. } => 2,
+  }
+}
+
 pub fn call_failed(err: CallError) -> Outcome {
   failed(err.error, err.endpoint.as_ref().map(endpoint_object))
 }

@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::*;
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
@@ -217,30 +218,205 @@ impl ScanCall {
   }
 }
 
+/// A call's abort switch, made only for a call that has an `AbortSignal` (the shim calls
+/// `abort()` from the signal's listener).
+#[napi]
+pub struct AbortHandle {
+  cancel: Arc<Cancel>,
+}
+
+#[napi]
+impl AbortHandle {
+  #[napi(constructor)]
+  #[allow(clippy::new_without_default)]
+  pub fn new() -> Self {
+    AbortHandle {
+      cancel: Arc::new(Cancel::default()),
+    }
+  }
+
+  #[napi]
+  pub fn abort(&self) {
+    self.cancel.cancel();
+  }
+}
+
+fn cancel_of(abort: Option<ClassInstance<AbortHandle>>) -> Arc<Cancel> {
+  abort.map_or_else(|| Arc::new(Cancel::default()), |a| a.cancel.clone())
+}
+
+/// What a one-crossing scan resolves: with `verdictOnly`, a verdict's code (0 Clean,
+/// 1 Malicious, 2 ScanError) when there is one; otherwise, and on any failure, the `Outcome`.
+pub type ScanResult = Either<u32, Outcome>;
+
+/// What finished scans are handed to JS as: `(ids, results)`.
+type Batch = FnArgs<(Vec<u32>, Vec<ScanResult>)>;
+/// The JS function finished scans are handed to, in batches.
+type CompleteFn = ThreadsafeFunction<(), (), Batch, Status, false, true>;
+
+/// Hands finished scans back to JS through one threadsafe function per client, in batches: a
+/// result queued while an earlier one still waits for the JS thread rides along with it, so a
+/// busy client wakes the JS thread once for many scans (a promise per call would create and
+/// tear down a threadsafe function per call). The function is unref'd while no scan is pending,
+/// so an idle client never keeps the process alive, and ref'd while one is.
+struct Completer {
+  queue: Mutex<Vec<(u32, ScanResult)>>,
+  deliver: CompleteFn,
+  /// Scans started and not yet delivered; only touched on the JS thread.
+  pending: std::sync::atomic::AtomicUsize,
+}
+
+impl Completer {
+  fn complete(&self, id: u32, result: ScanResult) {
+    let first = {
+      let mut queue = self.queue.lock().unwrap();
+      queue.push((id, result));
+      queue.len() == 1
+    };
+    if first {
+      self.deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }
+  }
+
+  /// On the JS thread: a scan starts.
+  fn started(&self, env: &Env) {
+    use std::sync::atomic::Ordering;
+    if self.pending.fetch_add(1, Ordering::Relaxed) == 0 {
+      // SAFETY: on the JS thread that owns the function, which is alive (we hold it).
+      unsafe { napi::sys::napi_ref_threadsafe_function(env.raw(), self.deliver.raw()) };
+    }
+  }
+
+  /// On the JS thread: takes the queued results.
+  fn take(&self, env: &Env) -> (Vec<u32>, Vec<ScanResult>) {
+    use std::sync::atomic::Ordering;
+    let batch = std::mem::take(&mut *self.queue.lock().unwrap());
+    if !batch.is_empty() && self.pending.fetch_sub(batch.len(), Ordering::Relaxed) == batch.len() {
+      // SAFETY: as in `started`.
+      unsafe { napi::sys::napi_unref_threadsafe_function(env.raw(), self.deliver.raw()) };
+    }
+    batch.into_iter().unzip()
+  }
+}
+
 /// A clamd client for one set of connection options: pooled IDSESSION connections to one or
 /// more endpoints.
 #[napi]
 pub struct NativeClient {
   client: Arc<Client>,
+  completer: Arc<Completer>,
 }
 
 #[napi]
 impl NativeClient {
+  /// `onComplete(ids, results)` receives finished file and buffer scans, in batches.
   #[napi(constructor)]
-  pub fn new(options: ClientOptions) -> Result<Self> {
+  pub fn new(
+    options: ClientOptions,
+    #[napi(ts_arg_type = "(ids: number[], results: Array<number | Outcome>) => void")] on_complete: Function<Batch, ()>,
+  ) -> Result<Self> {
     let config = convert::client_config(options).map_err(|msg| Error::new(Status::InvalidArg, msg))?;
+    let completer = Arc::new_cyclic(|this: &std::sync::Weak<Completer>| {
+      let this = this.clone();
+      let deliver = on_complete
+        .build_threadsafe_function::<()>()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build_callback(move |ctx| {
+          Ok(match this.upgrade() {
+            Some(completer) => FnArgs::from(completer.take(&ctx.env)),
+            None => FnArgs::from((vec![], vec![])),
+          })
+        });
+      Completer {
+        queue: Mutex::new(Vec::new()),
+        deliver: deliver.expect("threadsafe function"),
+        pending: Default::default(),
+      }
+    });
     Ok(NativeClient {
       client: Arc::new(Client::new(config)),
+      completer,
     })
   }
 
-  fn start(&self, payload: Payload, opts: Option<CallOpts>, chunks: Option<ChunkSender>) -> ScanCall {
+  /// Runs one scan on the runtime; its result goes to `onComplete` under `id`.
+  fn run(&self, env: &Env, id: u32, payload: Payload, timeout: Option<f64>, cancel: Arc<Cancel>, verdict_only: bool) {
+    let client = self.client.clone();
+    let completer = self.completer.clone();
+    let call = CallOptions {
+      timeout: timeout.map(ms),
+      cancel,
+    };
+    completer.started(env);
+    napi::bindgen_prelude::spawn(async move {
+      let result = match client.scan(payload, &call).await {
+        Ok(o) if verdict_only => Either::A(convert::verdict_code(&o.reply)),
+        Ok(o) => Either::B(reply_outcome(
+          o.reply,
+          o.endpoint.as_ref().map(convert::endpoint_object),
+          o.bytes,
+          o.duration,
+          o.file_id,
+        )),
+        Err(err) => Either::B(call_failed(err)),
+      };
+      completer.complete(id, result);
+    });
+  }
+
+  /// Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the
+  /// memory behind a Buffer while the scan runs, and the scan must never read it then.
+  #[napi]
+  pub fn scan_buffer(
+    &self,
+    env: &Env,
+    id: u32,
+    buffer: &[u8],
+    opts: Option<CallOpts>,
+    abort: Option<ClassInstance<AbortHandle>>,
+    verdict_only: bool,
+  ) {
+    let payload = Payload::Buffer(Arc::new(buffer.to_vec()));
+    let timeout = opts.and_then(|o| o.timeout);
+    self.run(env, id, payload, timeout, cancel_of(abort), verdict_only)
+  }
+
+  /// Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise.
+  #[napi]
+  pub fn scan_file(
+    &self,
+    env: &Env,
+    id: u32,
+    path: String,
+    opts: Option<CallOpts>,
+    abort: Option<ClassInstance<AbortHandle>>,
+    verdict_only: bool,
+  ) {
+    let (rule, timeout) = match opts {
+      Some(o) => (open_rule(o.root, o.rel, o.file_id.as_deref()), o.timeout),
+      None => (file::OpenRule::default(), None),
+    };
+    self.run(
+      env,
+      id,
+      Payload::File { path, rule },
+      timeout,
+      cancel_of(abort),
+      verdict_only,
+    )
+  }
+
+  /// Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`.
+  #[napi]
+  pub fn scan_stream(&self, opts: Option<CallOpts>) -> ScanCall {
+    let (tx, rx) = mpsc::channel(1);
     let client = self.client.clone();
     let timeout = opts.and_then(|o| o.timeout).map(ms);
     ScanCall::spawn(
       move |cancel| async move {
         let call = CallOptions { timeout, cancel };
-        match client.scan(payload, &call).await {
+        match client.scan(Payload::Stream(Source::channel(rx)), &call).await {
           Ok(o) => reply_outcome(
             o.reply,
             o.endpoint.as_ref().map(convert::endpoint_object),
@@ -251,32 +427,8 @@ impl NativeClient {
           Err(err) => call_failed(err),
         }
       },
-      chunks,
+      Some(tx),
     )
-  }
-
-  /// Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the
-  /// memory behind a Buffer while the scan runs, and the scan must never read it then.
-  #[napi]
-  pub fn scan_buffer(&self, buffer: &[u8], opts: Option<CallOpts>) -> ScanCall {
-    self.start(Payload::Buffer(Arc::new(buffer.to_vec())), opts, None)
-  }
-
-  /// Scans a file: by descriptor (FILDES) on UNIX-socket endpoints, by INSTREAM otherwise.
-  #[napi]
-  pub fn scan_file(&self, path: String, opts: Option<CallOpts>) -> ScanCall {
-    let rule = match &opts {
-      Some(o) => open_rule(o.root.clone(), o.rel.clone(), o.file_id.as_deref()),
-      None => file::OpenRule::default(),
-    };
-    self.start(Payload::File { path, rule }, opts, None)
-  }
-
-  /// Starts an INSTREAM upload fed chunk by chunk through the returned call's `write()`.
-  #[napi]
-  pub fn scan_stream(&self, opts: Option<CallOpts>) -> ScanCall {
-    let (tx, rx) = mpsc::channel(1);
-    self.start(Payload::Stream(Source::channel(rx)), opts, Some(tx))
   }
 
   /// Sends PING, VERSION or STATS; the reply text is in `reply`.
@@ -324,37 +476,39 @@ pub struct LocalTarget {
   pub max_file_size: f64,
 }
 
-/// Local mode: runs `clamscan` on a file.
-#[napi]
-pub fn local_scan(target: LocalTarget) -> ScanCall {
-  ScanCall::spawn(
-    move |cancel| async move {
-      let job = local::Job {
-        database: target.database,
-        timeout: ms(target.timeout),
-        max_file_size: (target.max_file_size > 0.0).then_some(target.max_file_size as u64),
-      };
-      let what = match (target.fd, target.path) {
-        (Some(fd), _) => local::What::Fd(fd),
-        (None, Some(path)) => local::What::Path {
-          path,
-          rule: open_rule(target.root, target.rel, target.file_id.as_deref()),
-        },
-        (None, None) => return failed(ClamError::Internal("localScan needs a path or fd".into()), None),
-      };
-      match local::scan(what, job, cancel).await {
-        Ok(o) => reply_outcome(
-          o.reply,
-          o.endpoint.then(convert::clamscan),
-          o.bytes,
-          o.duration,
-          o.file_id,
-        ),
-        Err(err) => failed(err, Some(convert::clamscan())),
-      }
-    },
-    None,
-  )
+/// Local mode: runs `clamscan` on a file; resolves its `Outcome`.
+#[napi(ts_return_type = "Promise<Outcome>")]
+pub fn local_scan<'env>(
+  env: &'env Env,
+  target: LocalTarget,
+  abort: Option<ClassInstance<AbortHandle>>,
+) -> Result<PromiseRaw<'env, Outcome>> {
+  let cancel = cancel_of(abort);
+  env.spawn_future(async move {
+    let job = local::Job {
+      database: target.database,
+      timeout: ms(target.timeout),
+      max_file_size: (target.max_file_size > 0.0).then_some(target.max_file_size as u64),
+    };
+    let what = match (target.fd, target.path) {
+      (Some(fd), _) => local::What::Fd(fd),
+      (None, Some(path)) => local::What::Path {
+        path,
+        rule: open_rule(target.root, target.rel, target.file_id.as_deref()),
+      },
+      (None, None) => return Ok(failed(ClamError::Internal("localScan needs a path or fd".into()), None)),
+    };
+    Ok(match local::scan(what, job, cancel).await {
+      Ok(o) => reply_outcome(
+        o.reply,
+        o.endpoint.then(convert::clamscan),
+        o.bytes,
+        o.duration,
+        o.file_id,
+      ),
+      Err(err) => failed(err, Some(convert::clamscan())),
+    })
+  })
 }
 
 /// Deletes `root/rel` when it is still the file `fileId` (`dev:ino`) and no directory below
@@ -397,4 +551,16 @@ fn reply_outcome_text(reply: String) -> Outcome {
     file_id: None,
     error: None,
   }
+}
+
+/// The runtime: one worker thread. A scan is a few microseconds of work between socket events;
+/// with more workers, each request hops between threads (measured: `npm run bench`).
+#[napi_derive::module_init]
+fn init() {
+  let rt = tokio::runtime::Builder::new_multi_thread()
+    .worker_threads(1)
+    .enable_all()
+    .build()
+    .expect("tokio runtime");
+  napi::bindgen_prelude::create_custom_tokio_runtime(rt);
 }

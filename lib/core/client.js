@@ -7,7 +7,7 @@ const binding = require('./binding.js')
 const { Verdict, VERDICT_BY_NAME } = require('./verdict.js')
 const { DEFAULTS, nonNegative, resolveTarget, callOptions, endpointName } = require('./options.js')
 const { abortError, toError, clientClosed, streamTimeout } = require('./errors.js')
-const { assertFile, assertBuffer, assertReadable, chunkBytes } = require('./inputs.js')
+const { assertFile, checkInput, chunkBytes } = require('./inputs.js')
 const { createTempFile } = require('./tempfile.js')
 const { recordScanned } = require('./scanned.js')
 
@@ -106,27 +106,66 @@ async function writeStream(stream, temp, overLimit, signal, idle) {
 }
 
 const CLOSED = Symbol('closed')
+/** The native verdict-only result's codes. */
+const VERDICT_BY_CODE = [Verdict.Clean, Verdict.Malicious, Verdict.ScanError]
+/** What a call scans: the backend method for each kind. */
+const FILE = 'file'
+const BUFFER = 'buffer'
+const STREAM = 'stream'
+/** A client's entry for calls whose options are resolved and input checked (the top level's). */
+const START = Symbol('pompelmi.start')
 
-/** clamd mode: the native client's pooled sessions. */
+/**
+ * Scans waiting for their native result, by id, across every client: the native side hands
+ * results back in batches to `completed` (a module function, so that no client is held by the
+ * native callback and an unused client can still be collected).
+ */
+const waiting = new Map()
+let lastId = 0
+
+function completed(ids, results) {
+  for (let i = 0; i < ids.length; i++) {
+    const resolve = waiting.get(ids[i])
+    waiting.delete(ids[i])
+    if (resolve) resolve(results[i])
+  }
+}
+
+/** Starts `start(id)` and resolves what the native side hands back under that id. */
+function nativeResult(start) {
+  do lastId = (lastId + 1) >>> 0
+  while (waiting.has(lastId))
+  const id = lastId
+  start(id)
+  return new Promise((resolve) => waiting.set(id, resolve))
+}
+
+/**
+ * clamd mode: the native client's pooled sessions. A file or buffer scan is one native call
+ * (resolving a verdict code, or the outcome); a stream is fed chunk by chunk. Calls in flight
+ * when the client closes end natively (`closed`).
+ */
 class ClamdBackend {
   #native
 
   constructor(target) {
     const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize } = target
-    this.#native = new binding.NativeClient({ endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize })
+    const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize }
+    this.#native = new binding.NativeClient(options, completed)
   }
 
-  file(call, filePath) {
-    return call(this.#native.scanFile(filePath, call.native))
+  file(filePath, call, abort, verdictOnly) {
+    return nativeResult((id) => this.#native.scanFile(id, filePath, call.native, abort, verdictOnly))
   }
 
-  buffer(call, buffer) {
-    return call(this.#native.scanBuffer(buffer, call.native))
+  buffer(buffer, call, abort, verdictOnly) {
+    return nativeResult((id) => this.#native.scanBuffer(id, buffer, call.native, abort, verdictOnly))
   }
 
-  stream(call, stream) {
+  stream(stream, call, abort) {
     const native = this.#native.scanStream(call.native)
-    return pumpStream(native, stream, call(native))
+    if (abort) abort.onAbort = () => native.abort()
+    return pumpStream(native, stream, native.outcome())
   }
 
   async command(name) {
@@ -140,26 +179,32 @@ class ClamdBackend {
   }
 }
 
-/** Local mode: clamscan on a descriptor (the file itself, or an anonymous temp file). */
+/**
+ * Local mode: clamscan on a descriptor (the file itself, or an anonymous temp file). Each call
+ * has an AbortController of its own, aborted by the call's signal or by close().
+ */
 class ClamscanBackend {
   #target
+  #calls = new Set()
 
   constructor(target) {
     this.#target = target
   }
 
-  file(call, filePath) {
-    return call(binding.localScan({ ...this.#job(call), path: filePath, ...call.walked }))
+  file(filePath, call, abort) {
+    return this.#local(abort, (stop) => this.#scan({ ...this.#job(call), path: filePath, ...call.walked }, stop))
   }
 
-  buffer(call, buffer) {
-    if (this.#overLimit(buffer.length)) return tooLarge()
-    return this.#data(call, (temp) => temp.write(buffer))
+  buffer(buffer, call, abort) {
+    return this.#local(abort, (stop) => {
+      if (this.#overLimit(buffer.length)) return tooLarge()
+      return this.#data(call, stop, (temp) => temp.write(buffer))
+    })
   }
 
-  stream(call, stream) {
+  stream(stream, call, abort) {
     const idle = this.#job(call).timeout
-    return this.#data(call, (temp) => writeStream(stream, temp, (bytes) => this.#overLimit(bytes), call.signal, idle))
+    return this.#local(abort, (stop) => this.#data(call, stop, (temp) => writeStream(stream, temp, (bytes) => this.#overLimit(bytes), stop.signal, idle)))
   }
 
   async command(name) {
@@ -167,7 +212,32 @@ class ClamscanBackend {
   }
 
   close() {
+    for (const stop of this.#calls) stop.abort()
     return Promise.resolve()
+  }
+
+  /** Runs one local call under its own stop switch (the call's abort, or close()). */
+  async #local(abort, run) {
+    const stop = new AbortController()
+    if (abort) abort.onAbort = () => stop.abort()
+    this.#calls.add(stop)
+    try {
+      return await run(stop)
+    } catch (err) {
+      // The copy of a stream stopped: the call's own abort or close() decides the error.
+      if (stop.signal.aborted) return { error: { kind: 'aborted', message: '', code: 'ABORT_ERR' } }
+      throw err
+    } finally {
+      this.#calls.delete(stop)
+    }
+  }
+
+  /** clamscan on `target`; `stop` kills it. */
+  #scan(target, stop) {
+    const handle = new binding.AbortHandle()
+    if (stop.signal.aborted) handle.abort()
+    else stop.signal.addEventListener('abort', () => handle.abort(), { once: true })
+    return binding.localScan(target, handle)
   }
 
   #overLimit(size) {
@@ -185,11 +255,11 @@ class ClamscanBackend {
    * even if node dies) and runs clamscan on its descriptor; `write` resolves false when the
    * payload is over `maxFileSize`.
    */
-  async #data(call, write) {
+  async #data(call, stop, write) {
     const temp = await createTempFile()
     try {
       if ((await write(temp)) === false) return tooLarge()
-      return await call(binding.localScan({ ...this.#job(call), fd: temp.fd }))
+      return await this.#scan({ ...this.#job(call), fd: temp.fd }, stop)
     } finally {
       await temp.remove()
     }
@@ -202,9 +272,11 @@ class ClamscanBackend {
  */
 class Client {
   #backend
-  #pending = new Set()
   #closedError
   #closing = null
+  /** Settles a call without a signal (made once: the hot path allocates no closure for it). */
+  #settlePlain = (result) => this.#settle(result, undefined, false)
+  #settlePlainReport = (result) => this.#settle(result, undefined, true)
 
   constructor(options, { closedError = () => clientClosed() } = {}) {
     const target = resolveTarget(options)
@@ -213,36 +285,27 @@ class Client {
   }
 
   scan(filePath, options) {
-    return this.inspect(filePath, options).then(reportVerdict)
+    return this.#public(FILE, filePath, options, false)
   }
 
   scanBuffer(buffer, options) {
-    return this.inspectBuffer(buffer, options).then(reportVerdict)
+    return this.#public(BUFFER, buffer, options, false)
   }
 
   scanStream(stream, options) {
-    return this.inspectStream(stream, options).then(reportVerdict)
+    return this.#public(STREAM, stream, options, false)
   }
 
   inspect(filePath, options) {
-    return this.#run(options, async (call) => {
-      await assertFile(filePath)
-      return this.#backend.file(call, filePath)
-    })
+    return this.#public(FILE, filePath, options, true)
   }
 
   inspectBuffer(buffer, options) {
-    return this.#run(options, async (call) => {
-      assertBuffer(buffer)
-      return this.#backend.buffer(call, buffer)
-    })
+    return this.#public(BUFFER, buffer, options, true)
   }
 
   inspectStream(stream, options) {
-    return this.#run(options, async (call) => {
-      assertReadable(stream)
-      return this.#backend.stream(call, stream)
-    })
+    return this.#public(STREAM, stream, options, true)
   }
 
   /** `true` once clamd answers PING (exactly `PONG`). */
@@ -290,11 +353,7 @@ class Client {
 
   /** Closes every connection; calls in flight reject. Resolves once all connections are closed. */
   close() {
-    if (!this.#closing) {
-      for (const reject of this.#pending) reject(this.#closedError())
-      this.#pending.clear()
-      this.#closing = this.#backend.close()
-    }
+    if (!this.#closing) this.#closing = this.#backend.close()
     return this.#closing
   }
 
@@ -303,60 +362,78 @@ class Client {
     return this.#backend.command(name)
   }
 
+  /** A call through the client's own methods: its options and its input are checked here. */
+  #public(kind, input, options, report) {
+    if (this.#closing) return Promise.reject(this.#closedError())
+    let call
+    try {
+      call = callOptions(options)
+      if (call.signal && call.signal.aborted) throw abortError(call.signal)
+      checkInput(kind, input)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#start(kind, input, call, report)
+  }
+
+  /** The top level's entry: options resolved by the caller, input checked there or (`check`) here. */
+  [START](kind, input, call, report, check) {
+    if (this.#closing) return Promise.reject(this.#closedError())
+    try {
+      if (call.signal && call.signal.aborted) throw abortError(call.signal)
+      if (check) checkInput(kind, input)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return this.#start(kind, input, call, report)
+  }
+
   /**
-   * Runs one scan: validation inside the promise (so it rejects, never throws), the abort
-   * signal, and rejection of calls in flight on close().
+   * Runs one scan: the backend's call, with the abort signal wired to a native abort handle
+   * (only when the call has a signal), settled into a Verdict or a report.
    */
-  #run(options, body) {
-    return new Promise((resolve, reject) => {
-      if (this.#closing) return reject(this.#closedError())
-      let opts
-      try {
-        opts = callOptions(options)
-      } catch (err) {
-        return reject(err)
-      }
-      const { signal } = opts
-      if (signal && signal.aborted) return reject(abortError(signal))
-      let settled = false
-      const calls = new Set()
-      const finish = (fn, value) => {
-        if (settled) return
-        settled = true
-        this.#pending.delete(onClose)
-        if (signal) signal.removeEventListener('abort', onAbort)
-        fn(value)
-      }
-      const onClose = (err) => {
-        for (const c of calls) c.abort()
-        finish(reject, err)
-      }
-      const onAbort = () => {
-        for (const c of calls) c.abort()
-        finish(reject, abortError(signal))
-      }
-      this.#pending.add(onClose)
-      if (signal) signal.addEventListener('abort', onAbort, { once: true })
-      // `call(nativeCall)` awaits a native ScanCall and turns its outcome into a report.
-      const call = async (native) => {
-        calls.add(native)
-        if (settled) native.abort()
-        const outcome = await native.outcome()
-        calls.delete(native)
-        if (outcome.error) throw toError(outcome.error, endpointName(outcome.endpoint))
-        const report = toReport(outcome)
-        if (outcome.fileId) recordScanned(report, outcome.fileId, opts.walked)
-        return report
-      }
-      call.native = opts.native
-      call.signal = signal
-      call.timeout = opts.timeout
-      call.walked = opts.walked
-      body(call).then(
-        (value) => finish(resolve, value),
-        (err) => finish(reject, err),
-      )
-    })
+  #start(kind, input, call, report) {
+    const { signal } = call
+    if (!signal) {
+      const settle = report ? this.#settlePlainReport : this.#settlePlain
+      return this.#dispatch(kind, input, call, null, !report).then(settle)
+    }
+    const abort = new binding.AbortHandle()
+    const onAbort = () => {
+      abort.abort()
+      if (abort.onAbort) abort.onAbort()
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+    return this.#dispatch(kind, input, call, abort, !report).then(
+      (result) => {
+        signal.removeEventListener('abort', onAbort)
+        return this.#settle(result, call, report)
+      },
+      (err) => {
+        signal.removeEventListener('abort', onAbort)
+        throw this.#closing ? this.#closedError() : signal.aborted ? abortError(signal) : err
+      },
+    )
+  }
+
+  #dispatch(kind, input, call, abort, verdictOnly) {
+    if (kind === FILE) return assertFile(input).then(() => this.#backend.file(input, call, abort, verdictOnly && !call.walked))
+    if (kind === BUFFER) return this.#backend.buffer(input, call, abort, verdictOnly)
+    return this.#backend.stream(input, call, abort)
+  }
+
+  /** A native result → a Verdict (`report` false) or a report; failures → shaped errors. */
+  #settle(result, call, report) {
+    // A call still in flight when close() was called rejects, whatever it came back with.
+    if (this.#closing) throw this.#closedError()
+    if (typeof result === 'number') return VERDICT_BY_CODE[result]
+    if (result.error) {
+      if (result.error.kind === 'aborted' && call && call.signal) throw abortError(call.signal)
+      throw toError(result.error, endpointName(result.endpoint))
+    }
+    const full = toReport(result)
+    if (result.fileId) recordScanned(full, result.fileId, call && call.walked)
+    return report ? full : full.verdict
   }
 }
 
@@ -374,17 +451,13 @@ function toReport(outcome) {
   return report
 }
 
-/** The report for a payload over `maxFileSize` in local mode: clamscan never saw it. */
+/** The outcome for a payload over `maxFileSize` in local mode: clamscan never saw it. */
 function tooLarge() {
-  return toReport({ verdict: 'error', viruses: [], reply: '', reason: 'too-large', bytes: 0, durationMs: 0 })
-}
-
-function reportVerdict(report) {
-  return report.verdict
+  return { verdict: 'error', viruses: [], reply: '', reason: 'too-large', bytes: 0, durationMs: 0 }
 }
 
 function createClient(options) {
   return new Client(options)
 }
 
-module.exports = { Client, createClient }
+module.exports = { Client, createClient, START, FILE, BUFFER, STREAM }

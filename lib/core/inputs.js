@@ -34,6 +34,17 @@ function assertReadable(stream) {
   if (Readable.isDisturbed(stream)) throw inputErrors.streamConsumed()
 }
 
+/**
+ * The one synchronous check of what a call scans, at the public boundary: a path must be a
+ * string (whether it exists is found when it is opened), a buffer a non-empty Buffer, a stream a
+ * Readable that can still give every byte.
+ */
+function checkInput(kind, input) {
+  if (kind === 'buffer') assertBuffer(input)
+  else if (kind === 'stream') assertReadable(input)
+  else if (typeof input !== 'string') throw inputErrors.notAString('filePath')
+}
+
 function chunkBytes(chunk, stream) {
   if (Buffer.isBuffer(chunk)) return chunk
   // Strings (setEncoding, object mode) are turned back into the bytes they were decoded from.
@@ -44,4 +55,4 @@ function chunkBytes(chunk, stream) {
   throw err
 }
 
-module.exports = { assertFile, assertBuffer, assertReadable, chunkBytes }
+module.exports = { assertFile, assertBuffer, assertReadable, checkInput, chunkBytes }

@@ -122,12 +122,57 @@ function parseEndpoint(spec) {
 }
 
 /**
+ * A key for options made only of own string keys with primitive values (`{ socket: '/x' }`):
+ * two such objects with the same key resolve alike. undefined for anything else.
+ */
+function shapeKey(options) {
+  if (options[WALKED] !== undefined) return undefined
+  let key = ''
+  for (const name of Object.keys(options)) {
+    const value = options[name]
+    const type = value === null ? 'null' : typeof value
+    if (type !== 'string' && type !== 'number' && type !== 'boolean' && type !== 'undefined' && type !== 'null') return undefined
+    key += `${name}\u0000${type}\u0000${value}\u0001`
+  }
+  return key
+}
+
+const MAX_SHAPES = 256
+
+/**
+ * `compute(options)` once per options object: options are read when an object is first used (a
+ * later change to the same object is not seen; pass a new object instead). Objects of primitive
+ * values are cached by their content, so a literal written in the call (`{ socket }`) is resolved
+ * once too (and no per-call object is kept in a WeakMap); others by identity. Missing options
+ * share one result; errors are not cached (they throw again on every use).
+ */
+function once(compute) {
+  const byObject = new WeakMap()
+  const byShape = new Map()
+  let forMissing
+  return (options) => {
+    if (options === undefined || options === null) return (forMissing ||= compute(options))
+    if (typeof options !== 'object' && typeof options !== 'function') return compute(options)
+    const key = shapeKey(options)
+    const cache = key === undefined ? byObject : byShape
+    const id = key === undefined ? options : key
+    let resolved = cache.get(id)
+    if (resolved === undefined) {
+      resolved = compute(options)
+      if (cache === byShape && byShape.size >= MAX_SHAPES) byShape.clear()
+      cache.set(id, resolved)
+    }
+    return resolved
+  }
+}
+
+/**
  * Resolves connection options with pompelmi 1.x's routing: clamd mode when any of host, port or
  * socket is present (`undefined`-valued keys do not count; `null` does), a truthy socket wins,
  * `port` alone means 127.0.0.1; `endpoints` lists several clamd instances. Everything else runs
  * clamscan locally.
  */
-function resolveTarget(options) {
+function computeTarget(options) {
   const opts = own(options)
   let endpoints = null
   if (opts.endpoints !== undefined) {
@@ -153,7 +198,7 @@ function resolveTarget(options) {
     target.key = JSON.stringify(target)
     // What decides a verdict: the engine asked and the size guard (createCache's key).
     target.verdictKey = JSON.stringify(['clamscan', database, maxFileSize])
-    return target
+    return Object.freeze(target)
   }
   const timeout = nonNegative(opts, 'timeout', DEFAULTS.timeout)
   const target = {
@@ -170,22 +215,39 @@ function resolveTarget(options) {
   }
   target.key = JSON.stringify(target)
   target.verdictKey = JSON.stringify(['clamd', endpoints.map(endpointName).sort(), maxFileSize])
-  return target
+  return Object.freeze(target)
 }
 
-/** Per-call options: `{ signal, timeout }` (and the walkers' WALKED). */
-function callOptions(options) {
-  const opts = own(options)
-  const { signal } = opts
+/** Connection options, resolved once per options object (see `once`). */
+const resolveTarget = once(computeTarget)
+
+/** An `AbortSignal`-like value, or undefined; anything else throws. */
+function signalOption(signal) {
   if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean' || typeof signal.addEventListener !== 'function')) {
     const err = new TypeError(`The "signal" option must be an AbortSignal. Received ${util.inspect(signal)}`)
     err.code = 'ERR_INVALID_ARG_TYPE'
     throw err
   }
-  const timeout = opts.timeout === undefined ? undefined : nonNegative(opts, 'timeout', undefined)
-  const walked = opts[WALKED]
-  const native = timeout === undefined && !walked ? undefined : { timeout, ...(walked && { root: walked.root, rel: walked.rel, fileId: walked.fileId }) }
-  return { signal, timeout, walked, native }
+  return signal
 }
 
-module.exports = { DEFAULTS, WALKED, own, nonNegative, oneOf, stringOption, resolveTarget, callOptions, endpointName }
+/**
+ * A call's own settings: `signal`, `timeout` (only where `withTimeout`: on a client's calls,
+ * where the top level's `timeout` is a connection option) and the walkers' WALKED, with
+ * `native`, what the native call takes (undefined when there is nothing to say).
+ */
+function computeCall(options, withTimeout) {
+  const opts = own(options)
+  const signal = signalOption(opts.signal)
+  const timeout = withTimeout && opts.timeout !== undefined ? nonNegative(opts, 'timeout', undefined) : undefined
+  const walked = opts[WALKED]
+  const native = timeout === undefined && !walked ? undefined : { timeout, ...(walked && { root: walked.root, rel: walked.rel, fileId: walked.fileId }) }
+  return Object.freeze({ signal, timeout, walked, native })
+}
+
+/** A client call's options (`signal`, `timeout`), resolved once per options object. */
+const callOptions = once((options) => computeCall(options, true))
+/** The per-call part of top-level options (`signal`), resolved once per options object. */
+const topLevelCall = once((options) => computeCall(options, false))
+
+module.exports = { DEFAULTS, WALKED, own, once, nonNegative, oneOf, stringOption, resolveTarget, callOptions, topLevelCall, endpointName }

@@ -3,9 +3,9 @@
 // distinct connection options. Their connections never keep the process alive, so scripts exit
 // without calling close().
 
-const { Client } = require('./client.js')
-const { WALKED, own, resolveTarget } = require('./options.js')
-const { assertBuffer, assertReadable } = require('./inputs.js')
+const { Client, START, FILE, BUFFER, STREAM } = require('./client.js')
+const { own, once, resolveTarget, topLevelCall } = require('./options.js')
+const { checkInput } = require('./inputs.js')
 
 const sharedClients = new Map()
 const MAX_SHARED_CLIENTS = 64
@@ -23,57 +23,41 @@ function sharedClient(options) {
   return client
 }
 
+/** An options object's shared client and per-call part (`signal`), resolved once per object. */
+const resolveShared = once((options) => ({ client: sharedClient(options), call: topLevelCall(options) }))
+
 /** Runs `fn(client)` on the shared client for `options`; option errors reject. */
 function withShared(options, fn) {
   let client
   try {
-    client = sharedClient(options)
+    client = resolveShared(options).client
   } catch (err) {
     return Promise.reject(err)
   }
   return fn(client)
 }
 
-/** The per-call part of top-level options: `signal` (and the walkers' internal WALKED). */
-function signalOnly(options) {
-  const opts = own(options)
-  return opts.signal !== undefined || opts[WALKED] ? { signal: opts.signal, [WALKED]: opts[WALKED] } : undefined
-}
-
-function scan(filePath, options) {
-  return withShared(options, (c) => c.scan(filePath, signalOnly(options)))
-}
-
-function scanBuffer(buffer, options) {
-  // pompelmi 1.x validated buffers before routing: a bad buffer wins over bad options.
+/**
+ * One scan on the shared client. `inputFirst`: pompelmi 1.x checked buffers and streams before
+ * routing, so a bad one wins over bad options; other inputs are checked by the client, after.
+ */
+function start(kind, input, options, report, inputFirst) {
+  let shared
   try {
-    assertBuffer(buffer)
+    if (inputFirst) checkInput(kind, input)
+    shared = resolveShared(options)
   } catch (err) {
     return Promise.reject(err)
   }
-  return withShared(options, (c) => c.scanBuffer(buffer, signalOnly(options)))
+  return shared.client[START](kind, input, shared.call, report, !inputFirst)
 }
 
-function scanStream(stream, options) {
-  try {
-    assertReadable(stream)
-  } catch (err) {
-    return Promise.reject(err)
-  }
-  return withShared(options, (c) => c.scanStream(stream, signalOnly(options)))
-}
-
-function inspect(filePath, options) {
-  return withShared(options, (c) => c.inspect(filePath, signalOnly(options)))
-}
-
-function inspectBuffer(buffer, options) {
-  return withShared(options, (c) => c.inspectBuffer(buffer, signalOnly(options)))
-}
-
-function inspectStream(stream, options) {
-  return withShared(options, (c) => c.inspectStream(stream, signalOnly(options)))
-}
+const scan = (filePath, options) => start(FILE, filePath, options, false, false)
+const scanBuffer = (buffer, options) => start(BUFFER, buffer, options, false, true)
+const scanStream = (stream, options) => start(STREAM, stream, options, false, true)
+const inspect = (filePath, options) => start(FILE, filePath, options, true, false)
+const inspectBuffer = (buffer, options) => start(BUFFER, buffer, options, true, false)
+const inspectStream = (stream, options) => start(STREAM, stream, options, true, false)
 
 function ping(options) {
   return withShared(options, (c) => c.ping())

@@ -187,10 +187,17 @@ impl Client {
     // Ties go round-robin, so that a burst of calls does not all land on the first endpoint.
     let n = self.pools.len();
     let start = self.rotation.fetch_add(1, Ordering::Relaxed) % n;
-    let mut candidates: Vec<usize> = (0..n)
-      .map(|k| (start + k) % n)
-      .filter(|i| !excluded.contains(i))
-      .collect();
+    let order = || (0..n).map(move |k| (start + k) % n).filter(|i| !excluded.contains(i));
+    // The common case, every candidate up: the least outstanding one, found without allocating.
+    let best_up = order()
+      .filter(|&i| !self.pools[i].is_down())
+      .min_by_key(|&i| self.pools[i].outstanding());
+    if let Some(i) = best_up {
+      if let Availability::Up = self.pools[i].claim() {
+        return Pick::Use { index: i, trial: false };
+      }
+    }
+    let mut candidates: Vec<usize> = order().collect();
     if candidates.is_empty() {
       return Pick::Exhausted;
     }

@@ -631,6 +631,8 @@ async fn write_requests(
     return err;
   }
   let mut next_id: u64 = 0;
+  // One write buffer for the session's life: command, frames and terminator are gathered here.
+  let mut out = Vec::with_capacity(2 * protocol::CHUNK_MAX + 16);
   shared.busy();
   shared.ready.store(true, Ordering::SeqCst);
   loop {
@@ -707,7 +709,7 @@ async fn write_requests(
     shared.streaming.store(streaming, Ordering::Relaxed);
     let progress = Progress { shared, id };
     let written = tokio::select! {
-      r = write_body(&mut wr, endpoint, idle, &mut body, max_bytes, &progress) => r,
+      r = write_body(&mut wr, &mut out, endpoint, idle, &mut body, max_bytes, &progress) => r,
       _ = reader_done.notified() => Err(reader_err()),
       _ = shared.kill.notified() => Err(ClamError::Closed),
       _ = shared.early.notified() => Ok(Written::AnsweredEarly),
@@ -772,6 +774,7 @@ fn is_idle(shared: &Shared) -> bool {
 /// Writes one request (command and payload).
 async fn write_body(
   wr: &mut ConnWrite,
+  out: &mut Vec<u8>,
   endpoint: &Endpoint,
   idle: Option<Duration>,
   body: &mut Body,
@@ -803,17 +806,18 @@ async fn write_body(
     }
     Body::File { file, path } => {
       let mut source = Source::file(file.clone(), path.clone());
-      write_instream(wr, &mut source, idle, max_bytes, progress, write_err).await
+      write_instream(wr, out, &mut source, idle, max_bytes, progress, write_err).await
     }
     Body::Instream(source) => {
       source.rewind();
-      write_instream(wr, source, idle, max_bytes, progress, write_err).await
+      write_instream(wr, out, source, idle, max_bytes, progress, write_err).await
     }
   }
 }
 
 async fn write_instream(
   wr: &mut ConnWrite,
+  out: &mut Vec<u8>,
   source: &mut Source,
   idle: Option<Duration>,
   max_bytes: Option<u64>,
@@ -822,8 +826,8 @@ async fn write_instream(
 ) -> Result<Written, ClamError> {
   // Command, frames and terminator are coalesced into writes of about 64 KiB: a small upload
   // is one write, which halves clamd's CPU time per small scan (measured: `npm run bench`).
-  let mut out = Vec::with_capacity(2 * protocol::CHUNK_MAX + 16);
-  protocol::instream_begin(&mut out);
+  out.clear();
+  protocol::instream_begin(out);
   let mut total = 0u64;
   let mut on_wire = false;
   loop {
@@ -831,10 +835,10 @@ async fn write_instream(
     // timeout is the source's error (a stalled upload), not clamd's.
     let n = match idle {
       Some(d) => {
-        let next = tokio::time::timeout(d, source.next_frame(&mut out)).await;
+        let next = tokio::time::timeout(d, source.next_frame(out)).await;
         next.unwrap_or_else(|_| Err(source.idle_error(d)))?
       }
-      None => source.next_frame(&mut out).await?,
+      None => source.next_frame(out).await?,
     };
     if n == 0 {
       break;
@@ -847,16 +851,16 @@ async fn write_instream(
       // Counted as the write starts: clamd may answer (its size limit) while it is under way.
       progress.bytes(total);
       on_wire = true;
-      with_idle(idle, async { wr.write_all(&out).await.map_err(&write_err) }).await?;
+      with_idle(idle, async { wr.write_all(out).await.map_err(&write_err) }).await?;
       out.clear();
     }
   }
-  protocol::instream_end(&mut out);
+  protocol::instream_end(out);
   progress.update(|p| {
     p.bytes = total;
     p.complete = true;
   });
-  with_idle(idle, async { wr.write_all(&out).await.map_err(&write_err) }).await?;
+  with_idle(idle, async { wr.write_all(out).await.map_err(&write_err) }).await?;
   Ok(Written::Complete)
 }
 

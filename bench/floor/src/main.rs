@@ -1,0 +1,108 @@
+//! The bench's floor: the least a pipelined clamd client can do per scan. `SESSIONS` IDSESSION
+//! connections, each with `IN_FLIGHT` INSTREAM requests outstanding, one `write` per request (command,
+//! one chunk and the terminator) and replies read as they come. No pooling, no failover, no
+//! timeouts, no checks beyond "every reply is `N: stream: OK`".
+//!
+//! Usage: clamd-floor unix:/path|tcp:host:port COUNT SIZE SESSIONS IN_FLIGHT
+//! Prints `{"scans":N,"seconds":S}`.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+trait Conn: Read + Write + Send {}
+impl<T: Read + Write + Send> Conn for T {}
+
+fn connect(target: &str) -> Box<dyn Conn> {
+  if let Some(path) = target.strip_prefix("unix:") {
+    Box::new(std::os::unix::net::UnixStream::connect(path).expect("connect"))
+  } else {
+    let addr = target.strip_prefix("tcp:").expect("unix:PATH or tcp:HOST:PORT");
+    let s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_nodelay(true).unwrap();
+    Box::new(s)
+  }
+}
+
+/// Unique payloads (clamd's cache is off in the bench, but unique data keeps it honest).
+fn payloads(count: usize, size: usize) -> Vec<Vec<u8>> {
+  let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ std::process::id() as u64;
+  (0..count)
+    .map(|_| {
+      (0..size)
+        .map(|_| {
+          x ^= x << 13;
+          x ^= x >> 7;
+          x ^= x << 17;
+          x as u8
+        })
+        .collect()
+    })
+    .collect()
+}
+
+fn session(target: &str, payloads: &[Vec<u8>], next: &AtomicUsize, in_flight: usize) -> usize {
+  let mut conn = connect(target);
+  conn.write_all(b"zIDSESSION\0").unwrap();
+  let mut request = Vec::with_capacity(64 * 1024);
+  let mut send = |conn: &mut Box<dyn Conn>| -> bool {
+    let i = next.fetch_add(1, Ordering::Relaxed);
+    let Some(p) = payloads.get(i) else { return false };
+    request.clear();
+    request.extend_from_slice(b"zINSTREAM\0");
+    request.extend_from_slice(&(p.len() as u32).to_be_bytes());
+    request.extend_from_slice(p);
+    request.extend_from_slice(&[0, 0, 0, 0]);
+    conn.write_all(&request).unwrap();
+    true
+  };
+  let mut outstanding = 0;
+  while outstanding < in_flight && send(&mut conn) {
+    outstanding += 1;
+  }
+  let mut done = 0;
+  let mut buf = vec![0u8; 4096];
+  let mut have = 0;
+  while outstanding > 0 {
+    let n = conn.read(&mut buf[have..]).unwrap();
+    assert!(n > 0, "clamd closed the session");
+    have += n;
+    while let Some(end) = buf[..have].iter().position(|&b| b == 0) {
+      let reply = &buf[..end];
+      assert!(reply.ends_with(b": stream: OK"), "unexpected reply {:?}", String::from_utf8_lossy(reply));
+      buf.copy_within(end + 1..have, 0);
+      have -= end + 1;
+      outstanding -= 1;
+      done += 1;
+      if send(&mut conn) {
+        outstanding += 1;
+      }
+    }
+  }
+  let _ = conn.write_all(b"zEND\0");
+  done
+}
+
+fn main() {
+  let args: Vec<String> = std::env::args().collect();
+  let [_, target, count, size, sessions, in_flight] = &args[..] else {
+    panic!("usage: clamd-floor unix:/path|tcp:host:port COUNT SIZE SESSIONS IN_FLIGHT");
+  };
+  let count: usize = count.parse().unwrap();
+  let payloads = Arc::new(payloads(count, size.parse().unwrap()));
+  let sessions: usize = sessions.parse().unwrap();
+  let in_flight: usize = in_flight.parse().unwrap();
+  let next = Arc::new(AtomicUsize::new(0));
+  let started = Instant::now();
+  let threads: Vec<_> = (0..sessions)
+    .map(|_| {
+      let (target, payloads, next) = (target.clone(), payloads.clone(), next.clone());
+      std::thread::spawn(move || session(&target, &payloads, &next, in_flight))
+    })
+    .collect();
+  let scans: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+  let seconds = started.elapsed().as_secs_f64();
+  assert_eq!(scans, count);
+  println!("{{\"scans\":{scans},\"seconds\":{seconds}}}");
+}
