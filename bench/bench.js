@@ -33,7 +33,37 @@ const FILE_MB = QUICK ? 20 : 100
 const STUB_SCANS = QUICK ? 1000 : 5000
 const STREAM_MB = QUICK ? 64 : 512
 
+const FLEET_SIZES = [1, 2, 4, 8]
+const FLEET_SERVICE_MS = 2
+const FLEET_SLOTS = 2
+const COLD_STARTS = QUICK ? 7 : 20
+const FLOOR_BIN = path.join(__dirname, 'floor', 'target', 'release', 'clamd-floor')
+// Today's build before issue 18, when scripts/bench.sh built it (BENCH_BASELINE=1): a contender.
+const BASELINE_DIR = process.env.BENCH_BASELINE_DIR
+const baseline = BASELINE_DIR && fs.existsSync(path.join(BASELINE_DIR, 'index.js')) ? require(BASELINE_DIR) : null
+const BASELINE = 'pompelmi before issue 18 (37673d5)'
+const FLOOR = 'floor: minimal pipelined client (Rust)'
+const OURS = 'pompelmi (native)'
+
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+
+/**
+ * The floor client over `target` (unix:/path or tcp:host:port), at the package's concurrency
+ * (4 sessions × 4 in flight = 16): scans/s, timed by the floor itself (payloads made first).
+ */
+function floorRun(target, count) {
+  const child = spawnSync(FLOOR_BIN, [target, String(count), '4096', '4', '4'], { encoding: 'utf8' })
+  if (child.status !== 0) throw new Error(`floor: ${child.stderr || child.error}`)
+  const { scans, seconds } = JSON.parse(child.stdout)
+  return scans / seconds
+}
+
+/** CPU time (µs) a process has used so far, from /proc (Linux). */
+function cpuOfPid(pid) {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100
+}
 
 async function nodeClam(opts) {
   return new NodeClam().init({
@@ -54,11 +84,14 @@ async function contenders(transport, target) {
   const opts = target || (transport === 'unix' ? UNIX : TCP)
   const nc = await nodeClam(transport === 'unix' ? { socket: opts.socket } : { host: opts.host, port: opts.port })
   const list = {
-    'pompelmi (native)': {
+    [OURS]: {
       buffer: (b) => pompelmi.scanBuffer(b, opts).then((v) => v.description),
       file: (p) => pompelmi.scan(p, opts).then((v) => v.description),
       stream: (s) => pompelmi.scanStream(s, opts).then((v) => v.description),
     },
+    ...(baseline && {
+      [BASELINE]: { buffer: (b) => baseline.scanBuffer(b, opts).then((v) => v.description) },
+    }),
     'pure-JS, 1.x style': {
       buffer: (b) => pureJs.scanBuffer(b, opts),
       file: (p) => pureJs.scan(p, opts),
@@ -159,6 +192,129 @@ function machine() {
   }
 }
 
+/**
+ * Fleet scaling: K stub endpoints, each serving FLEET_SLOTS requests at a time for
+ * FLEET_SERVICE_MS each (a CPU-bound clamd with that many threads), behind one client.
+ */
+async function fleetScaling(dir, rows) {
+  const paths = Array.from({ length: Math.max(...FLEET_SIZES) }, (_, i) => path.join(dir, `fleet-${i}.sock`))
+  const { fork } = require('node:child_process')
+  const child = fork(path.join(__dirname, 'stub-clamd.js'), ['--service-ms', String(FLEET_SERVICE_MS), '--slots', String(FLEET_SLOTS), ...paths], { stdio: 'ignore' })
+  await new Promise((resolve) => child.once('message', resolve))
+  try {
+    const rates = {}
+    for (let r = 0; r < Math.min(ROUNDS, 3); r++) {
+      for (const k of FLEET_SIZES) {
+        const client = pompelmi.createClient({ endpoints: paths.slice(0, k).map((socket) => ({ socket })), timeout: 60000 })
+        const scans = (QUICK ? 300 : 1000) * k
+        const payloads = Array.from({ length: scans }, () => crypto.randomBytes(4096))
+        let next = 0
+        const started = process.hrtime.bigint()
+        await Promise.all(
+          Array.from({ length: 16 * k }, async () => {
+            while (next < scans) if ((await client.scanBuffer(payloads[next++])) !== pompelmi.Verdict.Clean) throw new Error('fleet: wrong verdict')
+          }),
+        )
+        ;(rates[k] ||= []).push(scans / (Number(process.hrtime.bigint() - started) / 1e9))
+        await client.close()
+      }
+    }
+    const one = median(rates[1])
+    for (const k of FLEET_SIZES) {
+      const row = {
+        scenario: `fleet scaling: ${FLEET_SERVICE_MS} ms per scan, ${FLEET_SLOTS} slots per endpoint, 16 callers per endpoint`,
+        transport: 'unix',
+        contender: `${k} endpoint${k > 1 ? 's' : ''}`,
+        value: median(rates[k]),
+        unit: 'scans/s',
+        better: 'higher',
+        rounds: rates[k],
+        endpoints: k,
+        vsLinear: median(rates[k]) / (k * one),
+      }
+      rows.push(row)
+      console.error(`fleet ${k}: ${row.value.toFixed(0)} scans/s, ${row.vsLinear.toFixed(2)} of ${k} × one`)
+    }
+  } finally {
+    child.kill()
+  }
+}
+
+/**
+ * Cold start in fresh processes: `require('pompelmi')`, and the first scanBuffer over UNIX after
+ * it returns (connection included). Medians of COLD_STARTS runs, each contender in turn.
+ */
+function coldStart(rows) {
+  const script = (mod, scanFirst) => `
+    const t0 = process.hrtime.bigint()
+    const p = require(${JSON.stringify(mod)})
+    const t1 = process.hrtime.bigint()
+    Promise.resolve(${scanFirst ? 'p.scanBuffer(Buffer.from("cold start"), { socket: process.env.CLAMD_SOCKET })' : 'null'}).then(() => {
+      const t2 = process.hrtime.bigint()
+      console.log(JSON.stringify({ require: Number(t1 - t0) / 1e6, first: Number(t2 - t1) / 1e6 }))
+    })`
+  const contenders = { [OURS]: require.resolve('..'), 'pure-JS, 1.x style': path.join(__dirname, 'pompelmi1x.js') }
+  const runs = {}
+  for (let i = 0; i < COLD_STARTS; i++) {
+    for (const [name, mod] of Object.entries(contenders)) {
+      const child = spawnSync(process.execPath, ['-e', script(mod, name === OURS)], { encoding: 'utf8', env: { ...process.env, CLAMD_SOCKET: env.CLAMD_SOCKET } })
+      if (child.status !== 0) throw new Error(`cold start ${name}: ${child.stderr}`)
+      ;(runs[name] ||= []).push(JSON.parse(child.stdout))
+    }
+  }
+  for (const [name, values] of Object.entries(runs)) {
+    const req = values.map((v) => v.require)
+    rows.push({ scenario: `cold start: require(), fresh process, median of ${COLD_STARTS}`, transport: '-', contender: name, value: median(req), unit: 'ms', better: 'lower', rounds: req })
+    console.error(`cold start ${name}: require ${median(req).toFixed(2)} ms`)
+    if (name === OURS) {
+      const first = values.map((v) => v.first)
+      rows.push({ scenario: `cold start: first scanBuffer over UNIX after require() returns, median of ${COLD_STARTS}`, transport: 'unix', contender: name, value: median(first), unit: 'ms', better: 'lower', rounds: first })
+      console.error(`cold start ${name}: first scan ${median(first).toFixed(2)} ms`)
+    }
+  }
+}
+
+/** Issue 18's targets, each with what was measured and whether it is met. */
+function checkTargets(rows) {
+  const find = (scenario, transport, contender = OURS) => rows.find((r) => r.scenario.startsWith(scenario) && r.transport === transport && r.contender === contender)
+  const targets = []
+  const add = (target, value, met, fmt = (v) => v.toFixed(2)) => targets.push({ target, measured: value === undefined ? 'not measured' : fmt(value), met: value === undefined ? null : met(value) })
+  const x = (v) => `${v.toFixed(2)}×`
+  const buffers = `${BUFFERS} × 4 KiB buffers`
+  for (const transport of ['unix', 'tcp']) {
+    const row = find(buffers, transport)
+    add(`4 KiB buffers over ${transport.toUpperCase()}: ≥ 0.95× the floor`, row && row.vsFloor, (v) => v >= 0.95, x)
+  }
+  const unix = find(buffers, 'unix')
+  add('4 KiB buffers over UNIX: ≥ 1.25× the best peer', unix && unix.vsBestPeer, (v) => v >= 1.25, x)
+  const cpu = find('client overhead', 'unix')
+  const cpuRow = rows.find((r) => r.scenario.startsWith('client overhead') && r.scenario.endsWith('client process') && r.contender === OURS)
+  add('stub clamd: CPU per scan ≤ 15 µs', cpuRow && cpuRow.value, (v) => v <= 15, (v) => `${v.toFixed(1)} µs`)
+  add('stub clamd: throughput ≥ 2× the build before issue 18', cpu && cpu.vsBaseline, (v) => v >= 2, x)
+  for (const k of FLEET_SIZES.slice(1)) {
+    const row = rows.find((r) => r.endpoints === k)
+    add(`fleet: ${k} endpoints ≥ 0.9 × ${k} × one endpoint`, row && row.vsLinear, (v) => v >= 0.9)
+  }
+  const req = find('cold start: require()', '-')
+  add('require(\'pompelmi\') ≤ 8 ms (median, fresh processes)', req && req.value, (v) => v <= 8, (v) => `${v.toFixed(2)} ms`)
+  const first = find('cold start: first scanBuffer', 'unix')
+  add('first scanBuffer over UNIX within 5 ms of require()', first && first.value, (v) => v <= 5, (v) => `${v.toFixed(2)} ms`)
+  const fileUnix = find(`one ${FILE_MB} MiB file`, 'unix')
+  add(`${FILE_MB} MiB file over UNIX: ≥ 1.25× the best INSTREAM peer`, fileUnix && fileUnix.vsBestPeer, (v) => v >= 1.25, x)
+  add(`${FILE_MB} MiB file over UNIX: no slower than path SCAN`, fileUnix && fileUnix.vsPathScan, (v) => v >= 1.0, x)
+  const fileTcp = find(`one ${FILE_MB} MiB file`, 'tcp')
+  add(`${FILE_MB} MiB file over TCP: ≥ 1.0× the best peer`, fileTcp && fileTcp.vsBestPeer, (v) => v >= 1.0, x)
+  const rss = find(`${STREAM_MB} MiB generated stream`, 'unix')
+  add(`${STREAM_MB} MiB stream: RSS growth ≤ 64 MiB`, rss && rss.value, (v) => v <= 64, (v) => `${v.toFixed(1)} MiB`)
+  for (const transport of ['unix', 'tcp']) {
+    const ours = find('event-loop delay p99', transport)
+    const js = find('event-loop delay p99', transport, 'pure-JS, 1.x style')
+    // "No worse": within the histogram's 1 ms resolution.
+    add(`event-loop p99 during the ${FILE_MB} MiB scan over ${transport.toUpperCase()}: no worse than pure JS (±1 ms)`, ours && js && ours.value - js.value, (v) => v <= 1, () => `${ours.value.toFixed(2)} ms vs ${js.value.toFixed(2)} ms`)
+  }
+  return targets
+}
+
 async function main() {
   const rows = []
   const add = (scenario, transport, contender, value, unit, better, rounds) => rows.push({ scenario, transport, contender, value, unit, better, rounds })
@@ -173,11 +329,18 @@ async function main() {
       // Rounds are interleaved (every contender once per round), so that a slow moment of the
       // machine hits all of them alike; each contender's median is reported.
       const rates = {}
+      const floorTarget = transport === 'unix' ? `unix:${UNIX.socket}` : `tcp:${TCP.host}:${TCP.port}`
+      const clamdCpu = []
       for (let r = 0; r < ROUNDS; r++) {
         for (const [name, c] of Object.entries(list)) {
-          if (c.buffer) (rates[name] ||= []).push(await buffersPerSecond(c.buffer))
+          if (!c.buffer) continue
+          const cpu0 = name === OURS ? cpuOfPid(env.CLAMD_PID) : 0
+          ;(rates[name] ||= []).push(await buffersPerSecond(c.buffer))
+          if (name === OURS) clamdCpu.push((cpuOfPid(env.CLAMD_PID) - cpu0) / BUFFERS)
         }
+        ;(rates[FLOOR] ||= []).push(floorRun(floorTarget, BUFFERS))
       }
+      add(`clamd's own CPU per 4 KiB scan (while ${OURS} scans)`, transport, 'clamd', median(clamdCpu), 'µs', 'lower', clamdCpu)
       for (const [name, values] of Object.entries(rates)) {
         add(`${BUFFERS} × 4 KiB buffers, ${CONCURRENCY} concurrent`, transport, name, median(values), 'scans/s', 'higher', values)
         console.error(`buffers ${transport} ${name}: ${median(values).toFixed(0)} scans/s`)
@@ -185,7 +348,7 @@ async function main() {
       const file = randomFile(dir, FILE_MB)
       const times = {}
       for (let r = 0; r < FILE_ROUNDS; r++) {
-        for (const [name, c] of Object.entries(list)) (times[name] ||= []).push(await timeFile(c.file, file))
+        for (const [name, c] of Object.entries(list)) if (c.file) (times[name] ||= []).push(await timeFile(c.file, file))
       }
       for (const [name, values] of Object.entries(times)) {
         add(`one ${FILE_MB} MiB file, scan()`, transport, name, median(values), 's', 'lower', values)
@@ -221,6 +384,8 @@ async function main() {
     } finally {
       stub.child.kill()
     }
+    await fleetScaling(dir, rows)
+    coldStart(rows)
     for (const name of ['pompelmi (native)', 'pure-JS, 1.x style']) {
       const r = streamRssGrowth(name, 'unix')
       add(`${STREAM_MB} MiB generated stream, scanStream()`, 'unix', name, r.growthMiB, 'MiB peak RSS growth', 'lower')
@@ -232,9 +397,15 @@ async function main() {
 
   // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
   // ratio is taken round by round (paired: same moment of the machine) and its median reported.
+  const notPeers = new Set([OURS, FLOOR, BASELINE, 'clamd'])
   for (const row of rows) {
-    if (row.contender !== 'pompelmi (native)') continue
-    const peers = rows.filter((r) => r.scenario === row.scenario && r.transport === row.transport && r.contender !== row.contender)
+    if (row.contender !== OURS) continue
+    const same = (r) => r.scenario === row.scenario && r.transport === row.transport
+    const floor = rows.find((r) => same(r) && r.contender === FLOOR)
+    if (floor) row.vsFloor = median(row.rounds.map((v, i) => v / floor.rounds[i]))
+    const before = rows.find((r) => same(r) && r.contender === BASELINE)
+    if (before) row.vsBaseline = median(row.rounds.map((v, i) => (row.better === 'higher' ? v / before.rounds[i] : before.rounds[i] / v)))
+    const peers = rows.filter((r) => same(r) && !notPeers.has(r.contender))
     const instreamPeers = peers.filter((r) => !r.contender.includes('path SCAN'))
     if (instreamPeers.length === 0) continue
     const ratio = (ours, theirs) => (row.better === 'higher' ? ours / theirs : theirs / ours)
@@ -256,10 +427,14 @@ async function main() {
       value: `${r.value < 10 ? r.value.toFixed(3) : r.value.toFixed(0)} ${r.unit}`,
       'vs best peer': r.vsBestPeer ? `${r.vsBestPeer.toFixed(2)}×` : '',
       'vs path SCAN': r.vsPathScan ? `${r.vsPathScan.toFixed(2)}×` : '',
+      'vs floor': r.vsFloor ? `${r.vsFloor.toFixed(2)}×` : '',
+      'vs before': r.vsBaseline ? `${r.vsBaseline.toFixed(2)}×` : '',
     })),
   )
+  const targets = checkTargets(rows)
+  console.table(targets.map((t) => ({ target: t.target, measured: t.measured, met: t.met === null ? 'n/a' : t.met ? 'yes' : 'NO' })))
   const out = path.join(__dirname, QUICK ? 'results.quick.json' : 'results.json')
-  fs.writeFileSync(out, `${JSON.stringify({ machine: machine(), rows }, null, 2)}\n`)
+  fs.writeFileSync(out, `${JSON.stringify({ machine: machine(), rows, targets }, null, 2)}\n`)
   console.log(`written to ${path.relative(process.cwd(), out)}`)
 }
 

@@ -8,7 +8,6 @@ const { Verdict, VERDICT_BY_NAME } = require('./verdict.js')
 const { DEFAULTS, nonNegative, resolveTarget, callOptions, endpointName } = require('./options.js')
 const { abortError, toError, clientClosed, streamTimeout } = require('./errors.js')
 const { assertFile, checkInput, chunkBytes } = require('./inputs.js')
-const { createTempFile } = require('./tempfile.js')
 const { recordScanned } = require('./scanned.js')
 
 /**
@@ -256,7 +255,7 @@ class ClamscanBackend {
    * payload is over `maxFileSize`.
    */
   async #data(call, stop, write) {
-    const temp = await createTempFile()
+    const temp = await require('./tempfile.js').createTempFile() // local mode only: loaded on use
     try {
       if ((await write(temp)) === false) return tooLarge()
       return await this.#scan({ ...this.#job(call), fd: temp.fd }, stop)

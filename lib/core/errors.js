@@ -18,9 +18,16 @@ function abortError(signal) {
   return err
 }
 
-const SYSTEM_ERRORS = new Map()
-for (const [errno, [code, description]] of util.getSystemErrorMap()) SYSTEM_ERRORS.set(code, { errno, description })
-SYSTEM_ERRORS.set('ENOTFOUND', SYSTEM_ERRORS.get('EAI_NONAME') || { errno: -3008, description: 'not found' })
+/** errno and description by code (built on the first native error, not with the package). */
+let systemErrors = null
+function systemError(code) {
+  if (!systemErrors) {
+    systemErrors = new Map()
+    for (const [errno, [name, description]] of util.getSystemErrorMap()) systemErrors.set(name, { errno, description })
+    systemErrors.set('ENOTFOUND', systemErrors.get('EAI_NONAME') || { errno: -3008, description: 'not found' })
+  }
+  return systemErrors.get(code)
+}
 
 /** A failure of what was being uploaded (a file, a stream that stopped giving data), not of clamd. */
 const aboutTheUpload = (e) => Boolean(e.path) || (e.code === 'ETIMEDOUT' && e.syscall === 'read')
@@ -30,7 +37,7 @@ function toError(native, endpoint) {
   const err = new Error(native.message)
   if (native.code) {
     err.code = native.code
-    const known = SYSTEM_ERRORS.get(native.code)
+    const known = systemError(native.code)
     if (known && native.kind !== 'timeout') {
       err.errno = known.errno
       // File errors read like Node's fs errors: `EACCES: permission denied, open '/x'`; like

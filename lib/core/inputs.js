@@ -4,7 +4,6 @@
 
 const fs = require('node:fs')
 const util = require('node:util')
-const { Readable } = require('node:stream')
 const inputErrors = require('./input-errors.js')
 
 async function assertFile(filePath) {
@@ -28,6 +27,8 @@ function assertBuffer(buffer) {
  * upload and come back Clean: refused. A fresh stream that turns out empty is a valid scan.
  */
 function assertReadable(stream) {
+  // node:stream loads on the first stream call, not with the package (cold starts).
+  const { Readable } = require('node:stream')
   if (!(stream instanceof Readable)) throw inputErrors.notAReadable()
   if (stream.readableEnded || stream.readableDidRead) throw inputErrors.streamConsumed()
   if (stream.destroyed || stream.readableAborted) throw inputErrors.streamDestroyed()

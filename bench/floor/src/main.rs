@@ -11,8 +11,25 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-trait Conn: Read + Write + Send {}
-impl<T: Read + Write + Send> Conn for T {}
+trait Conn: Read + Write + Send {
+  /// After each read on TCP: acknowledge at once (TCP_QUICKACK), as the package does, so that
+  /// clamd's small replies are not held back by Nagle waiting for a delayed ACK.
+  fn quick_ack(&self) {}
+}
+impl Conn for std::os::unix::net::UnixStream {}
+impl Conn for std::net::TcpStream {
+  fn quick_ack(&self) {
+    extern "C" {
+      fn setsockopt(fd: i32, level: i32, name: i32, value: *const std::ffi::c_void, len: u32) -> i32;
+    }
+    const IPPROTO_TCP: i32 = 6;
+    const TCP_QUICKACK: i32 = 12;
+    let one: i32 = 1;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(self);
+    // SAFETY: a valid descriptor and a 4-byte option value.
+    unsafe { setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, (&one as *const i32).cast(), 4) };
+  }
+}
 
 fn connect(target: &str) -> Box<dyn Conn> {
   if let Some(path) = target.strip_prefix("unix:") {
@@ -66,6 +83,7 @@ fn session(target: &str, payloads: &[Vec<u8>], next: &AtomicUsize, in_flight: us
   let mut have = 0;
   while outstanding > 0 {
     let n = conn.read(&mut buf[have..]).unwrap();
+    conn.quick_ack();
     assert!(n > 0, "clamd closed the session");
     have += n;
     while let Some(end) = buf[..have].iter().position(|&b| b == 0) {

@@ -331,6 +331,8 @@ impl Session {
   /// Stops taking requests; the session ends (`zEND`) once those it has are answered.
   pub fn retire(&self) {
     self.shared.retiring.store(true, Ordering::SeqCst);
+    // Wakes the writer to check at once (an idle session ends now; a busy one on its last answer).
+    self.shared.answered.notify_one();
   }
 
   pub fn load(&self) -> usize {
@@ -636,6 +638,12 @@ async fn write_requests(
   shared.busy();
   shared.ready.store(true, Ordering::SeqCst);
   loop {
+    if shared.retiring.load(Ordering::SeqCst) && rx.is_empty() && shared.pending.lock().unwrap().is_empty() {
+      // Retired and nothing left: end now (an answer or `retire()` woke us to check).
+      shared.dead.store(true, Ordering::SeqCst);
+      let _ = wr.write_all(&protocol::command("END")).await;
+      return ClamError::Closed;
+    }
     let idle_now = is_idle(shared) && rx.is_empty();
     let request = tokio::select! {
       r = rx.recv() => match r {
@@ -657,15 +665,8 @@ async fn write_requests(
         let _ = wr.write_all(&protocol::command("END")).await;
         return ClamError::Closed;
       }
-      _ = shared.answered.notified(), if !idle_now => continue,
-      _ = tokio::time::sleep(Duration::from_millis(20)), if shared.retiring.load(Ordering::SeqCst) => {
-        if shared.pending.lock().unwrap().is_empty() && rx.is_empty() {
-          shared.dead.store(true, Ordering::SeqCst);
-          let _ = wr.write_all(&protocol::command("END")).await;
-          return ClamError::Closed;
-        }
-        continue;
-      }
+      // An answer (or `retire()`): the checks above run again.
+      _ = shared.answered.notified() => continue,
     };
     // Claimed for writing; a request aborted or withdrawn while queued is dropped unwritten.
     if request.cancel.is_cancelled()
