@@ -228,6 +228,11 @@ impl Client {
     let started = Instant::now();
     let in_flight: Mutex<Option<InFlight>> = Mutex::new(None);
     let work = self.scan_attempts(payload, call, &in_flight, started);
+    if Arc::strong_count(&call.cancel) == 1 {
+      // Nobody else holds this switch (a call without an abort signal): it can never be
+      // flipped, so nothing waits on it.
+      return work.await;
+    }
     tokio::select! {
       // Cancellation first: an aborted call must not take a slot freed by its own abort.
       biased;

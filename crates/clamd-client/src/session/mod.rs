@@ -1,0 +1,318 @@
+//! One IDSESSION connection to clamd: requests are written one after another by a writer, up to
+//! `PIPELINE` of them awaiting replies at once, while a reader matches clamd's numbered replies
+//! (`N: stream: OK`) to them, in whatever order they come.
+//!
+//! - `requests`: a request's life (its body, its caller's handle, its pending entry, its load);
+//! - `writer`: the task that owns the connection's lifecycle (connect, write, end, teardown);
+//! - `reader`: the task that reads replies and hands each to its request.
+//!
+//! The session is one state machine: its `Lifecycle`, the requests it holds (its load is
+//! derived from them), and one `Notify` that wakes the writer when something it must act on
+//! happened (an answer, a kill, an early reply, the reader's end). When anything breaks, the
+//! writer hands every unanswered request back to its caller with the body (so the caller can
+//! replay it) and the stage it reached, then closes the connection.
+//!
+//! A reply is taken as a verdict only when it fits: numbered for a request still unanswered (or,
+//! unnumbered, clamd's own error when exactly one request is outstanding), of the request's kind
+//! (`stream: OK` for INSTREAM, `fd[N]: OK` for FILDES), NUL-terminated, and, to be Clean, sent
+//! after the request's last write began. Anything else breaks the session.
+
+mod reader;
+mod requests;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, Notify};
+
+pub use requests::{Answer, Body, Failure, Request, RequestHandle, Stage};
+use requests::{LoadToken, Pending};
+
+use crate::cancel::Cancel;
+use crate::error::ClamError;
+use crate::transport::Endpoint;
+
+/// Requests one session may have in flight.
+pub const PIPELINE: usize = 8;
+/// An unused session is ended (`zEND`) after this long, before clamd's own timeouts close it.
+const SESSION_IDLE: Duration = Duration::from_secs(5);
+
+/// Open connections across a client, so that `close()` can wait until all are gone.
+#[derive(Default)]
+pub struct ConnectionCount {
+  open: AtomicUsize,
+  changed: Notify,
+}
+
+impl ConnectionCount {
+  pub fn opened(self: &Arc<Self>) -> ConnectionGuard {
+    self.open.fetch_add(1, Ordering::SeqCst);
+    ConnectionGuard(self.clone())
+  }
+
+  pub async fn all_closed(&self) {
+    loop {
+      let changed = self.changed.notified();
+      if self.open.load(Ordering::SeqCst) == 0 {
+        return;
+      }
+      changed.await;
+    }
+  }
+}
+
+/// Held by a session task for as long as its connection exists.
+pub struct ConnectionGuard(Arc<ConnectionCount>);
+
+impl Drop for ConnectionGuard {
+  fn drop(&mut self) {
+    self.0.open.fetch_sub(1, Ordering::SeqCst);
+    self.0.changed.notify_waiters();
+  }
+}
+
+/// Where a session is in its life. It only moves forward (down this list).
+#[repr(u8)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Lifecycle {
+  /// Connecting and sending `IDSESSION`: requests queue.
+  Connecting = 0,
+  /// The writer takes requests as they come.
+  Open = 1,
+  /// Takes no new request; ends (`zEND`) once those it has are answered.
+  Retiring = 2,
+  /// Takes no new request; clamd announced it will close the connection (its size limit), and
+  /// the replies it sent before are still read.
+  Draining = 3,
+  /// Ending now: the writer stops and hands back what it holds.
+  Closing = 4,
+}
+
+impl Lifecycle {
+  fn from_u8(v: u8) -> Lifecycle {
+    match v {
+      0 => Lifecycle::Connecting,
+      1 => Lifecycle::Open,
+      2 => Lifecycle::Retiring,
+      3 => Lifecycle::Draining,
+      _ => Lifecycle::Closing,
+    }
+  }
+}
+
+/// What the caller's handle, the writer and the reader share.
+struct Shared {
+  lifecycle: AtomicU8,
+  /// Requests queued or awaiting a reply (see `LoadToken`): the pool's load measure.
+  load: Arc<AtomicUsize>,
+  pending: Mutex<HashMap<u64, Pending>>,
+  /// Requests submitted and not yet taken by the writer.
+  waiting: AtomicUsize,
+  /// The session is writing a stream: its next requests would wait behind a slow producer.
+  streaming: AtomicBool,
+  /// clamd answered the request being written before its upload was complete.
+  answered_early: AtomicBool,
+  /// Wakes the writer: an answer came, the session is killed or retired, clamd answered early,
+  /// or the reader ended (`reader_error`).
+  wake: Notify,
+  /// Why the reader ended, once it has.
+  reader_error: Mutex<Option<ClamError>>,
+  /// Why the session could not be opened: what a request submitted too late is answered.
+  connect_error: Mutex<Option<ClamError>>,
+  idle: Option<Duration>,
+  /// When the session was opened, and the last time bytes were read from clamd after it (in ms).
+  epoch: tokio::time::Instant,
+  last_read_ms: AtomicU64,
+  /// When the last request was answered or submitted (in ms since `epoch`).
+  last_busy_ms: AtomicU64,
+}
+
+impl Shared {
+  fn lifecycle(&self) -> Lifecycle {
+    Lifecycle::from_u8(self.lifecycle.load(Ordering::SeqCst))
+  }
+
+  /// Moves the session forward to `to` (never back); returns whether it moved.
+  fn advance(&self, to: Lifecycle) -> bool {
+    let mut now = self.lifecycle.load(Ordering::SeqCst);
+    loop {
+      if now >= to as u8 {
+        return false;
+      }
+      match self
+        .lifecycle
+        .compare_exchange(now, to as u8, Ordering::SeqCst, Ordering::SeqCst)
+      {
+        Ok(_) => return true,
+        Err(actual) => now = actual,
+      }
+    }
+  }
+
+  /// Ends the session now and wakes the writer.
+  fn close(&self) {
+    self.advance(Lifecycle::Closing);
+    self.wake.notify_one();
+  }
+
+  fn since_epoch(&self) -> u64 {
+    self.epoch.elapsed().as_millis() as u64
+  }
+
+  fn at(&self, ms: u64) -> tokio::time::Instant {
+    self.epoch + Duration::from_millis(ms)
+  }
+
+  fn busy(&self) {
+    self.last_busy_ms.store(self.since_epoch(), Ordering::Relaxed);
+  }
+
+  /// No request awaits an answer (abandoned ones count as answered).
+  fn is_idle(&self) -> bool {
+    self.pending.lock().unwrap().values().all(|p| p.answer.is_none())
+  }
+}
+
+/// The caller's handle on a session.
+pub struct Session {
+  tx: mpsc::UnboundedSender<Request>,
+  shared: Arc<Shared>,
+  /// Carries FILDES requests only (see `EndpointPool::session`).
+  fildes: bool,
+}
+
+impl Session {
+  /// Opens a session in the background; requests queue until it is connected.
+  pub fn open(
+    endpoint: Endpoint,
+    fildes: bool,
+    idle: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    connections: Arc<ConnectionCount>,
+    on_connect_error: Box<dyn Fn(&ClamError) + Send + Sync>,
+  ) -> Session {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let shared = Arc::new(Shared {
+      lifecycle: AtomicU8::new(Lifecycle::Connecting as u8),
+      load: Arc::new(AtomicUsize::new(0)),
+      pending: Mutex::new(HashMap::new()),
+      waiting: AtomicUsize::new(0),
+      streaming: AtomicBool::new(false),
+      answered_early: AtomicBool::new(false),
+      wake: Notify::new(),
+      reader_error: Mutex::new(None),
+      connect_error: Mutex::new(None),
+      idle,
+      epoch: tokio::time::Instant::now(),
+      last_read_ms: AtomicU64::new(0),
+      last_busy_ms: AtomicU64::new(0),
+    });
+    tokio::spawn(writer::run(
+      endpoint,
+      connect_timeout,
+      rx,
+      shared.clone(),
+      connections,
+      on_connect_error,
+    ));
+    Session { tx, shared, fildes }
+  }
+
+  pub fn is_fildes(&self) -> bool {
+    self.fildes
+  }
+
+  /// Stops taking requests; the session ends (`zEND`) once those it has are answered.
+  pub fn retire(&self) {
+    if self.shared.advance(Lifecycle::Retiring) {
+      // The writer checks at once: an idle session ends now, a busy one on its last answer.
+      self.shared.wake.notify_one();
+    }
+  }
+
+  pub fn load(&self) -> usize {
+    self.shared.load.load(Ordering::Relaxed)
+  }
+
+  /// Whether the pool must not give it new requests.
+  pub fn is_dead(&self) -> bool {
+    self.shared.lifecycle() >= Lifecycle::Retiring
+  }
+
+  /// When bytes last came from clamd on this session (its open time before any did).
+  pub fn last_read(&self) -> tokio::time::Instant {
+    self.shared.at(self.shared.last_read_ms.load(Ordering::Relaxed))
+  }
+
+  pub fn is_streaming(&self) -> bool {
+    self.shared.streaming.load(Ordering::Relaxed)
+  }
+
+  /// Queues a request; if the session is already gone the request is answered `NotSent`.
+  /// Returns its handle, and whether it may have to wait for its turn (other requests ahead of
+  /// it, a stream being written, or the session not connected yet): only then does its caller
+  /// arm a queue timer.
+  pub fn submit(self: &Arc<Self>, mut request: Request) -> (RequestHandle, bool) {
+    let handle = RequestHandle {
+      session: self.clone(),
+      state: request.state.clone(),
+    };
+    request.load = Some(LoadToken::new(&self.shared.load));
+    let ahead = self.shared.waiting.fetch_add(1, Ordering::SeqCst);
+    let may_wait = ahead > 0 || self.is_streaming() || self.shared.lifecycle() == Lifecycle::Connecting;
+    if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
+      self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
+      // The session is gone: a failed connect is this request's connect failure too (not a
+      // hang-up: the caller must fail over, and report ECONNREFUSED, not ECONNRESET).
+      let connect_error = self.shared.connect_error.lock().unwrap().clone();
+      match connect_error {
+        Some(error) => request.hand_back(error, Stage::Connect),
+        None => request.hand_back(ClamError::HangUp, Stage::NotSent),
+      }
+      return (handle, false);
+    }
+    (handle, may_wait)
+  }
+
+  /// Forgets the caller of a sent request that was aborted: its reply is dropped when it comes.
+  /// Its slot stays taken while clamd still works on it, and if no reply comes within the idle
+  /// timeout the session is ended, so an abandoned request never holds a slot for good.
+  pub fn abandon(self: &Arc<Self>, cancel: &Arc<Cancel>) {
+    {
+      let mut pending = self.shared.pending.lock().unwrap();
+      let Some(p) = pending.values_mut().find(|p| Arc::ptr_eq(&p.cancel, cancel)) else {
+        return;
+      };
+      p.answer.take();
+      p.body.take();
+    }
+    self.shared.wake.notify_one();
+    let Some(idle) = self.shared.idle else { return };
+    let session = Arc::downgrade(self);
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+      tokio::time::sleep(idle).await;
+      if let Some(session) = session.upgrade() {
+        let still_pending = session
+          .shared
+          .pending
+          .lock()
+          .unwrap()
+          .values()
+          .any(|p| Arc::ptr_eq(&p.cancel, &cancel));
+        if still_pending {
+          session.kill();
+        }
+      }
+    });
+  }
+
+  /// Ends the session now (a stuck request, an abort mid-upload, or `close()`); its other
+  /// requests are handed back to their callers.
+  pub fn kill(&self) {
+    self.shared.close();
+  }
+}
