@@ -150,8 +150,13 @@ function once(compute) {
   const byObject = new WeakMap()
   const byShape = new Map()
   let forMissing
+  // The object seen last, and what it resolved to: a caller that passes the same object on
+  // every call (the common case) costs one comparison.
+  let lastObject = null
+  let lastResolved
   return (options) => {
     if (options === undefined || options === null) return (forMissing ||= compute(options))
+    if (options === lastObject) return lastResolved
     if (typeof options !== 'object' && typeof options !== 'function') return compute(options)
     const key = shapeKey(options)
     const cache = key === undefined ? byObject : byShape
@@ -162,6 +167,8 @@ function once(compute) {
       if (cache === byShape && byShape.size >= MAX_SHAPES) byShape.clear()
       cache.set(id, resolved)
     }
+    lastObject = options
+    lastResolved = resolved
     return resolved
   }
 }
