@@ -8,7 +8,6 @@ const { Verdict, VERDICT_BY_NAME } = require('./verdict.js')
 const { DEFAULTS, nonNegative, resolveTarget, callOptions, endpointName } = require('./options.js')
 const { abortError, toError, clientClosed, streamTimeout } = require('./errors.js')
 const { assertFile, checkInput, chunkBytes } = require('./inputs.js')
-const { recordScanned } = require('./scanned.js')
 
 /**
  * Reads a stream's chunks one at a time, each read cut short by `stop(outcome)` or by `idle` ms
@@ -431,7 +430,8 @@ class Client {
       throw toError(result.error, endpointName(result.endpoint))
     }
     const full = toReport(result)
-    if (result.fileId) recordScanned(full, result.fileId, call && call.walked)
+    // scanned.js (quarantine, --delete) loads with the first file report, not with the package.
+    if (result.fileId) require('./scanned.js').recordScanned(full, result.fileId, call && call.walked)
     return report ? full : full.verdict
   }
 }
