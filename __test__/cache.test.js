@@ -5,14 +5,17 @@ const assert = require('node:assert/strict')
 const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
+const { execFileSync } = require('node:child_process')
 
 const pompelmi = require('..')
 const { Verdict } = pompelmi
 const { startClamd } = require('./helpers/clamd.js')
-const { EICAR, tempDir, writeFile } = require('./helpers/samples.js')
+const { useFakeClamscan } = require('./helpers/fake-clamscan.js')
+const { EICAR, tempDir, writeFile, fifo } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
 const TCP = { port: clamd.port }
+const UNIX = { socket: clamd.socket }
 const pause = (ms) => new Promise((r) => setTimeout(r, ms))
 
 test('createCache: hit after miss, options in the key, TTL, LRU, ScanError not cached, coalesced misses', async (t) => {
@@ -166,4 +169,94 @@ test('a cached Clean does not outlive a signature update: the key holds clamd\'s
   await new Promise((resolve, reject) => net.connect(updatable.port, '127.0.0.1').on('error', reject).on('close', resolve).end('zRELOAD\0').resume())
   for (let i = 0; i < 100 && !/\/2\//.test(await pompelmi.version(options).catch(() => '')); i++) await pause(100)
   assert.equal(await cache.scanBuffer(sample, options), Verdict.Malicious)
+})
+
+test('createCache().scan(FIFO): read once, never cached, so a FIFO cannot plant Clean under the malware hash', async (t) => {
+  const cache = pompelmi.createCache()
+  const pipe = fifo(t)
+  // Different bytes on each open: EICAR first, harmless after.
+  const feeding = pipe.feed(EICAR).then(() => pipe.feed('harmless'))
+  // One read of the FIFO is scanned (whatever its writers gave it by then), and not cached.
+  assert.equal(typeof (await cache.scan(pipe.path, TCP)), 'symbol')
+  assert.equal(cache.stats().size, 0)
+  assert.equal(await cache.scanBuffer(EICAR, TCP), Verdict.Malicious)
+  // A writer still waiting for a reader is let through (a non-blocking open never waits).
+  const release = fs.openSync(pipe.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  await feeding
+  fs.closeSync(release)
+})
+
+test('createCache().scan(path): a file swapped right after hashing cannot plant Clean under the malware hash', async (t) => {
+  const dir = tempDir(t)
+  const file = writeFile(dir, 'upload.bin', EICAR)
+  const harmless = writeFile(dir, 'harmless.bin', 'harmless')
+  // The swap lands exactly between the hash and the scan: when the first digest is taken.
+  const Hash = require('node:crypto').createHash('sha256').constructor
+  const digest = Hash.prototype.digest
+  let swapped = false
+  Hash.prototype.digest = function (...args) {
+    if (!swapped) {
+      swapped = true
+      fs.renameSync(harmless, file)
+    }
+    return digest.apply(this, args)
+  }
+  t.after(() => (Hash.prototype.digest = digest))
+  const cache = pompelmi.createCache()
+  assert.equal(await cache.scan(file, UNIX), Verdict.Malicious, 'the bytes hashed are the bytes scanned')
+  Hash.prototype.digest = digest
+  assert.equal(await cache.scanBuffer(EICAR, UNIX), Verdict.Malicious)
+})
+
+test('createCache: a verdict is stored under the hash of the bytes scanned, read through one descriptor', async (t) => {
+  const dir = tempDir(t)
+  const file = writeFile(dir, 'a.txt', EICAR)
+  const cache = pompelmi.createCache()
+  assert.equal(await cache.scan(file, UNIX), Verdict.Malicious)
+  // The path now names other bytes: a lookup by its new hash is a miss, then Clean for them.
+  fs.writeFileSync(file, 'clean now')
+  assert.equal(await cache.scan(file, UNIX), Verdict.Clean)
+  assert.deepEqual([cache.stats().hits, cache.stats().misses], [0, 2])
+  assert.equal(await cache.scanBuffer(EICAR, UNIX), Verdict.Malicious)
+  assert.equal(cache.stats().hits, 1)
+})
+
+test('createCache storage file: a stored verdict "constructor" is not a verdict (own properties only)', async (t) => {
+  const filePath = path.join(tempDir(t), 'cache.json')
+  const first = pompelmi.createCache({ storage: 'file', filePath })
+  assert.equal(await first.scanBuffer(EICAR, TCP), Verdict.Malicious)
+  first.flush()
+  const saved = JSON.parse(fs.readFileSync(filePath, 'utf8'))
+  for (const [, e] of saved) e.verdict = 'constructor'
+  fs.writeFileSync(filePath, JSON.stringify(saved))
+  const second = pompelmi.createCache({ storage: 'file', filePath })
+  const verdict = await second.scanBuffer(EICAR, TCP)
+  assert.equal(typeof verdict, 'symbol')
+  assert.equal(verdict, Verdict.Malicious)
+  assert.equal(second.stats().hits, 0)
+})
+
+test('createCache storage file: written before the process exits, without flush()', async (t) => {
+  const filePath = path.join(tempDir(t), 'cache.json')
+  const script = `
+    const p = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const cache = p.createCache({ storage: 'file', filePath: ${JSON.stringify(filePath)} })
+    cache.scanBuffer(Buffer.from('hello'), { port: ${clamd.port} }).then((v) => { console.log(v.description) })`
+  const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  assert.equal(out.trim(), 'Clean')
+  const saved = JSON.parse(fs.readFileSync(filePath, 'utf8'))
+  assert.deepEqual(saved.map(([, e]) => e.verdict), ['Clean'])
+})
+
+test('createCache keys come from the resolved target: {} (clamscan) and { port: null } (clamd at 127.0.0.1:3310) never share', async (t) => {
+  useFakeClamscan(t, 'exit:0')
+  const cache = pompelmi.createCache()
+  assert.equal(await cache.scanBuffer(EICAR, {}), Verdict.Clean) // the fake clamscan says clean
+  // Another target: a miss, asked for real (nothing listens on 3310 here, or a clamd that finds EICAR).
+  const other = await cache.scanBuffer(EICAR, { port: null, timeout: 2000 }).catch((e) => e)
+  assert.notEqual(other, Verdict.Clean)
+  assert.deepEqual([cache.stats().hits, cache.stats().misses], [0, 2])
+  // The same target written differently is one entry.
+  await cache.scanBuffer(EICAR, { database: undefined })
+  assert.equal(cache.stats().hits, 1)
 })

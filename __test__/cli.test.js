@@ -6,6 +6,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawn, spawnSync, execFileSync } = require('node:child_process')
 
+const pompelmi = require('..')
 const { startClamd } = require('./helpers/clamd.js')
 const { startFakeClamd, closedPort } = require('./helpers/fake-clamd.js')
 const { EICAR, CLEAN_FILE, tempDir, writeFile } = require('./helpers/samples.js')
@@ -275,4 +276,30 @@ test('scan of a tree with a name that is not UTF-8: reported as an error (exit 2
   const r = cli('scan', dir, '--port', String(clamd.port))
   assert.equal(r.code, 2, r.out + r.err)
   assert.match(r.out, /ERROR {5}.*a\\xff\.txt .*not UTF-8/)
+})
+
+test('the CLI escapes control characters in file names; reports say "All clean" only when every row is', async (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'x\r\x1b[2Kclean ok.txt', EICAR)
+  const cli = path.join(__dirname, '..', 'bin', 'pompelmi.js')
+  const res = await new Promise((resolve) => {
+    const child = spawn(process.execPath, [cli, 'scan', dir, '--port', String(clamd.port)])
+    let out = ''
+    child.stdout.on('data', (d) => (out += d))
+    child.on('close', (code) => resolve({ code, out }))
+  })
+  assert.equal(res.code, 1)
+  assert.ok(!res.out.includes('\r') && !res.out.includes('\x1b'), 'no raw CR or ESC')
+  assert.match(res.out, /INFECTED {2}.*x\\x0d\\x1b\[2Kclean ok\.txt/)
+  // Every row an error (clamd unreachable): no "All clean" anywhere.
+  const errors = [{ file: 'a', verdict: 'error' }, { file: 'b', verdict: 'error' }]
+  assert.doesNotMatch(pompelmi.generateDashboard(errors), /All clean/)
+  assert.match(pompelmi.generateDashboard(errors), /2 files could not be scanned/)
+  assert.doesNotMatch(pompelmi.generateShareCard(errors), /All clean/)
+  assert.doesNotMatch(pompelmi.generateShareCard({ clean: ['a'], malicious: [], errors: ['b'] }), /All clean/)
+  assert.match(pompelmi.generateShareCard([{ file: 'a', verdict: 'clean' }]), /All clean/)
+  const report = path.join(dir, 'report.html')
+  const unreachable = spawn(process.execPath, [cli, 'scan', dir, '--port', '1', '--report', report])
+  assert.equal(await new Promise((r) => unreachable.on('close', r)), 3)
+  assert.doesNotMatch(fs.readFileSync(report, 'utf8'), /All clean/)
 })

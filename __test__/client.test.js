@@ -12,11 +12,21 @@ const { Readable } = require('node:stream')
 const pompelmi = require('..')
 const { createClient, createPool, Verdict } = pompelmi
 const { startClamd, SIGNATURES } = require('./helpers/clamd.js')
-const { fakeClamd: fake, serveSession } = require('./helpers/fake-clamd.js')
+const { fakeClamd, serveSession } = require('./helpers/fake-clamd.js')
+const fake = fakeClamd
 const { EICAR, CLEAN_FILE, MD5_SAMPLE, tempDir, writeFile } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
 const limited = startClamd('limit')
+const TCP = { port: clamd.port }
+
+/** An HTTP server with `handler` on a free loopback port: its port. */
+async function serve(t, handler) {
+  const server = require('node:http').createServer(handler)
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise((resolve) => server.close(resolve)))
+  return server.address().port
+}
 
 
 function client(t, options) {
@@ -380,4 +390,165 @@ test('more distinct top-level option sets than shared clients: calls in flight a
   // 80 option sets (distinct timeouts) → 80 shared clients, more than the 64 kept.
   const verdicts = await Promise.all(Array.from({ length: 80 }, (_, i) => pompelmi.scanBuffer(Buffer.from(`x${i}`), { port: server.port, timeout: 5000 + i })))
   assert.ok(verdicts.every((v) => v === Verdict.Clean))
+})
+
+test('a Buffer transferred and collected mid-scan: no crash, the right verdict (--expose-gc)', async () => {
+  const script = `
+    const p = require(${JSON.stringify(path.join(__dirname, '..'))})
+    const { Readable } = require('node:stream')
+    const EICAR = Buffer.from(${JSON.stringify(EICAR.toString())})
+    const c = p.createClient({ port: ${clamd.port} })
+    ;(async () => {
+      const verdicts = []
+      for (let round = 0; round < 5; round++) {
+        // Not from the pool: its own ArrayBuffer (large enough to be unmapped when freed, and to
+        // take a while to upload), transferred away and collected while the scan runs.
+        const buf = Buffer.alloc(32 * 1024 * 1024)
+        EICAR.copy(buf)
+        const scanning = c.scanBuffer(buf)
+        structuredClone(buf.buffer, { transfer: [buf.buffer] })
+        global.gc()
+        const junk = Array.from({ length: 64 }, () => Buffer.alloc(256 * 1024, 0x41))
+        verdicts.push((await scanning).description, junk.length > 0 && buf.length)
+        // Stream chunks too: each chunk is transferred once write() has it.
+        const chunk = Buffer.alloc(8 * 1024 * 1024)
+        EICAR.copy(chunk)
+        const stream = new Readable({ read() {} })
+        const s = c.scanStream(stream)
+        stream.push(chunk)
+        stream.push(null)
+        await new Promise((r) => setImmediate(r))
+        structuredClone(chunk.buffer, { transfer: [chunk.buffer] })
+        global.gc()
+        verdicts.push((await s).description)
+      }
+      console.log(JSON.stringify(verdicts))
+      await c.close()
+    })()`
+  const out = execFileSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' })
+  const verdicts = JSON.parse(out)
+  assert.deepEqual(verdicts.filter((v) => typeof v === 'string'), Array(10).fill('Malicious'))
+  // After the transfer the caller's Buffer is detached (length 0): the scan had its own copy.
+  assert.deepEqual(verdicts.filter((v) => typeof v === 'number'), Array(5).fill(0))
+})
+
+test('queueTimeout: 2000 calls queued on a clamd that never answers all settle within the deadline', async (t) => {
+  const server = await fakeClamd(t, (conn) => serveSession(conn, () => null))
+  const c = client(t, { port: server.port, timeout: 100, maxConnections: 1 })
+  const started = Date.now()
+  const codes = await Promise.all(Array.from({ length: 2000 }, () => c.scanBuffer(Buffer.from('x')).then(() => 'resolved', (e) => e.code)))
+  // Without the queue deadline the last of 2000 calls would wait 250 rounds of 8 × 100 ms, over
+  // 25 s. The bound leaves room for a busy machine (a run took 2951 ms of a 3000 ms bound).
+  assert.ok(Date.now() - started < 10000, `took ${Date.now() - started} ms`)
+  const counts = codes.reduce((m, code) => m.set(code, (m.get(code) || 0) + 1), new Map())
+  assert.ok(counts.get('ERR_CLAMD_QUEUE_TIMEOUT') > 1900, JSON.stringify([...counts]))
+  assert.ok(!counts.has('resolved'))
+  await assert.rejects(c.scanBuffer(Buffer.from('x')), { message: /clamd (queue wait|connection) timed out after 100ms/ })
+})
+
+test('every rejection carries a code', async (t) => {
+  const dir = tempDir(t)
+  const cases = [
+    pompelmi.scan(42, TCP),
+    pompelmi.scan(path.join(dir, 'missing'), TCP),
+    pompelmi.scanBuffer('x', TCP),
+    pompelmi.scanBuffer(Buffer.alloc(0), TCP),
+    pompelmi.scanStream('x', TCP),
+    pompelmi.scanDirectory(42, TCP),
+    pompelmi.scanDirectory(path.join(dir, 'missing'), TCP),
+    pompelmi.scan(dir, TCP),
+    pompelmi.scanBuffer(Buffer.from('x'), { port: 'x' }),
+    pompelmi.createCache().scan(42),
+    pompelmi.createCache().scanBuffer(Buffer.alloc(0)),
+    pompelmi.createMultiEngine({ engines: [{ type: 'clamav', ...TCP }] }).scan(42),
+    pompelmi.notify('not a url', { verdict: Verdict.Malicious }),
+    pompelmi.ping({}),
+  ]
+  const settled = cases.map((p) => p.then(() => null, (e) => e))
+  const pool = pompelmi.createPool(TCP)
+  await pool.destroy()
+  settled.push(pool.scanBuffer(Buffer.from('x')).then(() => null, (e) => e))
+  for (const [i, p] of settled.entries()) {
+    const err = await p
+    assert.ok(err instanceof Error, `case ${i} rejected`)
+    assert.equal(typeof err.code, 'string', `case ${i} (${err.message}) has a code`)
+  }
+})
+
+/** A listener whose accept queue is full: further SYNs are dropped, as for a host that is down. */
+async function droppingPort(t) {
+  const child = spawn(process.execPath, ['-e', `
+    const s = require('node:net').createServer().listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+      process.stdout.write(String(s.address().port) + '\\n')
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0) // never accepts
+    })`], { stdio: ['ignore', 'pipe', 'inherit'] })
+  t.after(() => child.kill('SIGKILL'))
+  const port = await new Promise((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))))
+  // Fill the accept queue: then the kernel drops new SYNs.
+  const fillers = []
+  for (let i = 0; i < 8; i++) {
+    const s = net.connect(port, '127.0.0.1')
+    s.on('error', () => {})
+    fillers.push(s)
+  }
+  t.after(() => fillers.forEach((s) => s.destroy()))
+  await new Promise((r) => setTimeout(r, 200))
+  return port
+}
+
+test('connectTimeout: a host that drops SYNs costs one connect deadline, then is skipped; all down rejects at once', async (t) => {
+  const port = await droppingPort(t)
+  const alone = client(t, { port, connectTimeout: 400, timeout: 10000 })
+  let started = Date.now()
+  await assert.rejects(alone.scanBuffer(Buffer.from('x')), { code: 'ETIMEDOUT' })
+  const first = Date.now() - started
+  assert.ok(first >= 350 && first < 2000, `first call took ${first} ms`)
+  started = Date.now()
+  for (let i = 0; i < 5; i++) await assert.rejects(alone.scanBuffer(Buffer.from('x')), { code: 'ETIMEDOUT' })
+  assert.ok(Date.now() - started < 400, `five calls while down took ${Date.now() - started} ms`)
+  // With a healthy endpoint beside it: after the first detour, calls go straight to the healthy one.
+  const fleet = client(t, { endpoints: [{ host: '127.0.0.1', port }, { host: '127.0.0.1', port: clamd.port }], connectTimeout: 400 })
+  for (let i = 0; i < 6; i++) assert.equal(await fleet.scanBuffer(EICAR), Verdict.Malicious)
+  started = Date.now()
+  for (let i = 0; i < 10; i++) assert.equal(await fleet.scanBuffer(EICAR), Verdict.Malicious)
+  assert.ok(Date.now() - started < 1000, `ten calls took ${Date.now() - started} ms`)
+})
+
+test('the reply wait is idle: a reply dripped a byte per 100 ms outlives timeout 300', async (t) => {
+  const server = await fakeClamd(t, async (conn) => {
+    const request = await conn.request(0)
+    const text = `${request.id}: stream: OK\0`
+    for (const ch of text) {
+      await new Promise((r) => setTimeout(r, 100))
+      conn.socket.write(ch)
+    }
+  })
+  const c = client(t, { port: server.port, timeout: 300 })
+  assert.equal(await c.scanBuffer(Buffer.from('x')), Verdict.Clean)
+})
+
+test('ping() and ready() reject against an HTTP server on the port (PONG exactly)', async (t) => {
+  const port = await serve(t, (req, res) => res.end('PONG'))
+  await assert.rejects(pompelmi.ping({ port }), { code: 'ERR_CLAMD_PROTOCOL', message: /not clamd/ })
+  await assert.rejects(pompelmi.ready({ port, timeout: 400, interval: 50 }), { code: 'ERR_CLAMD_PROTOCOL' })
+  assert.equal(await pompelmi.ping(TCP), true)
+})
+
+test('an idle session is ended 5 s after its last answer, also after a slow reply', async (t) => {
+  let ended = null
+  let answeredAt = null
+  const server = await fakeClamd(t, async (conn) => {
+    conn.socket.on('close', () => (ended = Date.now()))
+    const request = await conn.request(0)
+    await new Promise((r) => setTimeout(r, 1500)) // a reply slower than nothing: the old timer never re-armed
+    answeredAt = Date.now()
+    conn.answer(request.id, 'stream: OK')
+    await conn.request(1)
+  })
+  const c = client(t, { port: server.port })
+  assert.equal(await c.scanBuffer(Buffer.from('x')), Verdict.Clean)
+  await new Promise((r) => setTimeout(r, 6500))
+  assert.ok(ended !== null, 'the session was not ended')
+  const idle = ended - answeredAt
+  assert.ok(idle >= 4500 && idle < 6500, `ended ${idle} ms after the answer`)
 })

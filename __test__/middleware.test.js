@@ -11,6 +11,7 @@ const { startFakeClamd, serveSession, closedPort } = require('./helpers/fake-cla
 const { EICAR, tempDir } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
+const TCP = { port: clamd.port }
 
 async function serve(t, app) {
   const server = await new Promise((resolve) => {
@@ -128,4 +129,29 @@ test('an earlier handler already answered: a malicious upload goes to next(err) 
   assert.deepEqual(await res.json(), { early: true })
   for (let i = 0; i < 50 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 20))
   assert.deepEqual(errors, [[403, 'ERR_MALICIOUS_UPLOAD']])
+})
+
+test('middleware with multer upload.fields(): an EICAR in a second field is found (1.x scanned only uploadField)', async (t) => {
+  const app = express()
+  const upload = multer({ storage: multer.memoryStorage() }).fields([{ name: 'file' }, { name: 'avatar' }])
+  app.post('/u', upload, middleware(TCP), (req, res) => res.json({ ok: true }))
+  const url = await serve(t, app)
+  const body = new FormData()
+  body.append('file', new Blob(['harmless']), 'a.txt')
+  body.append('avatar', new Blob([EICAR]), 'b.png')
+  const res = await fetch(`${url}/u`, { method: 'POST', body })
+  assert.equal(res.status, 403)
+  const json = await res.json()
+  assert.deepEqual(json.files.map((f) => [f.field, f.viruses]), [['avatar', ['Eicar-Test-Signature.UNOFFICIAL']]])
+})
+
+test('middleware: malformed req.files entries answer 422 and never throw', async () => {
+  const mw = middleware(TCP)
+  for (const req of [{ files: [null] }, { files: { avatar: [{ fieldname: 'avatar' }] } }, { files: { avatar: 'x' } }, { file: 42 }]) {
+    const res = { code: null, body: null, status(c) { this.code = c; return this }, json(b) { this.body = b; return this } }
+    let nexted = false
+    await mw(req, res, () => (nexted = true)) // resolves: a rejection would leave Express 4 hanging
+    assert.equal(res.code, 422, JSON.stringify(req))
+    assert.equal(nexted, false)
+  }
 })

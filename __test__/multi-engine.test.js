@@ -12,6 +12,7 @@ const { closedPort } = require('./helpers/fake-clamd.js')
 const { EICAR, tempDir, writeFile } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
+const TCP = { port: clamd.port }
 const FAST = { pollInterval: 20, maxPolls: 5, timeout: 2000 }
 
 /**
@@ -204,4 +205,18 @@ test('a custom engine may be a class instance (scanBuffer inherited), and watch 
   const file = writeFile(dir, 'e.com', EICAR)
   for (let i = 0; i < 100 && handlers.seen.length === 0; i++) await new Promise((r) => setTimeout(r, 50))
   assert.deepEqual(handlers.seen, [file])
+})
+
+test('createMultiEngine: an engine that never settles is a ScanError at its timeout', async () => {
+  const engine = pompelmi.createMultiEngine({
+    engines: [{ type: 'clamav', ...TCP }, { name: 'hung', scanBuffer: () => new Promise(() => {}) }],
+    timeout: 200,
+  })
+  const started = Date.now()
+  const result = await engine.scanBuffer(EICAR)
+  assert.ok(Date.now() - started < 1500)
+  assert.equal(result.engines[1].verdict, Verdict.ScanError)
+  assert.match(result.engines[1].error, /timed out after 200ms/)
+  const own = pompelmi.createMultiEngine({ engines: [{ name: 'slow', timeout: 100, scanBuffer: () => new Promise(() => {}) }] })
+  assert.equal((await own.scanBuffer(EICAR)).verdict, Verdict.ScanError)
 })

@@ -37,3 +37,22 @@ test('createScanner: events with virus names; a missing error listener does not 
   for (let i = 0; i < 50 && errors.length === 0; i++) await pause(10)
   assert.deepEqual(errors, [['ECONNREFUSED', clean]])
 })
+
+test('createScanner().scanDirectory(a file) is an "error" event, never an unhandled rejection', async () => {
+  const unhandled = []
+  const onUnhandled = (e) => unhandled.push(e)
+  process.on('unhandledRejection', onUnhandled)
+  try {
+    const scanner = pompelmi.createScanner(TCP)
+    const err = await new Promise((resolve) => {
+      scanner.on('error', resolve)
+      scanner.scanDirectory('/etc/hostname')
+    })
+    assert.equal(err.code, 'ENOTDIR')
+    pompelmi.createScanner(TCP).scanDirectory('/etc/hostname') // no listener: dropped
+    await new Promise((r) => setTimeout(r, 200))
+    assert.deepEqual(unhandled, [])
+  } finally {
+    process.off('unhandledRejection', onUnhandled)
+  }
+})

@@ -4,17 +4,28 @@
 // Real clamd over UNIX and TCP and real clamscan; a fake clamd only to hold replies back.
 const test = require('node:test')
 const assert = require('node:assert/strict')
+const fs = require('node:fs')
 const http = require('node:http')
+const path = require('node:path')
 const { Readable, PassThrough } = require('node:stream')
 
 const pompelmi = require('..')
 const { Verdict } = pompelmi
 const { startClamd, SIGNATURES } = require('./helpers/clamd.js')
 const { fakeClamd, serveSession } = require('./helpers/fake-clamd.js')
-const { EICAR } = require('./helpers/samples.js')
+const { EICAR, tempDir, writeFile, fifo } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
-const MODES = { UNIX: { socket: clamd.socket }, TCP: { port: clamd.port }, local: { database: SIGNATURES } }
+const UNIX = { socket: clamd.socket }
+const TCP = { port: clamd.port }
+const MODES = { UNIX, TCP, local: { database: SIGNATURES } }
+const threads = () => fs.readdirSync('/proc/self/task').length
+
+function client(t, options) {
+  const c = pompelmi.createClient(options)
+  t.after(() => c.close())
+  return c
+}
 
 /** A stream that yields EICAR and has been read to its end, as a body parser leaves `req`. */
 async function consumed() {
@@ -93,4 +104,44 @@ test('signal: AbortSignal.timeout(ms) caps the total time of pipelined calls who
   for (const r of results) assert.equal(r.status, 'rejected')
   assert.ok(results.every((r) => ['ABORT_ERR', 'ETIMEDOUT'].includes(r.reason.code)), results.map((r) => r.reason.code).join())
   assert.ok(elapsed < 2000, `all settled within the signal's 1200 ms (plus slack): ${elapsed} ms`)
+})
+
+test('setEncoding streams: clamd mode and local mode give the same verdict for every encoding', async (t) => {
+  const dir = tempDir(t)
+  const file = writeFile(dir, 'eicar.txt', EICAR)
+  const clean = writeFile(dir, 'clean.bin', Buffer.from([0xff, 0xfe, 0x00, 0x80, 0x41, 0xc3, 0x28]))
+  const local = { database: require('./helpers/clamd.js').SIGNATURES }
+  for (const encoding of ['utf8', 'ascii', 'latin1', 'binary', 'base64', 'base64url', 'hex', 'utf16le', 'ucs2']) {
+    for (const [source, expected] of [[file, Verdict.Malicious], [clean, Verdict.Clean]]) {
+      const verdicts = []
+      for (const options of [TCP, UNIX, local]) {
+        const stream = fs.createReadStream(source)
+        stream.setEncoding(encoding)
+        verdicts.push(await pompelmi.scanStream(stream, options))
+      }
+      assert.deepEqual(verdicts, [expected, expected, expected], `${encoding} ${path.basename(source)}`)
+    }
+  }
+})
+
+test('a FIFO is read as a stream, TCP and UNIX; without a writer it times out, leaks no thread and blocks no one', async (t) => {
+  for (const options of [TCP, UNIX]) {
+    const pipe = fifo(t)
+    const [verdict] = await Promise.all([pompelmi.scan(pipe.path, options), pipe.feed(EICAR)])
+    assert.equal(verdict, Verdict.Malicious)
+  }
+  const c = client(t, { ...UNIX, timeout: 300 })
+  const before = threads()
+  const started = Date.now()
+  const waits = Array.from({ length: 30 }, (_, i) => c.scan(fifo(t, `idle-${i}`).path).then(() => 'resolved', (e) => e.code))
+  // Meanwhile another client's scans go through: no runtime worker is blocked.
+  const other = client(t, UNIX)
+  assert.equal(await other.scanBuffer(EICAR), Verdict.Malicious)
+  assert.ok(Date.now() - started < 1000, 'an unrelated scan waited for the FIFOs')
+  // Each FIFO times out waiting for data (or, behind the stalled ones, waiting for its turn).
+  const codes = new Set(await Promise.all(waits))
+  assert.ok(codes.has('ETIMEDOUT'))
+  assert.deepEqual([...codes].filter((c) => c !== 'ETIMEDOUT' && c !== 'ERR_CLAMD_QUEUE_TIMEOUT'), [])
+  await new Promise((r) => setTimeout(r, 100))
+  assert.ok(threads() - before < 5, `threads grew from ${before} to ${threads()}`)
 })

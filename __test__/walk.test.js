@@ -135,3 +135,42 @@ test('local mode given a directory rejects EISDIR everywhere (clamscan without r
   // What scans a tree: scanDirectory finds it.
   assert.deepEqual((await pompelmi.scanDirectory(dir, LOCAL)).malicious, [path.join(dir, 'sub', 'eicar.com')])
 })
+
+test('scanDirectory: a link out of the tree is not followed (an error with its reason) unless followSymlinks', async (t) => {
+  const outside = tempDir(t)
+  const secret = writeFile(outside, 'secret.txt', EICAR)
+  const dir = tempDir(t)
+  writeFile(dir, 'a.txt', 'hello')
+  fs.symlinkSync(secret, path.join(dir, 'link.txt'))
+  writeFile(dir, 'in/real.txt', EICAR)
+  fs.symlinkSync(path.join(dir, 'in', 'real.txt'), path.join(dir, 'inner-link.txt'))
+  const result = await pompelmi.scanDirectory(dir, TCP)
+  assert.deepEqual(result.errors, [path.join(dir, 'link.txt')])
+  assert.deepEqual(result.reasons, { [path.join(dir, 'link.txt')]: 'symlink-outside' })
+  assert.deepEqual(result.malicious, [path.join(dir, 'in', 'real.txt')], 'a link inside the tree to a file already listed is not scanned twice')
+  const followed = await pompelmi.scanDirectory(dir, { ...TCP, followSymlinks: true })
+  assert.deepEqual(followed.malicious.sort(), [path.join(dir, 'in', 'real.txt'), path.join(dir, 'link.txt')].sort())
+})
+
+test('directory walks visit each file once: a link to an ancestor and links to "." never loop (scanDirectory, createScanner, CLI)', async (t) => {
+  const dir = tempDir(t)
+  writeFile(dir, 'a.txt', 'one')
+  writeFile(dir, 'sub/b.txt', EICAR)
+  fs.symlinkSync('..', path.join(dir, 'sub', 'up'))
+  fs.symlinkSync('.', path.join(dir, 'self1'))
+  fs.symlinkSync('.', path.join(dir, 'self2'))
+  const result = await pompelmi.scanDirectory(dir, TCP)
+  assert.deepEqual([result.clean, result.malicious, result.errors], [[path.join(dir, 'a.txt')], [path.join(dir, 'sub', 'b.txt')], []])
+  const scanner = pompelmi.createScanner(TCP)
+  const seen = []
+  scanner.on('clean', (f) => seen.push(f))
+  scanner.on('malicious', (f) => seen.push(f))
+  await new Promise((resolve) => {
+    scanner.on('complete', resolve)
+    scanner.scanDirectory(dir)
+  })
+  assert.equal(seen.length, 2)
+  const cli = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, '..', 'bin', 'pompelmi.js'), 'scan', dir, '--port', String(clamd.port)], { encoding: 'utf8' })
+  assert.equal(cli.status, 1)
+  assert.match(cli.stdout, /Scanned 2 file\(s\)/)
+})

@@ -29,4 +29,19 @@ function pompelmiTempEntries() {
   return fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('pompelmi-') && !n.startsWith('pompelmi-test-') && !n.startsWith('pompelmi-clamd'))
 }
 
-module.exports = { EICAR, CLEAN_FILE, MD5_SAMPLE, SHA256_SAMPLE, TESTDATA, tempDir, writeFile, pompelmiTempEntries }
+/** A FIFO at a fresh path; `feed(content)` opens it for writing once and writes `content`. */
+function fifo(t, name = 'pipe') {
+  const p = path.join(tempDir(t), name)
+  require('node:child_process').execFileSync('mkfifo', [p])
+  return {
+    path: p,
+    feed: (content) =>
+      new Promise((resolve, reject) => {
+        const out = fs.createWriteStream(p)
+        out.on('error', reject)
+        out.end(content, resolve)
+      }),
+  }
+}
+
+module.exports = { EICAR, CLEAN_FILE, MD5_SAMPLE, SHA256_SAMPLE, TESTDATA, tempDir, writeFile, fifo, pompelmiTempEntries }

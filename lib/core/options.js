@@ -141,7 +141,7 @@ const MAX_SHAPES = 256
 
 /**
  * `compute(options)` once per options object: options are read when an object is first used (a
- * later change to the same object is not seen; pass a new object instead). Objects of primitive
+ * later change to the same object may not be seen; pass a new object instead). Objects of primitive
  * values are cached by their content, so a literal written in the call (`{ socket }`) is resolved
  * once too (and no per-call object is kept in a WeakMap); others by identity. Missing options
  * share one result; errors are not cached (they throw again on every use).
