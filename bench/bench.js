@@ -25,7 +25,7 @@ const env = Object.fromEntries(
 const TCP = { host: '127.0.0.1', port: Number(env.CLAMD_PORT) }
 const UNIX = { socket: env.CLAMD_SOCKET }
 const QUICK = process.env.BENCH_QUICK === '1'
-const ROUNDS = QUICK ? 1 : 5
+const ROUNDS = QUICK ? 1 : 7
 const FILE_ROUNDS = QUICK ? 1 : 5
 const BUFFERS = QUICK ? 300 : 2000
 const CONCURRENCY = 16

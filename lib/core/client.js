@@ -114,6 +114,25 @@ const STREAM = 'stream'
 const START = Symbol('pompelmi.start')
 
 /**
+ * A call's abort, made only for a call with a signal: the native switch that file and buffer
+ * scans carry, and what a backend stops with it (a stream's upload, a local scan).
+ */
+class CallAbort {
+  handle = new binding.AbortHandle()
+  #then = null
+
+  /** Runs `fn` too when the call is aborted. */
+  also(fn) {
+    this.#then = fn
+  }
+
+  abort() {
+    this.handle.abort()
+    if (this.#then) this.#then()
+  }
+}
+
+/**
  * Scans waiting for their native result, by id, across every client: the native side hands
  * results back in batches to `completed` (a module function, so that no client is held by the
  * native callback and an unused client can still be collected).
@@ -153,16 +172,16 @@ class ClamdBackend {
   }
 
   file(filePath, call, abort, verdictOnly) {
-    return nativeResult((id) => this.#native.scanFile(id, filePath, call.native, abort, verdictOnly))
+    return nativeResult((id) => this.#native.scanFile(id, filePath, call.native, abort && abort.handle, verdictOnly))
   }
 
   buffer(buffer, call, abort, verdictOnly) {
-    return nativeResult((id) => this.#native.scanBuffer(id, buffer, call.native, abort, verdictOnly))
+    return nativeResult((id) => this.#native.scanBuffer(id, buffer, call.native, abort && abort.handle, verdictOnly))
   }
 
   stream(stream, call, abort) {
     const native = this.#native.scanStream(call.native)
-    if (abort) abort.onAbort = () => native.abort()
+    if (abort) abort.also(() => native.abort())
     return pumpStream(native, stream, native.outcome())
   }
 
@@ -217,7 +236,7 @@ class ClamscanBackend {
   /** Runs one local call under its own stop switch (the call's abort, or close()). */
   async #local(abort, run) {
     const stop = new AbortController()
-    if (abort) abort.onAbort = () => stop.abort()
+    if (abort) abort.also(() => stop.abort())
     this.#calls.add(stop)
     try {
       return await run(stop)
@@ -396,11 +415,8 @@ class Client {
       const settle = report ? this.#settlePlainReport : this.#settlePlain
       return this.#dispatch(kind, input, call, null, !report).then(settle)
     }
-    const abort = new binding.AbortHandle()
-    const onAbort = () => {
-      abort.abort()
-      if (abort.onAbort) abort.onAbort()
-    }
+    const abort = new CallAbort()
+    const onAbort = () => abort.abort()
     signal.addEventListener('abort', onAbort, { once: true })
     return this.#dispatch(kind, input, call, abort, !report).then(
       (result) => {
