@@ -1,6 +1,9 @@
 //! The `#[napi]` surface, and nothing else: conversions between JS values and the crate's types.
-//! Every native call resolves (never rejects) with an `Outcome`; `index.js` turns its `error`
-//! into a Node-style `Error`, because napi-rs async functions cannot reject with custom fields.
+//! Native work never rejects: it ends with an `Outcome` (or, for a verdict-only scan, a verdict
+//! code), and `lib/core/errors.js` turns an outcome's `error` into a Node-style `Error`, because
+//! napi-rs cannot reject with custom fields. File and buffer scans hand their results to the
+//! client's `onComplete` in batches (`Completer`); streams, commands and local scans resolve
+//! promises.
 
 #![deny(clippy::all)]
 
