@@ -69,6 +69,17 @@ test('options: resolved once per object; literals of primitives by content; an e
   assert.throws(() => options.resolveTarget(bad), { code: 'ERR_SOCKET_BAD_PORT' })
   // Resolutions are frozen: one caller cannot change what another gets.
   assert.ok(Object.isFrozen(first))
+  // A getter that answers differently each time is read once: what is cached under a content is
+  // what that content resolves to.
+  let reads = 0
+  const shifty = {
+    get port() {
+      return reads++ === 0 ? 3312 : 3313
+    },
+  }
+  assert.equal(options.resolveTarget(shifty).endpoints[0].port, 3312)
+  assert.equal(reads, 1)
+  assert.equal(options.resolveTarget({ port: 3313 }).endpoints[0].port, 3313, 'not filed under the other read')
 })
 
 test('options: only own properties count, whatever Object.prototype holds', () => {

@@ -158,14 +158,23 @@ function once(compute) {
     if (options === undefined || options === null) return (forMissing ||= compute(options))
     if (options === lastObject) return lastResolved
     if (typeof options !== 'object' && typeof options !== 'function') return compute(options)
-    const key = shapeKey(options)
-    const cache = key === undefined ? byObject : byShape
-    const id = key === undefined ? options : key
-    let resolved = cache.get(id)
+    let resolved = byObject.get(options)
     if (resolved === undefined) {
-      resolved = compute(options)
-      if (cache === byShape && byShape.size >= MAX_SHAPES) byShape.clear()
-      cache.set(id, resolved)
+      // One read of the caller's properties: the content key and the resolution come from the
+      // same values (a getter answering differently each time cannot file one under the other).
+      const snapshot = own(options)
+      const key = shapeKey(snapshot)
+      if (key === undefined) {
+        resolved = compute(snapshot)
+        byObject.set(options, resolved)
+      } else {
+        resolved = byShape.get(key)
+        if (resolved === undefined) {
+          resolved = compute(snapshot)
+          if (byShape.size >= MAX_SHAPES) byShape.clear()
+          byShape.set(key, resolved)
+        }
+      }
     }
     lastObject = options
     lastResolved = resolved
