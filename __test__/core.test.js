@@ -4,7 +4,6 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
-const os = require('node:os')
 const path = require('node:path')
 const { Readable } = require('node:stream')
 
@@ -14,6 +13,7 @@ const inputs = require('../lib/core/inputs.js')
 const { Verdict, VERDICT_BY_NAME } = require('../lib/core/verdict.js')
 const { escapeName, walk } = require('../lib/core/walk.js')
 const { Client } = require('../lib/core/client.js')
+const { tempDir } = require('./helpers/samples.js')
 
 test('options: 1.x routing, defaults, endpoints, and the keys that decide a verdict', () => {
   const local = options.resolveTarget({})
@@ -145,8 +145,7 @@ test('verdicts: one set of symbols per realm, named like the native verdicts', (
 })
 
 test('walk: byte names; control characters escaped for display', async (t) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-core-'))
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const dir = tempDir(t)
   fs.writeFileSync(path.join(dir, 'a.txt'), 'a')
   fs.mkdirSync(path.join(dir, 'sub'))
   fs.writeFileSync(path.join(dir, 'sub', 'b.txt'), 'b')

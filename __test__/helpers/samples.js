@@ -24,9 +24,14 @@ function writeFile(dir, name, content) {
   return p
 }
 
-/** Names of the pompelmi temp entries in os.tmpdir(), to check that none is left behind. */
+/**
+ * Names of the package's own temp entries in os.tmpdir() (lib/core/tempfile.js's fallback,
+ * `mkdtemp('pompelmi-')`: the prefix and six characters), to check that none is left behind.
+ * Exactly that shape: the tests' own directories, the bench's and the private clamd's, which
+ * other processes create and remove meanwhile, are not the package's.
+ */
 function pompelmiTempEntries() {
-  return fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith('pompelmi-') && !n.startsWith('pompelmi-test-') && !n.startsWith('pompelmi-clamd'))
+  return fs.readdirSync(os.tmpdir()).filter((n) => /^pompelmi-[A-Za-z0-9]{6}$/.test(n))
 }
 
 /** A FIFO at a fresh path; `feed(content)` opens it for writing once and writes `content`. */
