@@ -19,4 +19,4 @@ if ! ls "$baseline"/pompelmi.*.node >/dev/null 2>&1; then
   (cd "$baseline" && CARGO_TARGET_DIR="$PWD/../../target/baseline" ../../node_modules/.bin/napi build --platform --release --js binding.js --dts binding.d.ts >&2)
 fi
 scripts/clamd.sh start bench >/dev/null
-BENCH_BASELINE_DIR="$PWD/$baseline" node bench/bench.js
+BENCH_BASELINE_DIR="$PWD/$baseline" node --expose-gc bench/bench.js
