@@ -58,6 +58,12 @@ function floorRun(target, count) {
   return scans / seconds
 }
 
+/** `list` starting at its `r`-th entry: each round another contender goes first (no place favours one). */
+function rotated(list, r) {
+  const k = r % list.length
+  return [...list.slice(k), ...list.slice(0, k)]
+}
+
 /** A full collection between rounds (scripts/bench.sh runs node with --expose-gc). */
 function collectGarbage() {
   if (typeof global.gc === 'function') global.gc()
@@ -356,7 +362,7 @@ async function main() {
       const floorTarget = transport === 'unix' ? `unix:${UNIX.socket}` : `tcp:${TCP.host}:${TCP.port}`
       const clamdCpu = []
       for (let r = 0; r < ROUNDS; r++) {
-        for (const [name, c] of Object.entries(list)) {
+        for (const [name, c] of rotated(Object.entries(list), r)) {
           if (!c.buffer) continue
           collectGarbage()
           // The floor runs right beside this package, in alternating order, so that each of
@@ -376,7 +382,7 @@ async function main() {
       const file = randomFile(dir, FILE_MB)
       const times = {}
       for (let r = 0; r < FILE_ROUNDS; r++) {
-        for (const [name, c] of Object.entries(list)) if (c.file) (times[name] ||= []).push(await timeFile(c.file, file))
+        for (const [name, c] of rotated(Object.entries(list), r)) if (c.file) (times[name] ||= []).push(await timeFile(c.file, file))
       }
       for (const [name, values] of Object.entries(times)) {
         add(`one ${FILE_MB} MiB file, scan()`, transport, name, median(values), 's', 'lower', values)
@@ -395,7 +401,7 @@ async function main() {
       const stubList = await contenders('unix', { socket: stub.socket })
       const stubRates = {}
       for (let r = 0; r < ROUNDS; r++) {
-        for (const [name, c] of Object.entries(stubList)) {
+        for (const [name, c] of rotated(Object.entries(stubList), r)) {
           if (!c.buffer) continue
           // CPU from the first scan to the last (the payloads are made before); each contender
           // starts from a collected heap, so none pays for another's garbage.
