@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use clamd_client::client::{CallError, ClientConfig};
+use clamd_client::client::{CallError, ClientConfig, ScanOutcome};
 use clamd_client::error::ClamError;
 use clamd_client::file;
 use clamd_client::protocol::{ScanReply, Verdict};
@@ -186,4 +186,18 @@ pub fn verdict_code(reply: &ScanReply) -> u32 {
 
 pub fn call_failed(err: CallError) -> Outcome {
   failed(err.error, err.endpoint.as_ref().map(endpoint_object))
+}
+
+/// A clamd scan's result as the outcome JS gets (the report, or the failure).
+pub fn scan_outcome(result: Result<ScanOutcome, CallError>) -> Outcome {
+  match result {
+    Ok(o) => reply_outcome(
+      o.reply,
+      o.endpoint.as_ref().map(endpoint_object),
+      o.bytes,
+      o.duration,
+      o.file_id,
+    ),
+    Err(err) => call_failed(err),
+  }
 }

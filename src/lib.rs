@@ -355,14 +355,7 @@ impl NativeClient {
     napi::bindgen_prelude::spawn(async move {
       let result = match client.scan(payload, &call).await {
         Ok(o) if verdict_only => Either::A(convert::verdict_code(&o.reply)),
-        Ok(o) => Either::B(reply_outcome(
-          o.reply,
-          o.endpoint.as_ref().map(convert::endpoint_object),
-          o.bytes,
-          o.duration,
-          o.file_id,
-        )),
-        Err(err) => Either::B(call_failed(err)),
+        other => Either::B(convert::scan_outcome(other)),
       };
       completer.complete(id, result);
     });
@@ -419,16 +412,7 @@ impl NativeClient {
     ScanCall::spawn(
       move |cancel| async move {
         let call = CallOptions { timeout, cancel };
-        match client.scan(Payload::Stream(Source::channel(rx)), &call).await {
-          Ok(o) => reply_outcome(
-            o.reply,
-            o.endpoint.as_ref().map(convert::endpoint_object),
-            o.bytes,
-            o.duration,
-            o.file_id,
-          ),
-          Err(err) => call_failed(err),
-        }
+        convert::scan_outcome(client.scan(Payload::Stream(Source::channel(rx)), &call).await)
       },
       Some(tx),
     )
