@@ -11,9 +11,8 @@ const { Readable } = require('node:stream')
 
 const pompelmi = require('..')
 const { createClient, createPool, Verdict } = pompelmi
-const { startClamd, SIGNATURES } = require('./helpers/clamd.js')
-const { fakeClamd, serveSession } = require('./helpers/fake-clamd.js')
-const fake = fakeClamd
+const { startClamd, client, SIGNATURES } = require('./helpers/clamd.js')
+const { fakeClamd: fake, serveSession } = require('./helpers/fake-clamd.js')
 const { EICAR, CLEAN_FILE, MD5_SAMPLE, tempDir, writeFile } = require('./helpers/samples.js')
 
 const clamd = startClamd('main')
@@ -28,12 +27,6 @@ async function serve(t, handler) {
   return server.address().port
 }
 
-
-function client(t, options) {
-  const c = createClient(options)
-  t.after(() => c.close())
-  return c
-}
 
 /** Decides like clamd from the payload: EICAR inside → FOUND. */
 const likeClamd = (request) =>
@@ -433,7 +426,7 @@ test('a Buffer transferred and collected mid-scan: no crash, the right verdict (
 })
 
 test('queueTimeout: 2000 calls queued on a clamd that never answers all settle within the deadline', async (t) => {
-  const server = await fakeClamd(t, (conn) => serveSession(conn, () => null))
+  const server = await fake(t, (conn) => serveSession(conn, () => null))
   const c = client(t, { port: server.port, timeout: 100, maxConnections: 1 })
   const started = Date.now()
   const codes = await Promise.all(Array.from({ length: 2000 }, () => c.scanBuffer(Buffer.from('x')).then(() => 'resolved', (e) => e.code)))
@@ -515,7 +508,7 @@ test('connectTimeout: a host that drops SYNs costs one connect deadline, then is
 })
 
 test('the reply wait is idle: a reply dripped a byte per 100 ms outlives timeout 300', async (t) => {
-  const server = await fakeClamd(t, async (conn) => {
+  const server = await fake(t, async (conn) => {
     const request = await conn.request(0)
     const text = `${request.id}: stream: OK\0`
     for (const ch of text) {
@@ -537,7 +530,7 @@ test('ping() and ready() reject against an HTTP server on the port (PONG exactly
 test('an idle session is ended 5 s after its last answer, also after a slow reply', async (t) => {
   let ended = null
   let answeredAt = null
-  const server = await fakeClamd(t, async (conn) => {
+  const server = await fake(t, async (conn) => {
     conn.socket.on('close', () => (ended = Date.now()))
     const request = await conn.request(0)
     await new Promise((r) => setTimeout(r, 1500)) // a reply slower than nothing: the old timer never re-armed

@@ -10,14 +10,9 @@ const { Readable } = require('node:stream')
 
 const { createClient, Verdict } = require('..')
 const { startFakeClamd, fakeClamd: fake, serveSession } = require('./helpers/fake-clamd.js')
+const { client } = require('./helpers/clamd.js')
 const { CLEAN_FILE, tempDir, writeFile } = require('./helpers/samples.js')
 
-
-function client(t, options) {
-  const c = createClient(options)
-  t.after(() => c.close())
-  return c
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms))
 

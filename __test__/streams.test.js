@@ -11,7 +11,7 @@ const { Readable, PassThrough } = require('node:stream')
 
 const pompelmi = require('..')
 const { Verdict } = pompelmi
-const { startClamd, SIGNATURES } = require('./helpers/clamd.js')
+const { startClamd, client, SIGNATURES } = require('./helpers/clamd.js')
 const { fakeClamd, serveSession } = require('./helpers/fake-clamd.js')
 const { EICAR, tempDir, writeFile, fifo } = require('./helpers/samples.js')
 
@@ -20,12 +20,6 @@ const UNIX = { socket: clamd.socket }
 const TCP = { port: clamd.port }
 const MODES = { UNIX, TCP, local: { database: SIGNATURES } }
 const threads = () => fs.readdirSync('/proc/self/task').length
-
-function client(t, options) {
-  const c = pompelmi.createClient(options)
-  t.after(() => c.close())
-  return c
-}
 
 /** A stream that yields EICAR and has been read to its end, as a body parser leaves `req`. */
 async function consumed() {

@@ -21,4 +21,11 @@ function stopClamd(name) {
   execFileSync('bash', [SCRIPT, 'stop', name], { stdio: 'inherit' })
 }
 
-module.exports = { startClamd, stopClamd, SIGNATURES: path.join(__dirname, '..', '..', 'testdata', 'signatures') }
+/** A `createClient(options)` that is closed when the test `t` ends. */
+function client(t, options) {
+  const c = require('../..').createClient(options)
+  t.after(() => c.close())
+  return c
+}
+
+module.exports = { startClamd, stopClamd, client, SIGNATURES: path.join(__dirname, '..', '..', 'testdata', 'signatures') }
