@@ -448,6 +448,20 @@ mod tests {
     dir
   }
 
+  /// `root/w/sub/<name>` holding `inside`, and its decoy `root/outside/sub/<name>` holding `outside`.
+  fn tree_with_decoy(root: &std::path::Path, name: &str, inside: &[u8], outside: &[u8]) {
+    std::fs::create_dir_all(root.join("w/sub")).unwrap();
+    std::fs::create_dir_all(root.join("outside/sub")).unwrap();
+    std::fs::write(root.join("w/sub").join(name), inside).unwrap();
+    std::fs::write(root.join("outside/sub").join(name), outside).unwrap();
+  }
+
+  /// Swaps `w/sub` for a link to the decoy `outside/sub` (the directory itself kept as `w/old`).
+  fn swap_parent_for_link(root: &std::path::Path) {
+    std::fs::rename(root.join("w/sub"), root.join("w/old")).unwrap();
+    std::os::unix::fs::symlink(root.join("outside/sub"), root.join("w/sub")).unwrap();
+  }
+
   fn id_of(path: &std::path::Path) -> FileId {
     let m = std::fs::symlink_metadata(path).unwrap();
     FileId {
@@ -486,16 +500,12 @@ mod tests {
   #[test]
   fn quarantine_refuses_a_symlinked_parent_and_another_inode() {
     let root = temp_dir("refuse");
-    std::fs::create_dir_all(root.join("w/sub")).unwrap();
-    std::fs::create_dir_all(root.join("outside/sub")).unwrap();
+    tree_with_decoy(&root, "evil", b"x", b"victim");
     std::fs::create_dir_all(root.join("q")).unwrap();
-    std::fs::write(root.join("w/sub/evil"), b"x").unwrap();
-    std::fs::write(root.join("outside/sub/evil"), b"victim").unwrap();
     let id = id_of(&root.join("w/sub/evil"));
     let w = root.join("w").to_string_lossy().into_owned();
     let q = root.join("q").to_string_lossy().into_owned();
-    std::fs::rename(root.join("w/sub"), root.join("w/old")).unwrap();
-    std::os::unix::fs::symlink(root.join("outside/sub"), root.join("w/sub")).unwrap();
+    swap_parent_for_link(&root);
     let err = quarantine_move(&w, "sub/evil", &q, "evil", id).unwrap_err();
     assert!(
       matches!(&err, ClamError::Os { code, .. } if code == "ELOOP" || code == "ENOTDIR"),
@@ -532,10 +542,7 @@ mod tests {
   #[test]
   fn a_walked_file_is_opened_beneath_its_root_and_must_be_the_listed_one() {
     let root = temp_dir("beneath");
-    std::fs::create_dir_all(root.join("w/sub")).unwrap();
-    std::fs::create_dir_all(root.join("outside/sub")).unwrap();
-    std::fs::write(root.join("w/sub/f"), b"inside").unwrap();
-    std::fs::write(root.join("outside/sub/f"), b"outside").unwrap();
+    tree_with_decoy(&root, "f", b"inside", b"outside");
     let w = root.join("w");
     let shown = w.join("sub/f").to_string_lossy().into_owned();
     let mut rule = beneath(&w, "sub/f");
@@ -548,8 +555,7 @@ mod tests {
     rule.expect = Some(id_of(&root.join("outside/sub/f")));
     assert!(matches!(open_blocking(&shown, &rule), Err(ClamError::FileChanged(_))));
     // A parent swapped for a link out of the tree: never followed.
-    std::fs::rename(w.join("sub"), w.join("old")).unwrap();
-    std::os::unix::fs::symlink(root.join("outside/sub"), w.join("sub")).unwrap();
+    swap_parent_for_link(&root);
     let err = open_blocking(&shown, &beneath(&w, "sub/f")).err().unwrap();
     assert!(
       matches!(&err, ClamError::Os { code, .. } if code == "ELOOP" || code == "ENOTDIR"),
@@ -561,10 +567,7 @@ mod tests {
   #[test]
   fn remove_scanned_deletes_only_the_scanned_inode_below_the_root() {
     let root = temp_dir("remove");
-    std::fs::create_dir_all(root.join("w/sub")).unwrap();
-    std::fs::create_dir_all(root.join("outside/sub")).unwrap();
-    std::fs::write(root.join("w/sub/evil"), b"x").unwrap();
-    std::fs::write(root.join("outside/sub/evil"), b"victim").unwrap();
+    tree_with_decoy(&root, "evil", b"x", b"victim");
     let w = root.join("w").to_string_lossy().into_owned();
     let id = id_of(&root.join("w/sub/evil"));
     // Replaced by another file: kept.
@@ -576,8 +579,7 @@ mod tests {
     ));
     assert_eq!(std::fs::read(root.join("w/sub/evil")).unwrap(), b"clean");
     // A parent swapped for a link: nothing outside is touched.
-    std::fs::rename(root.join("w/sub"), root.join("w/old")).unwrap();
-    std::os::unix::fs::symlink(root.join("outside/sub"), root.join("w/sub")).unwrap();
+    swap_parent_for_link(&root);
     assert!(remove_scanned(&w, "sub/evil", id_of(&root.join("outside/sub/evil"))).is_err());
     assert_eq!(std::fs::read(root.join("outside/sub/evil")).unwrap(), b"victim");
     // The scanned inode itself: deleted, and nothing else in its directory.
