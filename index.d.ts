@@ -2,7 +2,7 @@
 // Hand-written types. The package is CommonJS (`module.exports = { … }`), so they are declared with
 // `export =`: `require('pompelmi')`, `import pompelmi from 'pompelmi'` and
 // `import { scan, Verdict } from 'pompelmi'` all resolve to these, under every moduleResolution.
-import type { Readable } from 'node:stream'
+import type { Readable, Duplex } from 'node:stream'
 import type { EventEmitter } from 'node:events'
 import type { FSWatcher } from 'node:fs'
 
@@ -134,12 +134,74 @@ declare namespace pompelmi {
     durationMs: number
   }
 
+  /** Bytes to scan: a Buffer, any Uint8Array or other ArrayBufferView, an ArrayBuffer or SharedArrayBuffer. */
+  type BufferInput = ArrayBufferView | ArrayBuffer | SharedArrayBuffer
+  /**
+   * A stream to scan: a Node Readable, a web ReadableStream of bytes (a `fetch` body), or any
+   * (async) iterable of Uint8Array or string chunks (an async generator, a generator, an array).
+   * A string is not a stream (nor is a Buffer: it is a payload).
+   */
+  type StreamInput =
+    | Readable
+    | ReadableStream<Uint8Array>
+    | AsyncIterable<Uint8Array | string>
+    | Generator<Uint8Array | string>
+    | ReadonlyArray<Uint8Array | string>
+
+  /** One File entry of a scanned FormData. */
+  interface FormDataFileReport {
+    field: string
+    name: string
+    type: string
+    size: number
+    /** A failed scan is a ScanError report whose `reason` is the error's `code`. */
+    report: ScanReport
+  }
+  /** What `scanFormData`/`inspectFormData` resolve. `verdict`: Malicious over ScanError over Clean. */
+  interface FormDataReport {
+    verdict: VerdictValue
+    files: FormDataFileReport[]
+  }
+
+  /**
+   * The scanning tee (`passthrough()`): bytes written flow on unchanged while clamd scans them; the
+   * last chunk and the end are released only after clamd's Clean. Anything else destroys it with
+   * a `MaliciousUploadError` or a `ScanFailedError`.
+   */
+  interface ScanningTee extends Duplex {
+    /** The report whenever clamd answered; rejects with the tee's error otherwise. Never unhandled. */
+    readonly report: Promise<ScanReport>
+  }
+
+  /** clamd found the upload malicious (the tee, the multer storage engine). */
+  class MaliciousUploadError extends Error {
+    readonly name: 'MaliciousUploadError'
+    readonly code: 'ERR_MALICIOUS_UPLOAD'
+    readonly status: 403
+    readonly statusCode: 403
+    readonly report: ScanReport
+  }
+  /** The upload could not be shown clean: `report` when clamd answered ScanError, `cause` when the scan failed. */
+  class ScanFailedError extends Error {
+    readonly name: 'ScanFailedError'
+    readonly code: 'ERR_SCAN_FAILED'
+    readonly status: 422
+    readonly statusCode: 422
+    readonly report?: ScanReport
+  }
+
   function scan(filePath: string, options?: ScanOptions | null): Promise<VerdictValue>
-  function scanBuffer(buffer: Buffer, options?: ScanOptions | null): Promise<VerdictValue>
-  function scanStream(stream: Readable, options?: ScanOptions | null): Promise<VerdictValue>
+  function scanBuffer(buffer: BufferInput, options?: ScanOptions | null): Promise<VerdictValue>
+  function scanStream(stream: StreamInput, options?: ScanOptions | null): Promise<VerdictValue>
+  function scanBlob(blob: Blob, options?: ScanOptions | null): Promise<VerdictValue>
+  function scanFormData(formData: FormData, options?: ScanOptions | null): Promise<FormDataReport>
   function inspect(filePath: string, options?: ScanOptions | null): Promise<ScanReport>
-  function inspectBuffer(buffer: Buffer, options?: ScanOptions | null): Promise<ScanReport>
-  function inspectStream(stream: Readable, options?: ScanOptions | null): Promise<ScanReport>
+  function inspectBuffer(buffer: BufferInput, options?: ScanOptions | null): Promise<ScanReport>
+  function inspectStream(stream: StreamInput, options?: ScanOptions | null): Promise<ScanReport>
+  function inspectBlob(blob: Blob, options?: ScanOptions | null): Promise<ScanReport>
+  function inspectFormData(formData: FormData, options?: ScanOptions | null): Promise<FormDataReport>
+  /** A scanning tee on the shared client for `options`; bad options throw. */
+  function passthrough(options?: ScanOptions | null): ScanningTee
   /** Resolves `true` once clamd answers PING. */
   function ping(options?: ConnectionOptions | null): Promise<true>
   /** clamd's VERSION text. */
@@ -158,11 +220,17 @@ declare namespace pompelmi {
   class Client {
     constructor(options?: ConnectionOptions | null)
     scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>
-    scanBuffer(buffer: Buffer, options?: CallOptions | null): Promise<VerdictValue>
-    scanStream(stream: Readable, options?: CallOptions | null): Promise<VerdictValue>
+    scanBuffer(buffer: BufferInput, options?: CallOptions | null): Promise<VerdictValue>
+    scanStream(stream: StreamInput, options?: CallOptions | null): Promise<VerdictValue>
+    scanBlob(blob: Blob, options?: CallOptions | null): Promise<VerdictValue>
+    scanFormData(formData: FormData, options?: CallOptions | null): Promise<FormDataReport>
     inspect(filePath: string, options?: CallOptions | null): Promise<ScanReport>
-    inspectBuffer(buffer: Buffer, options?: CallOptions | null): Promise<ScanReport>
-    inspectStream(stream: Readable, options?: CallOptions | null): Promise<ScanReport>
+    inspectBuffer(buffer: BufferInput, options?: CallOptions | null): Promise<ScanReport>
+    inspectStream(stream: StreamInput, options?: CallOptions | null): Promise<ScanReport>
+    inspectBlob(blob: Blob, options?: CallOptions | null): Promise<ScanReport>
+    inspectFormData(formData: FormData, options?: CallOptions | null): Promise<FormDataReport>
+    /** A scanning tee on this client; bad options throw. */
+    passthrough(options?: CallOptions | null): ScanningTee
     ping(): Promise<true>
     version(): Promise<string>
     stats(): Promise<string>
@@ -185,8 +253,16 @@ declare namespace pompelmi {
   }
   interface ClamdPool {
     scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>
-    scanBuffer(buffer: Buffer, options?: CallOptions | null): Promise<VerdictValue>
-    scanStream(stream: Readable, options?: CallOptions | null): Promise<VerdictValue>
+    scanBuffer(buffer: BufferInput, options?: CallOptions | null): Promise<VerdictValue>
+    scanStream(stream: StreamInput, options?: CallOptions | null): Promise<VerdictValue>
+    scanBlob(blob: Blob, options?: CallOptions | null): Promise<VerdictValue>
+    scanFormData(formData: FormData, options?: CallOptions | null): Promise<FormDataReport>
+    inspect(filePath: string, options?: CallOptions | null): Promise<ScanReport>
+    inspectBuffer(buffer: BufferInput, options?: CallOptions | null): Promise<ScanReport>
+    inspectStream(stream: StreamInput, options?: CallOptions | null): Promise<ScanReport>
+    inspectBlob(blob: Blob, options?: CallOptions | null): Promise<ScanReport>
+    inspectFormData(formData: FormData, options?: CallOptions | null): Promise<FormDataReport>
+    passthrough(options?: CallOptions | null): ScanningTee
     /** Rejects queued and in-flight calls with `Pool destroyed`; resolves once every connection is closed. */
     destroy(): Promise<void>
   }

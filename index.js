@@ -9,6 +9,7 @@
 const { Verdict } = require('./lib/core/verdict.js')
 const { Client, createClient } = require('./lib/core/client.js')
 const shared = require('./lib/core/shared.js')
+const { MaliciousUploadError, ScanFailedError } = require('./lib/core/errors.js')
 
 /** Defines `name` as an enumerable property that requires `file` (and picks `key`) on first read. */
 function lazy(target, name, file, key) {
@@ -49,6 +50,13 @@ const api = {
   inspect: shared.inspect,
   inspectBuffer: shared.inspectBuffer,
   inspectStream: shared.inspectStream,
+  scanBlob: shared.scanBlob,
+  inspectBlob: shared.inspectBlob,
+  scanFormData: shared.scanFormData,
+  inspectFormData: shared.inspectFormData,
+  passthrough: shared.passthrough,
+  MaliciousUploadError,
+  ScanFailedError,
   ping: shared.ping,
   version: shared.version,
   stats: shared.stats,
@@ -67,5 +75,6 @@ lazy(api, 'generateScorecard', './lib/scorecard.js')
 lazy(api, 'createCache', './lib/cache.js')
 lazy(api, 'createPolicy', './lib/policy.js')
 lazy(api, 'createMultiEngine', './lib/multi-engine.js')
+
 
 module.exports = api

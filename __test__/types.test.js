@@ -40,6 +40,23 @@ export async function main(): Promise<void> {
   const card: string = generateShareCard({ clean: [], malicious: [], errors: [] })
   const engine = createMultiEngine({ engines: [{ type: 'clamav', port: 3310 }, { name: 'http', scanBuffer: async () => ({ verdict: Verdict.Clean }) }] })
   void [card, (await engine.scanBuffer(Buffer.from('x'))).engines, (await generateScorecard({})).grade]
+  // Every upload shape (issue 19): byte views, web streams, iterables, Blobs, FormData, the tee.
+  await client.scanBuffer(new Uint8Array(4))
+  await scanBuffer(new ArrayBuffer(4), opts)
+  await scanStream(new Blob(['x']).stream(), opts)
+  await client.inspectStream((async function* () { yield 'text'; yield new Uint8Array(1) })())
+  await client.scanStream([Buffer.from('a'), 'b'])
+  const blobVerdict: VerdictValue = await client.scanBlob(new Blob(['x']))
+  const form = await client.inspectFormData(new FormData())
+  const fileReport: ScanReport = form.files[0].report
+  const tee = client.passthrough({ signal: AbortSignal.timeout(1000) })
+  const teeReport: Promise<ScanReport> = tee.report
+  tee.end(Buffer.from('x'))
+  void [blobVerdict, form.verdict, fileReport, teeReport]
+  // @ts-expect-error a string is not a Blob
+  await client.scanBlob('x')
+  // @ts-expect-error a plain object is not a FormData
+  await client.scanFormData({})
   // @ts-expect-error a number is not a path
   await scan(42)
   // @ts-expect-error there is no such verdict

@@ -19,6 +19,14 @@ module.exports = function createPool(options) {
     scan: (filePath, opts) => client.scan(filePath, opts),
     scanBuffer: (buffer, opts) => client.scanBuffer(buffer, opts),
     scanStream: (stream, opts) => client.scanStream(stream, opts),
+    scanBlob: (blob, opts) => client.scanBlob(blob, opts),
+    scanFormData: (formData, opts) => client.scanFormData(formData, opts),
+    inspect: (filePath, opts) => client.inspect(filePath, opts),
+    inspectBuffer: (buffer, opts) => client.inspectBuffer(buffer, opts),
+    inspectStream: (stream, opts) => client.inspectStream(stream, opts),
+    inspectBlob: (blob, opts) => client.inspectBlob(blob, opts),
+    inspectFormData: (formData, opts) => client.inspectFormData(formData, opts),
+    passthrough: (opts) => client.passthrough(opts),
     destroy: () => client.close(),
   }
 }

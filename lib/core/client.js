@@ -7,7 +7,7 @@ const binding = require('./binding.js')
 const { Verdict, VERDICT_BY_NAME } = require('./verdict.js')
 const { DEFAULTS, nonNegative, resolveTarget, callOptions, endpointName } = require('./options.js')
 const { abortError, toError, clientClosed, streamTimeout } = require('./errors.js')
-const { assertFile, checkInput, chunkBytes } = require('./inputs.js')
+const { FILE, BUFFER, STREAM, BLOB, assertFile, checkInput, openStream, chunkBytes } = require('./inputs.js')
 
 /**
  * Reads a stream's chunks one at a time, each read cut short by `stop(outcome)` or by `idle` ms
@@ -106,10 +106,6 @@ async function writeStream(stream, temp, overLimit, signal, idle) {
 const CLOSED = Symbol('closed')
 /** The native verdict-only result's codes. */
 const VERDICT_BY_CODE = [Verdict.Clean, Verdict.Malicious, Verdict.ScanError]
-/** What a call scans: the backend method for each kind. */
-const FILE = 'file'
-const BUFFER = 'buffer'
-const STREAM = 'stream'
 /** A client's entry for calls whose options are resolved and input checked (the top level's). */
 const START = Symbol('pompelmi.start')
 
@@ -289,6 +285,7 @@ class ClamscanBackend {
  */
 class Client {
   #backend
+  #maxFileSize
   #closedError
   #closing = null
   /** Settles a call without a signal (made once: the hot path allocates no closure for it). */
@@ -298,6 +295,7 @@ class Client {
   constructor(options, { closedError = () => clientClosed() } = {}) {
     const target = resolveTarget(options)
     this.#closedError = closedError
+    this.#maxFileSize = target.maxFileSize
     this.#backend = target.local ? new ClamscanBackend(target) : new ClamdBackend(target)
   }
 
@@ -323,6 +321,38 @@ class Client {
 
   inspectStream(stream, options) {
     return this.#public(STREAM, stream, options, true)
+  }
+
+  scanBlob(blob, options) {
+    return this.#public(BLOB, blob, options, false)
+  }
+
+  inspectBlob(blob, options) {
+    return this.#public(BLOB, blob, options, true)
+  }
+
+  /** Every File of a FormData: `{ verdict, files: [{ field, name, type, size, report }] }`. */
+  scanFormData(formData, options) {
+    try {
+      this.#precheck(options)
+    } catch (err) {
+      return Promise.reject(err)
+    }
+    return require('./forms.js').scanForm(formData, (blob) => this.inspectBlob(blob, options))
+  }
+
+  /** The same as scanFormData: every file's report is in `files`. */
+  inspectFormData(formData, options) {
+    return this.scanFormData(formData, options)
+  }
+
+  /**
+   * A scanning tee: a Duplex whose bytes flow on while clamd scans them, holding back the last
+   * chunk and the end until clamd says Clean (lib/core/tee.js). Bad options throw here.
+   */
+  passthrough(options) {
+    this.#precheck(options)
+    return require('./tee.js').createTee((feed) => this.inspectStream(feed, options))
   }
 
   /** `true` once clamd answers PING (exactly `PONG`). */
@@ -379,14 +409,20 @@ class Client {
     return this.#backend.command(name)
   }
 
+  /** What every call checks first: the client is open, the options are valid, not aborted yet. */
+  #precheck(options) {
+    if (this.#closing) throw this.#closedError()
+    const call = callOptions(options)
+    if (call.signal && call.signal.aborted) throw abortError(call.signal)
+    return call
+  }
+
   /** A call through the client's own methods: its options and its input are checked here. */
   #public(kind, input, options, report) {
-    if (this.#closing) return Promise.reject(this.#closedError())
     let call
     try {
-      call = callOptions(options)
-      if (call.signal && call.signal.aborted) throw abortError(call.signal)
-      checkInput(kind, input)
+      call = this.#precheck(options)
+      input = checkInput(kind, input)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -398,7 +434,7 @@ class Client {
     if (this.#closing) return Promise.reject(this.#closedError())
     try {
       if (call.signal && call.signal.aborted) throw abortError(call.signal)
-      if (check) checkInput(kind, input)
+      if (check) input = checkInput(kind, input)
     } catch (err) {
       return Promise.reject(err)
     }
@@ -433,7 +469,12 @@ class Client {
   #dispatch(kind, input, call, abort, verdictOnly) {
     if (kind === FILE) return assertFile(input).then(() => this.#backend.file(input, call, abort, verdictOnly && !call.walked))
     if (kind === BUFFER) return this.#backend.buffer(input, call, abort, verdictOnly)
-    return this.#backend.stream(input, call, abort)
+    // A Blob's size is known: one over the size guard is not sent at all.
+    if (kind === BLOB && this.#maxFileSize > 0 && input.size > this.#maxFileSize) return Promise.resolve(tooLarge())
+    const { stream, release } = openStream(input)
+    const scanned = this.#backend.stream(stream, call, abort)
+    scanned.then(release, release)
+    return scanned
   }
 
   /** A native result → a Verdict (`report` false) or a report; failures → shaped errors. */
@@ -475,4 +516,4 @@ function createClient(options) {
   return new Client(options)
 }
 
-module.exports = { Client, createClient, START, FILE, BUFFER, STREAM }
+module.exports = { Client, createClient, START, FILE, BUFFER, STREAM, BLOB }

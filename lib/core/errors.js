@@ -78,4 +78,33 @@ function isUnreachable(err) {
   return err.syscall === 'connect' || err.syscall === 'getaddrinfo' || ['ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'ERR_NO_CLAMD'].includes(err.code)
 }
 
-module.exports = { invalidOption, abortError, toError, streamTimeout, clientClosed, isUnreachable, ...require('./input-errors.js') }
+/**
+ * An upload that clamd found malicious, where a stream must fail rather than answer (the scanning
+ * tee, the multer storage engine): HTTP 403, the report on `err.report`.
+ */
+class MaliciousUploadError extends Error {
+  constructor(report, name) {
+    super(`${name ? `${name}: ` : ''}malicious upload (${report.viruses.join(', ') || 'FOUND'})`)
+    this.name = 'MaliciousUploadError'
+    this.code = 'ERR_MALICIOUS_UPLOAD'
+    this.status = this.statusCode = 403
+    this.report = report
+  }
+}
+
+/**
+ * An upload that could not be shown clean: clamd answered ScanError (`err.report`), or the scan
+ * failed (clamd down, a timeout, the size guard, an abort: `err.cause`). HTTP 422.
+ */
+class ScanFailedError extends Error {
+  constructor({ report, cause, name } = {}) {
+    const why = report ? report.reason : cause ? cause.code || cause.message : 'unknown'
+    super(`${name ? `${name}: ` : ''}upload could not be scanned (${why})`, cause ? { cause } : undefined)
+    this.name = 'ScanFailedError'
+    this.code = 'ERR_SCAN_FAILED'
+    this.status = this.statusCode = 422
+    if (report) this.report = report
+  }
+}
+
+module.exports = { MaliciousUploadError, ScanFailedError, invalidOption, abortError, toError, streamTimeout, clientClosed, isUnreachable, ...require('./input-errors.js') }

@@ -8,6 +8,13 @@ function coded(message, code) {
   return err
 }
 
+/** This package's own argument-type errors are TypeErrors, like Node's. */
+function typeError(message) {
+  const err = new TypeError(message)
+  err.code = 'ERR_INVALID_ARG_TYPE'
+  return err
+}
+
 module.exports = {
   coded,
   notAString: (name) => coded(`${name} must be a string`, 'ERR_INVALID_ARG_TYPE'),
@@ -16,6 +23,8 @@ module.exports = {
   notABuffer: () => coded('buffer must be a Buffer', 'ERR_INVALID_ARG_TYPE'),
   emptyBuffer: () => coded('buffer is empty', 'ERR_INVALID_ARG_VALUE'),
   notAReadable: () => coded('stream must be a Readable', 'ERR_INVALID_ARG_TYPE'),
+  notABlob: () => typeError('blob must be a Blob'),
+  notAFormData: () => typeError('formData must be a FormData'),
   streamDestroyed: () => coded('stream was destroyed before it was scanned: its bytes cannot all be read', 'ERR_STREAM_DESTROYED'),
   streamConsumed: () => coded('stream was already read or has ended: its bytes cannot all be scanned', 'ERR_STREAM_ALREADY_FINISHED'),
 }

@@ -3,9 +3,10 @@
 // distinct connection options. Their connections never keep the process alive, so scripts exit
 // without calling close().
 
-const { Client, START, FILE, BUFFER, STREAM } = require('./client.js')
+const { Client, START, FILE, BUFFER, STREAM, BLOB } = require('./client.js')
 const { own, once, resolveTarget, topLevelCall } = require('./options.js')
 const { checkInput } = require('./inputs.js')
+const { abortError } = require('./errors.js')
 
 const sharedClients = new Map()
 const MAX_SHARED_CLIENTS = 64
@@ -44,7 +45,7 @@ function withShared(options, fn) {
 function start(kind, input, options, report, inputFirst) {
   let shared
   try {
-    if (inputFirst) checkInput(kind, input)
+    if (inputFirst) input = checkInput(kind, input)
     shared = resolveShared(options)
   } catch (err) {
     return Promise.reject(err)
@@ -58,6 +59,27 @@ const scanStream = (stream, options) => start(STREAM, stream, options, false, tr
 const inspect = (filePath, options) => start(FILE, filePath, options, true, false)
 const inspectBuffer = (buffer, options) => start(BUFFER, buffer, options, true, false)
 const inspectStream = (stream, options) => start(STREAM, stream, options, true, false)
+const scanBlob = (blob, options) => start(BLOB, blob, options, false, true)
+const inspectBlob = (blob, options) => start(BLOB, blob, options, true, true)
+
+/** Every File of a FormData on the shared client; bad arguments (form or options) reject. */
+function scanFormData(formData, options) {
+  let shared
+  try {
+    shared = resolveShared(options)
+    if (shared.call.signal && shared.call.signal.aborted) throw abortError(shared.call.signal)
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  return require('./forms.js').scanForm(formData, (blob) => shared.client[START](BLOB, blob, shared.call, true, true))
+}
+
+/** A scanning tee on the shared client (lib/core/tee.js); bad options throw. */
+function passthrough(options) {
+  const shared = resolveShared(options)
+  if (shared.call.signal && shared.call.signal.aborted) throw abortError(shared.call.signal)
+  return require('./tee.js').createTee((feed) => shared.client[START](STREAM, feed, shared.call, true, true))
+}
 
 function ping(options) {
   return withShared(options, (c) => c.ping())
@@ -83,4 +105,20 @@ function ready(options) {
   return withShared(connection, (c) => c.ready({ timeout, interval }))
 }
 
-module.exports = { scan, scanBuffer, scanStream, inspect, inspectBuffer, inspectStream, ping, version, stats, ready }
+module.exports = {
+  scan,
+  scanBuffer,
+  scanStream,
+  inspect,
+  inspectBuffer,
+  inspectStream,
+  scanBlob,
+  inspectBlob,
+  scanFormData,
+  inspectFormData: scanFormData,
+  passthrough,
+  ping,
+  version,
+  stats,
+  ready,
+}
