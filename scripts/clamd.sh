@@ -71,7 +71,7 @@ print_env() {
 # clamd's default (MaxFileSize 100M, MaxScanSize 400M, …).
 preset() {
   case "$name" in
-    main|fleet*) echo "--stream-max-length 1G" ;;              # large uploads, limit alerts on
+    main|fleet*|tee) echo "--stream-max-length 1G" ;;          # large uploads, limit alerts on
     limit) echo "--stream-max-length 1M" ;;                    # clamd's early size-limit reply
     noalert) echo "--stream-max-length 1G --no-alert-exceeds-max" ;;  # the configuration to avoid
     scanlimit) echo "--max-scan-size 1M" ;;                    # archives that expand past it

@@ -18,6 +18,7 @@ stop_started() {
 }
 trap stop_started EXIT
 scripts/setup.sh
+scripts/setup-test.sh
 echo "== cargo fmt --check, clippy"
 # Lints, where the toolchain has them (rustup's default profile does).
 if cargo fmt --version >/dev/null 2>&1; then cargo fmt --all --check; else echo "rustfmt not installed: format not checked"; fi
