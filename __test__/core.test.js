@@ -169,3 +169,23 @@ test('client: argument errors reject (never throw), before any connection; a clo
   await custom.close()
   await assert.rejects(custom.ping(), { code: 'ERR_POOL_DESTROYED' })
 })
+
+test("require('pompelmi') loads the scanning core only: feature modules, adapters and the tee load on first use, no hook is installed", () => {
+  const { spawnSync } = require('node:child_process')
+  const root = path.join(__dirname, '..')
+  const script = `
+    const before = process.listenerCount('exit')
+    const p = require(${JSON.stringify(root)})
+    const loaded = () => Object.keys(require.cache).filter((f) => f.startsWith(${JSON.stringify(root + path.sep)}) && !f.includes('node_modules')).map((f) => f.slice(${root.length + 1})).sort()
+    const atRequire = loaded()
+    const exitHooks = process.listenerCount('exit') - before
+    void p.createCache
+    console.log(JSON.stringify({ atRequire, exitHooks, afterCache: loaded().filter((f) => !atRequire.includes(f)) }))`
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  const { atRequire, exitHooks, afterCache } = JSON.parse(r.stdout)
+  const core = ['binding', 'client', 'errors', 'input-errors', 'inputs', 'options', 'shared', 'verdict'].map((m) => `lib/core/${m}.js`)
+  assert.deepEqual(atRequire.filter((f) => f.endsWith('.js')), ['index.js', ...core].sort())
+  assert.equal(exitHooks, 0)
+  assert.deepEqual(afterCache, ['lib/cache.js'])
+})

@@ -12,6 +12,19 @@ const { tempDir } = require('./helpers/samples.js')
 const ROOT = path.join(__dirname, '..')
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 
+/** Compiles one consumer file against the package (linked into node_modules); tsc must pass. */
+function compile(t, consumer) {
+  const dir = tempDir(t)
+  fs.mkdirSync(path.join(dir, 'node_modules', '@types'), { recursive: true })
+  fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'pompelmi'))
+  fs.symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(dir, 'node_modules', '@types', 'node'))
+  fs.writeFileSync(path.join(dir, consumer.file), consumer.source)
+  const tsconfig = { compilerOptions: { strict: true, noEmit: true, target: 'es2022', lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false, ...consumer.options }, files: [consumer.file] }
+  fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig))
+  const r = spawnSync(process.execPath, [TSC, '-p', dir], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stdout + r.stderr)
+}
+
 const USE = `
 const opts: ScanOptions = { host: 'clamav', port: 3310, timeout: 1000, retries: 2, signal: AbortSignal.timeout(10) }
 export async function main(): Promise<void> {
@@ -95,15 +108,7 @@ const consumers = {
 
 for (const [name, consumer] of Object.entries(consumers)) {
   test(`types compile under moduleResolution ${name}, and wrong calls do not`, (t) => {
-    const dir = tempDir(t)
-    fs.mkdirSync(path.join(dir, 'node_modules', '@types'), { recursive: true })
-    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'pompelmi'))
-    fs.symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(dir, 'node_modules', '@types', 'node'))
-    fs.writeFileSync(path.join(dir, consumer.file), consumer.source)
-    const tsconfig = { compilerOptions: { strict: true, noEmit: true, target: 'es2022', lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false, ...consumer.options }, files: [consumer.file] }
-    fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig))
-    const r = spawnSync(process.execPath, [TSC, '-p', dir], { encoding: 'utf8' })
-    assert.equal(r.status, 0, r.stdout + r.stderr)
+    compile(t, consumer)
   })
 }
 
@@ -113,3 +118,23 @@ test('the exports map has a types condition that exists', () => {
   assert.ok(fs.existsSync(path.join(ROOT, pkg.exports['.'].types)))
   assert.ok(Object.keys(pkg.exports['.'])[0] === 'types', 'types comes first, as TypeScript requires')
 })
+
+// The adapters' subpath exports (moduleResolution node16 and bundler read the exports map).
+const ADAPTERS = `
+const storage = scanningStorage({ destination: '/tmp/uploads', socket: '/run/clamav/clamd.ctl', maxFileSize: 1024 })
+storage._handleFile({}, { fieldname: 'f', originalname: 'a', encoding: '7bit', mimetype: 'text/plain', stream: null as any }, (err, info) => {
+  if (!err && info && info.pompelmi) void info.pompelmi.verdict
+})
+// @ts-expect-error destination is a path or a function
+scanningStorage({ destination: 42 })
+`
+const adapterConsumers = {
+  'node16 ESM': { file: 'adapters.mts', options: { module: 'node16', moduleResolution: 'node16' }, source: `import { scanningStorage } from 'pompelmi/multer'\n${ADAPTERS}` },
+  'node16 CommonJS': { file: 'adapters.cts', options: { module: 'node16', moduleResolution: 'node16' }, source: `import multer = require('pompelmi/multer')\nconst { scanningStorage } = multer\n${ADAPTERS}` },
+  bundler: { file: 'adapters.ts', options: { module: 'esnext', moduleResolution: 'bundler' }, source: `import { scanningStorage } from 'pompelmi/multer'\n${ADAPTERS}` },
+}
+for (const [name, consumer] of Object.entries(adapterConsumers)) {
+  test(`adapter types (pompelmi/multer) compile under ${name}, and wrong calls do not`, (t) => {
+    compile(t, consumer)
+  })
+}
