@@ -118,3 +118,25 @@ test('examples/s3-stream.js: an S3-style GetObject body scanned as a stream (stu
   const bad = await scanObject({ s3: webS3, GetObjectCommand, bucket: 'b', key: 'bad.com', clamd: { socket: clamd.socket } })
   assert.deepEqual([bad.verdict, bad.viruses], ['Malicious', ['Eicar-Test-Signature.UNOFFICIAL']])
 })
+
+test('examples/multer-storage.js: clean files stored, EICAR 403 and gone from disk', async (t) => {
+  process.env.POMPELMI_MODULE = ROOT
+  const { createApp } = require('../examples/multer-storage.js')
+  const uploads = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'pompelmi-test-'))
+  t.after(() => fs.rmSync(uploads, { recursive: true, force: true }))
+  const server = createApp({ uploads, clamd: { socket: clamd.socket } }).listen(0)
+  t.after(() => server.close())
+  await new Promise((r) => server.once('listening', r))
+  const send = async (name, content) => {
+    const body = new FormData()
+    body.append('files', new Blob([content]), name)
+    const res = await fetch(`http://127.0.0.1:${server.address().port}/upload`, { method: 'POST', body })
+    return [res.status, await res.json()]
+  }
+  const [ok, stored] = await send('notes.txt', 'clean notes')
+  assert.deepEqual([ok, stored[0].name, stored[0].verdict], [200, 'notes.txt', 'Clean'])
+  assert.equal(fs.readFileSync(stored[0].path, 'utf8'), 'clean notes')
+  const [bad, why] = await send('eicar.com', EICAR)
+  assert.deepEqual([bad, why.code], [403, 'ERR_MALICIOUS_UPLOAD'])
+  assert.deepEqual(fs.readdirSync(uploads), [path.basename(stored[0].path)])
+})

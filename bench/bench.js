@@ -44,6 +44,10 @@ const baseline = BASELINE_DIR && fs.existsSync(path.join(BASELINE_DIR, 'index.js
 const BASELINE = 'pompelmi before issue 18 (37673d5)'
 const FLOOR = 'floor: minimal pipelined client (Rust)'
 const OURS = 'pompelmi (native)'
+const TEE = 'pompelmi tee → file'
+const PURE_JS = 'pure-JS, 1.x style'
+/** Rounds of the large single-payload runs (the 512 MiB stream, the 100 MiB Blob). */
+const STREAM_ROUNDS = QUICK ? 1 : 3
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
@@ -198,6 +202,58 @@ function streamRssGrowth(contender, transport) {
   return JSON.parse(child.stdout)
 }
 
+/**
+ * The ${STREAM_MB} MiB generated stream: scanStream and the scanning tee into a file (issue 19),
+ * each in its own process, rounds alternating; peak RSS growth and throughput. The pure-JS client
+ * once, for its RSS.
+ */
+async function streamsAndTee(rows) {
+  const runs = {}
+  const names = [OURS, TEE]
+  for (let r = 0; r < STREAM_ROUNDS; r++) {
+    for (const name of rotated(names.map((n) => [n]), r).map(([n]) => n)) (runs[name] ||= []).push(streamRssGrowth(name, 'unix'))
+  }
+  runs[PURE_JS] = [streamRssGrowth(PURE_JS, 'unix')]
+  for (const [name, values] of Object.entries(runs)) {
+    const growth = values.map((v) => v.growthMiB)
+    const scenario = name === TEE ? `${STREAM_MB} MiB generated stream, passthrough() tee into a file` : `${STREAM_MB} MiB generated stream, scanStream()`
+    rows.push({ scenario, transport: 'unix', contender: name, value: Math.max(...growth), unit: 'MiB peak RSS growth (max of rounds)', better: 'lower', rounds: growth })
+    if (name !== PURE_JS) {
+      const rates = values.map((v) => STREAM_MB / v.seconds)
+      rows.push({ scenario: `${STREAM_MB} MiB generated stream: throughput`, transport: 'unix', contender: name, value: median(rates), unit: 'MiB/s', better: 'higher', rounds: rates })
+    }
+    console.error(`stream ${name}: +${Math.max(...growth).toFixed(1)} MiB, ${values.map((v) => `${v.seconds.toFixed(1)} s`).join(' ')} (${values[0].verdict})`)
+  }
+  const tee = rows.find((r) => r.contender === TEE && r.unit === 'MiB/s')
+  const stream = rows.find((r) => r.contender === OURS && r.scenario === tee.scenario)
+  tee.vsScanStream = median(tee.rounds.map((v, i) => v / stream.rounds[i]))
+}
+
+/** scanBlob of a ${FILE_MB} MiB Blob against scanBuffer of the same bytes (issue 19), interleaved. */
+async function blobVsBuffer(rows) {
+  const bytes = crypto.randomBytes(FILE_MB * 1024 * 1024)
+  const blob = new Blob([bytes])
+  const opts = { socket: env.CLAMD_SOCKET, maxFileSize: 0, timeout: 120000 }
+  const contenders = { [`${OURS}: scanBuffer`]: () => pompelmi.scanBuffer(bytes, opts), [`${OURS}: scanBlob`]: () => pompelmi.scanBlob(blob, opts) }
+  const seconds = {}
+  for (let r = 0; r < STREAM_ROUNDS; r++) {
+    for (const [name, run] of rotated(Object.entries(contenders), r)) {
+      collectGarbage()
+      const started = process.hrtime.bigint()
+      const verdict = await run()
+      if (verdict !== pompelmi.Verdict.Clean) throw new Error(`${name}: ${verdict.description}`)
+      ;(seconds[name] ||= []).push(Number(process.hrtime.bigint() - started) / 1e9)
+    }
+  }
+  for (const [name, values] of Object.entries(seconds)) {
+    const rates = values.map((s) => FILE_MB / s)
+    rows.push({ scenario: `one ${FILE_MB} MiB Blob vs the same bytes as a Buffer`, transport: 'unix', contender: name, value: median(rates), unit: 'MiB/s', better: 'higher', rounds: rates })
+    console.error(`${name}: ${median(rates).toFixed(0)} MiB/s`)
+  }
+  const [buffer, blobRow] = rows.slice(-2)
+  blobRow.vsScanBuffer = median(blobRow.rounds.map((v, i) => v / buffer.rounds[i]))
+}
+
 function machine() {
   let clamd = ''
   try {
@@ -334,8 +390,15 @@ function checkTargets(rows) {
   add(`${FILE_MB} MiB file over UNIX: no slower than path SCAN`, fileUnix && fileUnix.vsPathScan, (v) => v >= 1.0, x)
   const fileTcp = find(`one ${FILE_MB} MiB file`, 'tcp')
   add(`${FILE_MB} MiB file over TCP: ≥ 1.0× the best peer`, fileTcp && fileTcp.vsBestPeer, (v) => v >= 1.0, x)
-  const rss = find(`${STREAM_MB} MiB generated stream`, 'unix')
+  const rss = find(`${STREAM_MB} MiB generated stream, scanStream()`, 'unix')
   add(`${STREAM_MB} MiB stream: RSS growth ≤ 64 MiB`, rss && rss.value, (v) => v <= 64, (v) => `${v.toFixed(1)} MiB`)
+  // Issue 19: the scanning tee and Blobs.
+  const teeRss = find(`${STREAM_MB} MiB generated stream, passthrough()`, 'unix', TEE)
+  add(`${STREAM_MB} MiB through the tee into a file: RSS growth ≤ 64 MiB`, teeRss && teeRss.value, (v) => v <= 64, (v) => `${v.toFixed(1)} MiB`)
+  const teeRate = find(`${STREAM_MB} MiB generated stream: throughput`, 'unix', TEE)
+  add(`${STREAM_MB} MiB through the tee into a file: ≥ 0.9× scanStream of the same bytes`, teeRate && teeRate.vsScanStream, (v) => v >= 0.9, x)
+  const blob = find(`one ${FILE_MB} MiB Blob`, 'unix', `${OURS}: scanBlob`)
+  add(`${FILE_MB} MiB Blob: scanBlob vs scanBuffer of the same bytes (no target)`, blob && blob.vsScanBuffer, () => null, x)
   for (const transport of ['unix', 'tcp']) {
     const ours = find('event-loop delay p99', transport)
     const js = find('event-loop delay p99', transport, 'pure-JS, 1.x style')
@@ -422,18 +485,15 @@ async function main() {
     }
     await fleetScaling(dir, rows)
     coldStart(rows)
-    for (const name of ['pompelmi (native)', 'pure-JS, 1.x style']) {
-      const r = streamRssGrowth(name, 'unix')
-      add(`${STREAM_MB} MiB generated stream, scanStream()`, 'unix', name, r.growthMiB, 'MiB peak RSS growth', 'lower')
-      console.error(`stream rss ${name}: +${r.growthMiB.toFixed(1)} MiB (${r.verdict}, ${r.seconds.toFixed(1)} s)`)
-    }
+    await streamsAndTee(rows)
+    await blobVsBuffer(rows)
   } finally {
     fs.rmSync(dir, { recursive: true, force: true })
   }
 
   // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
   // ratio is taken round by round (paired: same moment of the machine) and its median reported.
-  const notPeers = new Set([OURS, FLOOR, BASELINE, 'clamd'])
+  const notPeers = new Set([OURS, TEE, FLOOR, BASELINE, 'clamd'])
   for (const row of rows) {
     if (row.contender !== OURS) continue
     const same = (r) => r.scenario === row.scenario && r.transport === row.transport

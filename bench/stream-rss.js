@@ -1,16 +1,37 @@
 'use strict'
 // One contender scans a generated stream of N MiB; prints { growthMiB, verdict, seconds }.
 // Runs in a child process of bench.js, so that each contender starts from a clean heap.
+// Contenders: this package's scanStream, its scanning tee piped into a file, the pure-JS client.
 const crypto = require('node:crypto')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
 const { Readable } = require('node:stream')
+const { pipeline } = require('node:stream/promises')
 
 const [contender, transport, mb] = process.argv.slice(2)
 const opts = transport === 'unix' ? { socket: process.env.CLAMD_SOCKET } : { host: '127.0.0.1', port: Number(process.env.CLAMD_PORT) }
-const scanStream =
-  contender === 'pompelmi (native)'
-    ? // The guard off: the whole stream goes to clamd, as with the pure-JS client (like for like).
-      (s) => require('..').scanStream(s, { ...opts, timeout: 120000, maxFileSize: 0 }).then((v) => v.description)
-    : (s) => require('./pompelmi1x.js').scanStream(s, { ...opts, timeout: 120000 })
+// The guard off: the whole stream goes to clamd, as with the pure-JS client (like for like).
+const ours = { ...opts, timeout: 120000, maxFileSize: 0 }
+
+/** The tee into a file: every byte written to disk and scanned; the file removed afterwards. */
+async function teeToFile(source) {
+  const tee = require('..').passthrough(ours)
+  const out = path.join(os.tmpdir(), `pompelmi-bench-tee-${process.pid}`)
+  try {
+    await pipeline(source, tee, fs.createWriteStream(out))
+    return (await tee.report).verdict.description
+  } finally {
+    fs.rmSync(out, { force: true })
+  }
+}
+
+const scanners = {
+  'pompelmi (native)': (s) => require('..').scanStream(s, ours).then((v) => v.description),
+  'pompelmi tee → file': teeToFile,
+  'pure-JS, 1.x style': (s) => require('./pompelmi1x.js').scanStream(s, { ...opts, timeout: 120000 }),
+}
+const scanStream = scanners[contender]
 
 function generated(totalMiB) {
   // Unique content without the cost of random bytes per chunk: a random block, counter-stamped.

@@ -1,11 +1,14 @@
 'use strict'
-// Scans a clean file and the EICAR test file with scan, scanBuffer and scanStream, over TCP, the
-// UNIX socket and local clamscan, against the private clamd started by scripts/setup.sh.
+// Scans a clean file and the EICAR test file with scan, scanBuffer and scanStream, the web shapes
+// (a Uint8Array, a web ReadableStream, a File) and the scanning tee, over TCP, the UNIX socket and
+// local clamscan, against the private clamd started by scripts/setup.sh.
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { scan, scanBuffer, scanStream } = require('..')
+const { Writable } = require('node:stream')
+const { pipeline } = require('node:stream/promises')
+const { scan, scanBuffer, scanStream, scanBlob, passthrough } = require('..')
 
 const root = path.join(__dirname, '..')
 const env = Object.fromEntries(
@@ -32,6 +35,22 @@ const calls = {
   scan: (file, opts) => scan(file, opts),
   scanBuffer: (file, opts) => scanBuffer(fs.readFileSync(file), opts),
   scanStream: (file, opts) => scanStream(fs.createReadStream(file), opts),
+  'scanBuffer(Uint8Array)': (file, opts) => scanBuffer(new Uint8Array(fs.readFileSync(file)), opts),
+  'scanStream(web stream)': (file, opts) => scanStream(new Blob([fs.readFileSync(file)]).stream(), opts),
+  'scanBlob(File)': async (file, opts) => scanBlob(await fs.openAsBlob(file), opts),
+  'passthrough() tee': teeVerdict,
+}
+
+/** The scanning tee in a pipeline: Clean lets the end through; anything else fails it with the report. */
+async function teeVerdict(file, opts) {
+  const tee = passthrough(opts)
+  const discard = new Writable({ write: (_chunk, _enc, done) => done() })
+  try {
+    await pipeline(fs.createReadStream(file), tee, discard)
+  } catch (err) {
+    if (!err.report) throw err
+  }
+  return (await tee.report).verdict
 }
 
 async function main() {
