@@ -76,3 +76,13 @@ test('clamd down: rejects ERR_SCAN_FAILED; nothing is left in the bucket', async
   await assert.rejects(uploadScanned({ s3, bucket: 'down', key: 'x.bin', body: stream(), clamd: { port: await closedPort(), retries: 0 } }), { code: 'ERR_SCAN_FAILED' })
   assert.deepEqual(await nothingLeft(s3, 'down'), [0, 0])
 })
+
+test('scanS3 reads an object back from the same server: Clean and Malicious', async () => {
+  const s3 = await bucket('readback')
+  const { PutObjectCommand } = require('@aws-sdk/client-s3')
+  await s3.send(new PutObjectCommand({ Bucket: 'readback', Key: 'ok.txt', Body: 'fine' }))
+  await s3.send(new PutObjectCommand({ Bucket: 'readback', Key: 'eicar.com', Body: EICAR }))
+  const { scanS3 } = require('..')
+  assert.equal(await scanS3({ bucket: 'readback', key: 'ok.txt', client: s3 }, { socket: clamd.socket }), Verdict.Clean)
+  assert.equal(await scanS3({ bucket: 'readback', key: 'eicar.com', client: s3 }, { port: clamd.port }), Verdict.Malicious)
+})

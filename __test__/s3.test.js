@@ -20,5 +20,15 @@ test('scanS3: a stub S3 client, no network; without the SDK and no client, the 1
     }
   }
   assert.equal(await pompelmi.scanS3({ bucket: 'uploads', key: 'eicar.com', client: new Stub() }, TCP), Verdict.Malicious)
-  await assert.rejects(pompelmi.scanS3({ bucket: 'b', key: 'k' }, TCP), { message: 'Install AWS SDK: npm install @aws-sdk/client-s3' })
+  // Without the SDK (installed here for the S3 upload tests: hidden from a child process).
+  const hideSdk = `const M = require('node:module'); const resolve = M._resolveFilename
+    M._resolveFilename = function (id, ...rest) {
+      if (id.startsWith('@aws-sdk/')) throw Object.assign(new Error('Cannot find module ' + id), { code: 'MODULE_NOT_FOUND' })
+      return resolve.call(this, id, ...rest)
+    }`
+  const script = `${hideSdk}
+    require(${JSON.stringify(require.resolve('..'))}).scanS3({ bucket: 'b', key: 'k' }, ${JSON.stringify(TCP)})
+      .catch((err) => console.log(JSON.stringify({ message: err.message, code: err.code })))`
+  const r = require('node:child_process').spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  assert.deepEqual(JSON.parse(r.stdout), { message: 'Install AWS SDK: npm install @aws-sdk/client-s3', code: 'MODULE_NOT_FOUND' })
 })
