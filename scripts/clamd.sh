@@ -76,7 +76,7 @@ preset() {
     noalert) echo "--stream-max-length 1G --no-alert-exceeds-max" ;;  # the configuration to avoid
     scanlimit) echo "--max-scan-size 1M" ;;                    # archives that expand past it
     scanlimit-noalert) echo "--max-scan-size 1M --no-alert-exceeds-max" ;;
-    bench) echo "--stream-max-length 1G --disable-cache" ;;
+    bench) echo "--stream-max-length 1G --max-file-size 1G --max-scan-size 1G --disable-cache" ;;  # the 512 MiB stream is scanned whole
   esac
 }
 
