@@ -15,7 +15,7 @@ function createApp({ uploads, clamd }) {
       // Only clean files get here, already stored; each has its report on file.pompelmi.
       res.json(req.files.map((f) => ({ name: f.originalname, path: f.path, verdict: f.pompelmi.verdict.description })))
     })
-    .use((err, req, res, next) => {
+    .use((err, _req, res, _next) => {
       // err.status: 403 (ERR_MALICIOUS_UPLOAD) or 422 (ERR_SCAN_FAILED); multer's own errors: 400.
       res.status(err.status || (err.name === 'MulterError' ? 400 : 500)).json({ error: err.message, code: err.code })
     })
