@@ -3,7 +3,7 @@
 // (a TCP sidecar and a shared UNIX socket), as local processes since Docker does not run here.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { execFileSync } = require('node:child_process')
+const { execFileSync, spawnSync } = require('node:child_process')
 const fs = require('node:fs')
 const path = require('node:path')
 
@@ -139,4 +139,61 @@ test('examples/multer-storage.js: clean files stored, EICAR 403 and gone from di
   const [bad, why] = await send('eicar.com', EICAR)
   assert.deepEqual([bad, why.code], [403, 'ERR_MALICIOUS_UPLOAD'])
   assert.deepEqual(fs.readdirSync(uploads), [path.basename(stored[0].path)])
+})
+
+/** Posts a clean file and EICAR to `url`: [status, body] each. */
+async function cleanAndEicar(url) {
+  const { postFiles } = require('./helpers/uploads.js')
+  return [await postFiles(url, [['file', 'notes.txt', 'clean notes']]), await postFiles(url, [['file', 'eicar.com', EICAR]])]
+}
+
+test('examples/fastify.js and examples/koa.js: clean passes with its report, EICAR is 403', async (t) => {
+  process.env.POMPELMI_MODULE = ROOT
+  const fastify = await require('../examples/fastify.js').createApp({ socket: clamd.socket })
+  await fastify.listen({ port: 0, host: '127.0.0.1' })
+  t.after(() => fastify.close())
+  const koa = require('../examples/koa.js').createApp({ port: clamd.port }).listen(0)
+  t.after(() => koa.close())
+  await new Promise((r) => koa.once('listening', r))
+  for (const port of [fastify.server.address().port, koa.address().port]) {
+    const [[ok, report], [bad, why]] = await cleanAndEicar(`http://127.0.0.1:${port}/upload`)
+    assert.deepEqual([ok, report], [200, { verdict: 'Clean', files: ['notes.txt'] }])
+    assert.deepEqual([bad, why.error], [403, 'Malicious file detected'])
+  }
+})
+
+test('examples/hono.mjs on Node: clean passes, EICAR is 403', async (t) => {
+  const { linkedProject } = require('./helpers/project.js')
+  const dir = linkedProject(t, { type: 'module', packages: ['hono', '@hono/node-server'] })
+  fs.copyFileSync(path.join(ROOT, 'examples', 'hono.mjs'), path.join(dir, 'hono.mjs'))
+  const { createApp } = await import(path.join(dir, 'hono.mjs'))
+  const { serve } = require('@hono/node-server')
+  const server = await new Promise((resolve) => {
+    const s = serve({ fetch: createApp({ socket: clamd.socket }).fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s))
+  })
+  t.after(() => server.close())
+  const [[ok, report], [bad]] = await cleanAndEicar(`http://127.0.0.1:${server.address().port}/upload`)
+  assert.deepEqual([ok, report], [200, { verdict: 'Clean', fields: ['title', 'file'] }])
+  assert.equal(bad, 403)
+})
+
+test('examples/nest: compiled with tsc (decorators), served by Nest: clean passes, EICAR is 403 on both routes', async (t) => {
+  const { linkedProject } = require('./helpers/project.js')
+  const dir = linkedProject(t, { type: 'module', packages: ['@nestjs/common', '@nestjs/core', '@nestjs/platform-express', 'reflect-metadata', 'rxjs', '@types/node'] })
+  const example = path.join(ROOT, 'examples', 'nest')
+  for (const f of ['upload.controller.ts', 'main.ts', 'tsconfig.json']) fs.copyFileSync(path.join(example, f), path.join(dir, f))
+  const tsc = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], { encoding: 'utf8' })
+  assert.equal(tsc.status, 0, tsc.stdout + tsc.stderr)
+  process.env.CLAMAV_SOCKET = clamd.socket
+  const { createApp } = await import(path.join(dir, 'dist', 'main.js'))
+  const app = await createApp()
+  await app.listen(0, '127.0.0.1')
+  t.after(() => app.close())
+  const base = await app.getUrl()
+  const [[ok, report], [bad]] = await cleanAndEicar(`${base}/upload`)
+  assert.deepEqual([ok, report], [201, { verdict: 'Clean', files: ['notes.txt'] }])
+  assert.equal(bad, 403)
+  const [[stored, body], [refused]] = await cleanAndEicar(`${base}/avatar`)
+  assert.deepEqual([stored, body], [201, { stored: 'notes.txt', size: 11 }])
+  assert.equal(refused, 403)
 })

@@ -1,7 +1,7 @@
 'use strict'
-// The README's "Upload shapes" section is run: each block with `// prints:` comments runs against
-// the private clamd and must print exactly those lines; every other block must be, verbatim, part
-// of a file in examples/ (which the tests run).
+// The README's "Upload shapes" and "Frameworks" sections are run: each block with `// prints:`
+// comments runs against the private clamd and must print exactly those lines; every other block
+// must be, verbatim, part of a file in examples/ (which the tests run).
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const { spawnSync } = require('node:child_process')
@@ -22,15 +22,15 @@ function section(title) {
   return readme.slice(start, end)
 }
 
-const blocks = [...section('Upload shapes').matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1])
+const blocks = ['Upload shapes', 'Frameworks'].flatMap((title) => [...section(title).matchAll(/```(?:js|ts)\n([\s\S]*?)```/g)].map((m) => m[1]))
 const examples = fs
-  .readdirSync(path.join(ROOT, 'examples'))
-  .filter((f) => f.endsWith('.js'))
+  .readdirSync(path.join(ROOT, 'examples'), { recursive: true })
+  .filter((f) => /\.(js|mjs|ts)$/.test(f) && !f.includes('node_modules'))
   .map((f) => fs.readFileSync(path.join(ROOT, 'examples', f), 'utf8'))
 
-test('the section has runnable blocks and excerpts', () => {
-  assert.ok(blocks.filter((b) => b.includes('// prints:')).length >= 4)
-  assert.ok(blocks.filter((b) => !b.includes('// prints:')).length >= 3)
+test('the sections have runnable blocks and excerpts', () => {
+  assert.ok(blocks.filter((b) => b.includes('// prints:')).length >= 5)
+  assert.ok(blocks.filter((b) => !b.includes('// prints:')).length >= 8)
 })
 
 blocks.forEach((block, i) => {

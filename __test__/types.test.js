@@ -7,17 +7,15 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { spawnSync } = require('node:child_process')
 
-const { tempDir } = require('./helpers/samples.js')
+const { linkedProject } = require('./helpers/project.js')
 
 const ROOT = path.join(__dirname, '..')
 const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
 
 /** Compiles one consumer file against the package (linked into node_modules); tsc must pass. */
 function compile(t, consumer) {
-  const dir = tempDir(t)
-  fs.mkdirSync(path.join(dir, 'node_modules', '@types'), { recursive: true })
-  fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'pompelmi'))
-  fs.symlinkSync(path.join(ROOT, 'node_modules', '@types', 'node'), path.join(dir, 'node_modules', '@types', 'node'))
+  // The frameworks the adapters' types name, installed (linked) beside the package.
+  const dir = linkedProject(t, { packages: ['@types/node', 'fastify', '@fastify/multipart', 'hono', 'next', '@nestjs/common', 'rxjs'] })
   fs.writeFileSync(path.join(dir, consumer.file), consumer.source)
   const tsconfig = { compilerOptions: { strict: true, noEmit: true, target: 'es2022', lib: ['es2022', 'dom'], types: ['node'], skipLibCheck: false, ...consumer.options }, files: [consumer.file] }
   fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify(tsconfig))
@@ -121,6 +119,30 @@ test('the exports map has a types condition that exists', () => {
 
 // The adapters' subpath exports (moduleResolution node16 and bundler read the exports map).
 const ADAPTERS = `
+import type { FastifyInstance } from 'fastify'
+import { Hono } from 'hono'
+import fastifyPlugin from 'pompelmi/fastify'
+import koaPompelmi from 'pompelmi/koa'
+import { pompelmiMiddleware } from 'pompelmi/hono'
+import { withScan, withPompelmi } from 'pompelmi/next'
+import { createMockScanner, mockInfected, Verdict } from 'pompelmi/testing'
+export async function adapters(app: FastifyInstance): Promise<void> {
+  await app.register(fastifyPlugin, { socket: '/run/clamav/clamd.ctl', onScanError: 'next' })
+  void app.pompelmi.preHandler({ field: 'doc', onMalicious: (_req, reply) => reply.code(451).send() })
+  void fastifyPlugin.onFile({ socket: '/x', store: async (_part, tee) => void tee.report })
+  const koaMiddleware = koaPompelmi({ port: 3310 })
+  void koaMiddleware({ request: {}, state: {}, status: 200, body: null }, async () => {})
+  new Hono().post('/u', pompelmiMiddleware({ field: 'f', onInfected: (c) => c.json({}, 403) }), (c) => c.json({ v: c.get('pompelmi').verdict.description }))
+  const route = withScan(async (_req, _ctx, { formData, pompelmi }) => Response.json({ n: formData ? pompelmi.files.length : 0 }), { socket: '/x' })
+  void [route, withPompelmi]
+  const mock = createMockScanner({ byName: { 'a.exe': Verdict.Malicious }, byContent: (b) => (b.length ? undefined : Verdict.Clean) })
+  const v: typeof Verdict.Clean | typeof Verdict.Malicious | typeof Verdict.ScanError = await mock.scanBuffer(new Uint8Array(1))
+  void [v, mockInfected('x').calls]
+  // @ts-expect-error onScanError is 'reject' or 'next'
+  koaPompelmi({ onScanError: 'ignore' })
+  // @ts-expect-error a verdict is a Verdict symbol
+  createMockScanner({ verdict: 'Clean' })
+}
 const storage = scanningStorage({ destination: '/tmp/uploads', socket: '/run/clamav/clamd.ctl', maxFileSize: 1024 })
 storage._handleFile({}, { fieldname: 'f', originalname: 'a', encoding: '7bit', mimetype: 'text/plain', stream: null as any }, (err, info) => {
   if (!err && info && info.pompelmi) void info.pompelmi.verdict
@@ -128,10 +150,19 @@ storage._handleFile({}, { fieldname: 'f', originalname: 'a', encoding: '7bit', m
 // @ts-expect-error destination is a path or a function
 scanningStorage({ destination: 42 })
 `
+const NEST = `
+import { ParseFilePipe } from '@nestjs/common'
+import { ClamavInterceptor, ClamavValidator } from 'pompelmi/nest'
+void new ParseFilePipe({ validators: [new ClamavValidator({ socket: '/run/clamav/clamd.ctl', maxFileSize: 1024 })] })
+void new ClamavInterceptor({ port: 3310 })
+// @ts-expect-error ports are numbers or strings
+void new ClamavInterceptor({ port: {} })
+`
 const adapterConsumers = {
-  'node16 ESM': { file: 'adapters.mts', options: { module: 'node16', moduleResolution: 'node16' }, source: `import { scanningStorage } from 'pompelmi/multer'\n${ADAPTERS}` },
-  'node16 CommonJS': { file: 'adapters.cts', options: { module: 'node16', moduleResolution: 'node16' }, source: `import multer = require('pompelmi/multer')\nconst { scanningStorage } = multer\n${ADAPTERS}` },
-  bundler: { file: 'adapters.ts', options: { module: 'esnext', moduleResolution: 'bundler' }, source: `import { scanningStorage } from 'pompelmi/multer'\n${ADAPTERS}` },
+  'node16 ESM, NestJS': { file: 'nest.mts', options: { module: 'node16', moduleResolution: 'node16' }, source: NEST },
+  'node16 ESM': { file: 'adapters.mts', options: { module: 'node16', moduleResolution: 'node16', esModuleInterop: true }, source: `import { scanningStorage } from 'pompelmi/multer'\n${ADAPTERS}` },
+  'node16 CommonJS': { file: 'adapters.cts', options: { module: 'node16', moduleResolution: 'node16', esModuleInterop: true }, source: `import multer = require('pompelmi/multer')\nconst { scanningStorage } = multer\n${ADAPTERS}` },
+  bundler: { file: 'adapters.ts', options: { module: 'esnext', moduleResolution: 'bundler', esModuleInterop: true }, source: `import { scanningStorage } from 'pompelmi/multer'\n${ADAPTERS}` },
 }
 for (const [name, consumer] of Object.entries(adapterConsumers)) {
   test(`adapter types (pompelmi/multer) compile under ${name}, and wrong calls do not`, (t) => {

@@ -6,20 +6,9 @@
 // scan fails closed (422) unless `onScanError: 'next'` hands the error to next(err). Clean
 // requests go on with req.pompelmi = { verdict, files: [{ fieldname, originalname, report }] }.
 
-const { Readable } = require('node:stream')
 const uploadedFiles = require('./uploads.js')
-const { isUpload } = uploadedFiles
-const { inspect, inspectBuffer, inspectStream } = require('./core/shared.js')
-const { Verdict } = require('./core/verdict.js')
-const { own, oneOf, stringOption, resolveTarget } = require('./core/options.js')
-
-function scanError(file, cause) {
-  const name = file.originalname || file.fieldname || 'upload'
-  const err = new Error(`ScanError for ${name}${cause ? `: ${cause.message}` : ''}`, cause ? { cause } : undefined)
-  err.code = 'ERR_SCAN_FAILED'
-  err.status = 422
-  return err
-}
+const { stringOption } = require('./core/options.js')
+const { adapterOptions, checkUploads, multerUpload, scanFailed } = require('./upload-check.js')
 
 /** A response that can no longer be sent (an earlier handler answered): Express's error path. */
 function answer(res, next, status, body, cause) {
@@ -30,18 +19,16 @@ function answer(res, next, status, body, cause) {
   return next(err)
 }
 
-module.exports = function middleware(opts) {
-  const options = own(opts)
-  const { uploadField: _u, onScanError: _o, ...scanOptions } = options
-  const uploadField = stringOption(options, 'uploadField', 'file')
-  const onScanError = oneOf(options, 'onScanError', ['reject', 'next'], 'reject')
-  resolveTarget(scanOptions) // bad connection options throw now, not on every request
+/** The middleware over `scanner` (the package's inspect functions, or a mock's: pompelmi/testing). */
+const middlewareWith = (scanner) => function middleware(opts) {
+  const { onScanError, scanOptions, adapter } = adapterOptions(opts, ['uploadField'])
+  const uploadField = stringOption(adapter, 'uploadField', 'file')
   return async function pompelmiMiddleware(req, res, next) {
     try {
       await scanRequest(req, res, next)
     } catch (error) {
       // A bug or a request no multer made: fail closed, never leave the request hanging.
-      const err = scanError({}, error)
+      const err = scanFailed({}, error)
       if (onScanError === 'next' || res.headersSent) return next(err)
       res.status(422).json({ error: 'File could not be scanned', reason: error.code || error.message })
     }
@@ -50,59 +37,13 @@ module.exports = function middleware(opts) {
   async function scanRequest(req, res, next) {
     const files = uploadedFiles(req, uploadField)
     if (files.length === 0) return next()
-    const results = await Promise.all(
-      files.map(async (entry) => {
-        const file = entry !== null && typeof entry === 'object' ? entry : {}
-        if (!isUpload(entry)) {
-          const error = new Error('not an uploaded file (no buffer and no path)')
-          error.code = 'ERR_INVALID_UPLOAD'
-          return { file, error }
-        }
-        try {
-          // An empty upload is still asked about (as an empty stream: scanBuffer refuses it).
-          const report = !Buffer.isBuffer(file.buffer)
-            ? await inspect(file.path, scanOptions)
-            : file.buffer.length
-              ? await inspectBuffer(file.buffer, scanOptions)
-              : await inspectStream(Readable.from([]), scanOptions)
-          return { file, report }
-        } catch (error) {
-          return { file, error }
-        }
-      }),
-    )
-    req.pompelmi = {
-      verdict: results.some((r) => r.report && r.report.verdict === Verdict.Malicious)
-        ? Verdict.Malicious
-        : results.every((r) => r.report && r.report.verdict === Verdict.Clean)
-          ? Verdict.Clean
-          : Verdict.ScanError,
-      files: results.map(({ file, report, error }) => ({ fieldname: file.fieldname, originalname: file.originalname, report, error })),
-    }
-    const malicious = results.filter((r) => r.report && r.report.verdict === Verdict.Malicious)
-    if (malicious.length) {
-      return answer(res, next, 403, {
-        error: 'Malicious file detected',
-        files: malicious.map((r) => ({ field: r.file.fieldname, name: r.file.originalname, viruses: r.report.viruses })),
-      })
-    }
-    const failed = results.find((r) => r.error || r.report.verdict !== Verdict.Clean)
-    if (failed) {
-      const err = scanError(failed.file, failed.error)
-      if (onScanError === 'next') return next(err)
-      return answer(
-        res,
-        next,
-        422,
-        {
-          error: 'File could not be scanned',
-          field: failed.file.fieldname,
-          name: failed.file.originalname,
-          reason: failed.error ? failed.error.code || failed.error.message : failed.report.reason,
-        },
-        failed.error,
-      )
-    }
-    return next()
+    const { pompelmi, answer: result } = await checkUploads(files.map((entry) => multerUpload(entry, scanOptions, scanner)))
+    req.pompelmi = pompelmi
+    if (!result) return next()
+    if (result.status === 422 && onScanError === 'next') return next(result.error)
+    return answer(res, next, result.status, result.body, result.error.cause)
   }
 }
+
+module.exports = middlewareWith(require('./core/shared.js'))
+module.exports.middlewareWith = middlewareWith

@@ -83,4 +83,4 @@ function scanningStorage(options) {
   return new ScanningStorage(destination, filename, scanOptions)
 }
 
-module.exports = { scanningStorage }
+exports.scanningStorage = scanningStorage

@@ -97,9 +97,9 @@ class MaliciousUploadError extends Error {
  * failed (clamd down, a timeout, the size guard, an abort: `err.cause`). HTTP 422.
  */
 class ScanFailedError extends Error {
-  constructor({ report, cause, name } = {}) {
+  constructor({ report, cause, name, message } = {}) {
     const why = report ? report.reason : cause ? cause.code || cause.message : 'unknown'
-    super(`${name ? `${name}: ` : ''}upload could not be scanned (${why})`, cause ? { cause } : undefined)
+    super(message || `${name ? `${name}: ` : ''}upload could not be scanned (${why})`, cause ? { cause } : undefined)
     this.name = 'ScanFailedError'
     this.code = 'ERR_SCAN_FAILED'
     this.status = this.statusCode = 422
