@@ -96,7 +96,7 @@ export interface ClientOptions {
   maxFileSize: number
 }
 
-export type EndpointKind = 'tcp' | 'unix' | 'clamscan'
+export type EndpointKind = 'tcp' | 'tls' | 'unix' | 'clamscan'
 
 /** Where a clamd listens (or `clamscan` for local mode), as it crosses the boundary both ways. */
 export interface EndpointObject {
@@ -104,10 +104,12 @@ export interface EndpointObject {
   host?: string
   port?: number
   path?: string
+  /** A TLS endpoint's settings (into Rust only; results name the endpoint without them). */
+  tls?: TlsObject
 }
 
 /** What failed, for the shim's one error shaping. */
-export type ErrorKind = 'os' | 'dns' | 'timeout' | 'hangup' | 'spawn' | 'exit' | 'source' | 'aborted' | 'closed' | 'protocol' | 'changed' | 'internal'
+export type ErrorKind = 'os' | 'tls' | 'dns' | 'timeout' | 'hangup' | 'spawn' | 'exit' | 'source' | 'aborted' | 'closed' | 'protocol' | 'changed' | 'internal'
 
 /** Local mode: runs `clamscan` on a file; resolves its `Outcome`. */
 export declare function localScan(target: LocalTarget, abort?: AbortHandle | undefined | null): Promise<Outcome>
@@ -171,6 +173,15 @@ export declare function quarantineMove(root: string, rel: string, destDir: strin
  * `root` on its path is a symlink (the CLI's `--delete`).
  */
 export declare function removeScanned(root: string, rel: string, fileId: string): Outcome
+
+/** TLS settings as Node's `tls` takes them, PEM text (the shim joins Buffers and lists into one). */
+export interface TlsObject {
+  ca?: string
+  cert?: string
+  key?: string
+  servername?: string
+  rejectUnauthorized?: boolean
+}
 
 /** A verdict's name: `clean`, `malicious`, or `error` (a ScanError). */
 export type VerdictName = 'clean' | 'malicious' | 'error'

@@ -15,8 +15,27 @@ declare namespace pompelmi {
   }
   type VerdictValue = (typeof Verdict)[keyof typeof Verdict]
 
-  /** A clamd endpoint: `{ host, port }`, `{ socket }`, `'tcp://host:port'` or `'unix:/path'`. */
-  type Endpoint = { host?: string; port?: number | string } | { socket: string } | string
+  /**
+   * TLS to a TCP endpoint (clamd behind a TLS terminator such as stunnel or HAProxy), as Node's
+   * `tls` takes it: PEM as strings or Buffers. Without `ca`, the system's CAs (on Linux
+   * `SSL_CERT_FILE`/`SSL_CERT_DIR` are honoured).
+   */
+  interface TlsOptions {
+    ca?: string | Buffer | Array<string | Buffer>
+    /** The client certificate chain, for mutual TLS (with `key`). */
+    cert?: string | Buffer | Array<string | Buffer>
+    key?: string | Buffer | Array<string | Buffer>
+    /** The name the certificate must carry (and SNI). Default: the host. */
+    servername?: string
+    /** `false` accepts any certificate (still encrypted). Default `true`. */
+    rejectUnauthorized?: boolean
+  }
+
+  /**
+   * A clamd endpoint: `{ host, port, tls }`, `{ socket }`, `'tcp://host:port'`,
+   * `'tls://host:port'` (TLS with the system's CAs) or `'unix:/path'`.
+   */
+  type Endpoint = { host?: string; port?: number | string; tls?: boolean | TlsOptions } | { socket: string } | string
 
   interface ConnectionOptions {
     /** clamd TCP host; its presence selects clamd mode. Default `'127.0.0.1'`. */
@@ -27,6 +46,13 @@ declare namespace pompelmi {
     socket?: string | null
     /** Several clamd instances; calls go to the healthy one with the fewest outstanding requests. */
     endpoints?: Endpoint[]
+    /**
+     * TLS to `host`/`port`: `true` (the system's CAs) or the settings. With `socket`, without
+     * clamd (local mode), or beside `endpoints` (each endpoint has its own), it rejects
+     * `ERR_INVALID_ARG_VALUE`. Failures carry Node's TLS codes (`ERR_TLS_CERT_ALTNAME_INVALID`,
+     * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, …).
+     */
+    tls?: boolean | TlsOptions
     /**
      * clamd mode: idle timeout in ms (each write, and the wait for a reply, restarted by every
      * byte clamd sends). Default `15000`. Local mode: the longest a clamscan run may take.
@@ -127,7 +153,7 @@ declare namespace pompelmi {
     reason: ScanErrorReason | null
     /** For `'limits-exceeded'`: the clamd limit, e.g. `'MaxFileSize'`, `'MaxScanSize'`; null otherwise. */
     limit: string | null
-    /** `tcp://host:port`, `unix:/path` or `clamscan`; null when nothing was sent (`'too-large'`). */
+    /** `tcp://host:port`, `tls://host:port`, `unix:/path` or `clamscan`; null when nothing was sent (`'too-large'`). */
     endpoint: string | null
     /** Payload bytes clamd received (the file size for a descriptor); 0 when nothing was sent. */
     bytes: number

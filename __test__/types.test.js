@@ -64,6 +64,11 @@ export async function main(): Promise<void> {
   const teeReport: Promise<ScanReport> = tee.report
   tee.end(Buffer.from('x'))
   void [blobVerdict, form.verdict, fileReport, teeReport]
+  // TLS (issue 21).
+  await scanBuffer(Buffer.from('x'), { host: 'clamav', port: 3310, tls: { ca: Buffer.from('PEM'), cert: 'PEM', key: 'PEM', servername: 'clamav' } })
+  void createClient({ endpoints: ['tls://a:1', { host: 'b', port: 2, tls: true }, { host: 'c', port: 3, tls: { rejectUnauthorized: false } }] })
+  // @ts-expect-error tls is a boolean or the settings
+  await scanBuffer(Buffer.from('x'), { port: 1, tls: 'yes' })
   // @ts-expect-error a string is not a Blob
   await client.scanBlob('x')
   // @ts-expect-error a plain object is not a FormData

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What the tests need beyond the demo's set-up (scripts/setup.sh): Chromium for the dashboard
-# test, and moto (an S3-compatible server, from PyPI) in .venv for the S3 upload tests.
+# test, stunnel4 and openssl for the TLS tests, and moto (an S3-compatible server, from PyPI) in
+# .venv for the S3 upload tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,6 +23,14 @@ apt_install() {
 # Headless Chromium renders the HTML dashboard in one test (Debian's package; no browser download).
 if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
   apt_install chromium
+fi
+
+# stunnel4 and openssl: the TLS terminator in front of clamd, and the certificates (tls.test.js).
+missing=()
+command -v stunnel4 >/dev/null || missing+=(stunnel4)
+command -v openssl >/dev/null || missing+=(openssl)
+if ((${#missing[@]})); then
+  apt_install "${missing[@]}"
 fi
 
 # moto[server]: the S3-compatible server the S3 upload tests start (__test__/helpers/s3.js).

@@ -6,9 +6,10 @@ use clamd_client::client::{CallError, ClientConfig, ScanOutcome};
 use clamd_client::error::ClamError;
 use clamd_client::file;
 use clamd_client::protocol::{ScanReply, Verdict};
+use clamd_client::tls::{TlsOptions, TlsSettings};
 use clamd_client::transport::Endpoint;
 
-use crate::{ClientOptions, EndpointKind, EndpointObject, ErrorKind, NativeError, Outcome, VerdictName};
+use crate::{ClientOptions, EndpointKind, EndpointObject, ErrorKind, NativeError, Outcome, TlsObject, VerdictName};
 
 /// The client's configuration from the shim's normalised options.
 pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
@@ -30,32 +31,61 @@ pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
 }
 
 fn endpoint(e: &EndpointObject) -> Result<Endpoint, String> {
-  match (e.kind, &e.host, e.port, &e.path) {
-    (EndpointKind::Tcp, Some(host), Some(port), _) if !host.is_empty() && (1..=65535).contains(&port) => {
-      Ok(Endpoint::Tcp {
-        host: host.clone(),
-        port: port as u16,
-      })
+  let tcp = |host: &Option<String>, port: Option<u32>| match (host, port) {
+    (Some(host), Some(port)) if !host.is_empty() && (1..=65535).contains(&port) => Some((host.clone(), port as u16)),
+    _ => None,
+  };
+  match (e.kind, &e.path) {
+    (EndpointKind::Tcp, _) => {
+      if let Some((host, port)) = tcp(&e.host, e.port) {
+        return Ok(Endpoint::Tcp { host, port });
+      }
     }
-    (EndpointKind::Unix, _, _, Some(path)) if path.starts_with('/') => Ok(Endpoint::Unix { path: path.clone() }),
-    _ => Err("invalid clamd endpoint: a tcp endpoint needs host and port 1-65535, a unix one an absolute path".into()),
+    (EndpointKind::Tls, _) => {
+      if let Some((host, port)) = tcp(&e.host, e.port) {
+        return Ok(Endpoint::Tls {
+          host,
+          port,
+          tls: tls_settings(e.tls.as_ref())?,
+        });
+      }
+    }
+    (EndpointKind::Unix, Some(path)) if path.starts_with('/') => return Ok(Endpoint::Unix { path: path.clone() }),
+    _ => {}
   }
+  Err("invalid clamd endpoint: a tcp or tls endpoint needs host and port 1-65535, a unix one an absolute path".into())
+}
+
+fn tls_settings(tls: Option<&TlsObject>) -> Result<TlsSettings, String> {
+  let bytes = |pem: &Option<String>| pem.as_ref().map(|p| p.as_bytes().to_vec());
+  let options = match tls {
+    Some(t) => TlsOptions {
+      ca: bytes(&t.ca),
+      cert: bytes(&t.cert),
+      key: bytes(&t.key),
+      servername: t.servername.clone(),
+      reject_unauthorized: t.reject_unauthorized.unwrap_or(true),
+    },
+    None => TlsOptions {
+      reject_unauthorized: true,
+      ..TlsOptions::default()
+    },
+  };
+  TlsSettings::new(options)
 }
 
 pub fn endpoint_object(e: &Endpoint) -> EndpointObject {
-  match e {
-    Endpoint::Tcp { host, port } => EndpointObject {
-      kind: EndpointKind::Tcp,
-      host: Some(host.clone()),
-      port: Some(u32::from(*port)),
-      path: None,
-    },
-    Endpoint::Unix { path } => EndpointObject {
-      kind: EndpointKind::Unix,
-      host: None,
-      port: None,
-      path: Some(path.clone()),
-    },
+  let (kind, host, port, path) = match e {
+    Endpoint::Tcp { host, port } => (EndpointKind::Tcp, Some(host.clone()), Some(u32::from(*port)), None),
+    Endpoint::Tls { host, port, .. } => (EndpointKind::Tls, Some(host.clone()), Some(u32::from(*port)), None),
+    Endpoint::Unix { path } => (EndpointKind::Unix, None, None, Some(path.clone())),
+  };
+  EndpointObject {
+    kind,
+    host,
+    port,
+    path,
+    tls: None,
   }
 }
 
@@ -66,6 +96,7 @@ pub fn clamscan() -> EndpointObject {
     host: None,
     port: None,
     path: None,
+    tls: None,
   }
 }
 
@@ -76,6 +107,7 @@ pub fn ms(d: f64) -> Option<Duration> {
 pub fn failed(err: ClamError, endpoint: Option<EndpointObject>) -> Outcome {
   let kind = match &err {
     ClamError::Os { .. } => ErrorKind::Os,
+    ClamError::Tls { .. } => ErrorKind::Tls,
     ClamError::NotFound { .. } => ErrorKind::Dns,
     ClamError::Timeout(_)
     | ClamError::ClamscanTimeout(_)
@@ -118,6 +150,11 @@ pub fn failed(err: ClamError, endpoint: Option<EndpointObject>) -> Outcome {
     ClamError::SourceTimeout { path, .. } => {
       native.syscall = Some("read".into());
       native.path = path;
+    }
+    // Node's TLS errors carry no syscall; the endpoint is named like a socket error's.
+    ClamError::Tls { address, port, .. } => {
+      native.address = Some(address);
+      native.port = Some(u32::from(port));
     }
     ClamError::NotFound { host } => {
       native.syscall = Some("getaddrinfo".into());

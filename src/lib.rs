@@ -31,12 +31,26 @@ pub struct EndpointObject {
   pub host: Option<String>,
   pub port: Option<u32>,
   pub path: Option<String>,
+  /// A TLS endpoint's settings (into Rust only; results name the endpoint without them).
+  pub tls: Option<TlsObject>,
+}
+
+/// TLS settings as Node's `tls` takes them, PEM text (the shim joins Buffers and lists into one).
+#[napi(object)]
+#[derive(Clone)]
+pub struct TlsObject {
+  pub ca: Option<String>,
+  pub cert: Option<String>,
+  pub key: Option<String>,
+  pub servername: Option<String>,
+  pub reject_unauthorized: Option<bool>,
 }
 
 #[napi(string_enum = "lowercase")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndpointKind {
   Tcp,
+  Tls,
   Unix,
   Clamscan,
 }
@@ -54,6 +68,8 @@ pub enum VerdictName {
 pub enum ErrorKind {
   /// A socket or file system call (`syscall`, `address`/`port` or `path` set).
   Os,
+  /// A TLS handshake or certificate failure (Node's TLS codes; `address`/`port` set).
+  Tls,
   Dns,
   Timeout,
   Hangup,

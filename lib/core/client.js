@@ -164,7 +164,12 @@ class ClamdBackend {
   constructor(target) {
     const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize } = target
     const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize }
-    this.#native = new binding.NativeClient(options, completed)
+    try {
+      this.#native = new binding.NativeClient(options, completed)
+    } catch (cause) {
+      // What only the native side can check (a PEM that does not parse): an option error too.
+      throw Object.assign(new TypeError(cause.message, { cause }), { code: 'ERR_INVALID_ARG_VALUE' })
+    }
   }
 
   file(filePath, call, abort, verdictOnly) {

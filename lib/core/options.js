@@ -93,30 +93,82 @@ function tcpEndpoint(host, port, optionName = 'port') {
   return { kind: 'tcp', host, port: n }
 }
 
+/** PEM as Node's `tls` takes it (a string, a Buffer, or a list of them) → one PEM text. */
+function pemOption(value, name) {
+  const list = Array.isArray(value) ? value : [value]
+  const texts = list.map((item) => (typeof item === 'string' ? item : Buffer.isBuffer(item) || item instanceof Uint8Array ? Buffer.from(item).toString('latin1') : null))
+  if (list.length === 0 || texts.includes(null)) throw invalidOption(`tls.${name}`, 'PEM as a string or a Buffer (or a list of them)', value)
+  return texts.join('\n')
+}
+
+/**
+ * The `tls` option of a TCP endpoint: `true` (the system's CAs), or `{ ca, cert, key, servername,
+ * rejectUnauthorized }` as Node's `tls` takes them; null when absent or false.
+ */
+function tlsOption(value) {
+  if (value === undefined || value === null || value === false) return null
+  if (value === true) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) throw invalidOption('tls', 'true or { ca, cert, key, servername, rejectUnauthorized }', value)
+  const opts = own(value, 'tls')
+  const known = ['ca', 'cert', 'key', 'servername', 'rejectUnauthorized']
+  const unknown = Object.keys(opts).filter((k) => !known.includes(k))
+  if (unknown.length) throw invalidOption('tls', `made of ${known.join(', ')} (not ${unknown.join(', ')})`, value)
+  const tls = {}
+  for (const name of ['ca', 'cert', 'key']) if (opts[name] !== undefined) tls[name] = pemOption(opts[name], name)
+  if ((tls.cert === undefined) !== (tls.key === undefined)) throw invalidOption('tls', 'cert and key together (mutual TLS)', value)
+  if (opts.servername !== undefined) {
+    if (typeof opts.servername !== 'string' || opts.servername === '') throw invalidOption('tls.servername', 'a non-empty string', opts.servername)
+    tls.servername = opts.servername
+  }
+  if (opts.rejectUnauthorized !== undefined) {
+    if (typeof opts.rejectUnauthorized !== 'boolean') throw invalidOption('tls.rejectUnauthorized', 'a boolean', opts.rejectUnauthorized)
+    tls.rejectUnauthorized = opts.rejectUnauthorized
+  }
+  return tls
+}
+
+/** A TCP endpoint, with TLS when `tls` asks for it. */
+function withTls(endpoint, tls) {
+  const settings = tlsOption(tls)
+  return settings ? { ...endpoint, kind: 'tls', tls: settings } : endpoint
+}
+
+/** A UNIX endpoint takes no `tls`: there is no TLS over a local socket. */
+function noTls(tls) {
+  if (tls !== undefined && tls !== null && tls !== false) throw invalidOption('tls', 'absent on a UNIX socket endpoint (TLS is for TCP)', tls)
+}
+
 function unixEndpoint(socket) {
   if (typeof socket !== 'string') throw invalidOption('socket', 'a string', socket)
   return { kind: 'unix', path: path.resolve(socket) }
 }
 
-/** An endpoint's name in reports and errors: `tcp://host:port`, `unix:/path` or `clamscan`. */
+/** An endpoint's name in reports and errors: `tcp://host:port`, `tls://host:port`, `unix:/path` or `clamscan`. */
 function endpointName(e) {
   if (!e) return null
-  if (e.kind === 'tcp') return e.host.includes(':') ? `tcp://[${e.host}]:${e.port}` : `tcp://${e.host}:${e.port}`
+  if (e.kind === 'tcp' || e.kind === 'tls') return e.host.includes(':') ? `${e.kind}://[${e.host}]:${e.port}` : `${e.kind}://${e.host}:${e.port}`
   if (e.kind === 'unix') return `unix:${e.path}`
   return 'clamscan'
 }
 
-/** `{ host, port }`, `{ socket }`, `tcp://host:port` or `unix:/path` → the native endpoint object. */
+/**
+ * The one parser of the endpoint grammar: `{ host, port, tls }`, `{ socket }`, `tcp://host:port`,
+ * `tls://host:port` or `unix:/path` → the native endpoint object.
+ */
 function parseEndpoint(spec) {
   if (typeof spec === 'string') {
     if (spec.startsWith('unix:')) return unixEndpoint(spec.replace(/^unix:(\/\/)?/, ''))
-    const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(spec)
-    if (m) return tcpEndpoint(m[1].replace(/^\[|\]$/g, ''), m[2])
-    throw invalidOption('endpoints', 'made of { host, port }, { socket }, "tcp://host:port" or "unix:/path"', spec)
+    const m = /^(tcp|tls):\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(spec)
+    if (m) return withTls(tcpEndpoint(m[2].replace(/^\[|\]$/g, ''), m[3]), m[1] === 'tls')
+    throw invalidOption('endpoints', 'made of { host, port, tls }, { socket }, "tcp://host:port", "tls://host:port" or "unix:/path"', spec)
   }
   if (spec && typeof spec === 'object') {
-    const { socket, host, port } = own(spec, 'endpoints')
-    return socket ? unixEndpoint(socket) : tcpEndpoint(host, port)
+    const { socket, host, port, tls } = own(spec, 'endpoints')
+    if (socket) {
+      noTls(tls)
+      return unixEndpoint(socket)
+    }
+    return withTls(tcpEndpoint(host, port), tls)
   }
   throw invalidOption('endpoints', 'made of { host, port }, { socket }, "tcp://host:port" or "unix:/path"', spec)
 }
@@ -196,7 +248,7 @@ function computeTarget(options) {
       throw invalidOption('endpoints', 'a non-empty array', opts.endpoints)
     }
     // Two ways to name clamd in one options object: which one was meant is not guessed.
-    const also = ['host', 'port', 'socket'].filter((k) => opts[k] !== undefined)
+    const also = ['host', 'port', 'socket', 'tls'].filter((k) => opts[k] !== undefined)
     if (also.length) {
       const err = new TypeError(`The "endpoints" option cannot be combined with ${also.map((k) => `"${k}"`).join(', ')}: list every clamd in "endpoints"`)
       err.code = 'ERR_INVALID_ARG_VALUE'
@@ -204,7 +256,12 @@ function computeTarget(options) {
     }
     endpoints = opts.endpoints.map(parseEndpoint)
   } else if (opts.host !== undefined || opts.port !== undefined || opts.socket !== undefined) {
-    endpoints = [opts.socket ? unixEndpoint(opts.socket) : tcpEndpoint(opts.host, opts.port)]
+    if (opts.socket) noTls(opts.tls)
+    endpoints = [opts.socket ? unixEndpoint(opts.socket) : withTls(tcpEndpoint(opts.host, opts.port), opts.tls)]
+  } else if (opts.tls !== undefined && opts.tls !== null && opts.tls !== false) {
+    // TLS with no clamd named: local mode has no connection to encrypt; silently ignoring it would
+    // leave a user believing the scan went over TLS.
+    throw invalidOption('tls', 'used with host/port or endpoints (local mode has no connection)', opts.tls)
   }
   const maxFileSize = nonNegative(opts, 'maxFileSize', DEFAULTS.maxFileSize, { integer: true })
   if (!endpoints) {

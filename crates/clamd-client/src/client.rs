@@ -1,7 +1,8 @@
 //! The client: endpoints, the choice among them, and what a call does when something fails.
 //!
 //! - A connection failure marks the endpoint down and the call moves to another endpoint at once
-//!   (failover); when none is left, `retries` decide, with `retry_delay` between rounds.
+//!   (failover); when none is left, `retries` decide, with `retry_delay` between rounds. A TLS
+//!   failure fails over the same way but starts no new round: the same certificate fails again.
 //! - A session that breaks under a request (a reset, a hang-up, a reply that breaks the protocol)
 //!   sends it to another healthy endpoint at once; with none, it is replayed once on a new
 //!   session of the same endpoint, whether or not the broken session had answered anything.
@@ -306,7 +307,8 @@ impl Client {
               err
             }
           };
-          if retries_left == 0 {
+          // A TLS failure is not retried: the same certificate fails the same way.
+          if retries_left == 0 || !err.error.is_retryable() {
             return Err(err);
           }
           retries_left -= 1;
@@ -530,17 +532,18 @@ impl Client {
             error: error.clone(),
             endpoint: Some(pool.endpoint.clone()),
           };
-          if !error.is_retryable() {
-            return Err(err);
-          }
+          // Connect failures (TLS ones included) fail over, as for scans; only retryable
+          // errors start another round.
           if error.is_connect_failure() {
             pool.mark_down(&error);
+          } else if !error.is_retryable() {
+            return Err(err);
           }
           excluded.push(index);
           if excluded.len() < self.pools.len() {
             continue;
           }
-          if retries_left == 0 {
+          if retries_left == 0 || !error.is_retryable() {
             return Err(err);
           }
           retries_left -= 1;

@@ -62,6 +62,16 @@ pub enum ClamError {
   /// clamd broke the protocol (unknown or unnumbered session reply, oversized reply).
   #[error("{0}")]
   Protocol(String),
+  /// A TLS handshake or certificate failure, with the code Node's `tls` gives for it
+  /// (`ERR_TLS_CERT_ALTNAME_INVALID`, `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, …). The endpoint is
+  /// down for it, and it is never retried there: the same certificate fails the same way.
+  #[error("{message}")]
+  Tls {
+    code: String,
+    message: String,
+    address: String,
+    port: u16,
+  },
   /// A failure that is a bug or an unsupported platform, never a verdict.
   #[error("{0}")]
   Internal(String),
@@ -149,6 +159,7 @@ impl ClamError {
         ..
       } | ClamError::NotFound { .. }
         | ClamError::Timeout(_)
+        | ClamError::Tls { .. }
     )
   }
 
@@ -163,7 +174,7 @@ impl ClamError {
   /// The error's `code`: Node's own (`ECONNREFUSED`, …) where there is one, else this package's.
   pub fn code(&self) -> &str {
     match self {
-      ClamError::Os { code, .. } | ClamError::Spawn { code, .. } => code,
+      ClamError::Os { code, .. } | ClamError::Spawn { code, .. } | ClamError::Tls { code, .. } => code,
       ClamError::NotFound { .. } => "ENOTFOUND",
       ClamError::HangUp => "ECONNRESET",
       ClamError::Timeout(_) | ClamError::ClamscanTimeout(_) | ClamError::SourceTimeout { .. } => "ETIMEDOUT",

@@ -2,7 +2,7 @@
 //! uploaded (sources), pipelined IDSESSION sessions, endpoint pools with health, the client's
 //! failover, replay and retry rules, and local `clamscan`. One error type, [`error::ClamError`].
 //!
-//! Layers, each importing only those above it in this list: `error`, `cancel`, `transport`,
+//! Layers, each importing only those above it in this list: `error`, `cancel`, `tls`, `transport`,
 //! `file`, `source`, `command`, `session`, `pool`, `client`, `local`.
 
 #![deny(clippy::all)]
@@ -20,4 +20,5 @@ pub mod local;
 pub mod pool;
 pub mod session;
 pub mod source;
+pub mod tls;
 pub mod transport;

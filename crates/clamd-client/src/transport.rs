@@ -1,5 +1,5 @@
-//! Connections to clamd: TCP or UNIX socket, with a connect deadline, errors shaped like Node's,
-//! and file-descriptor passing (SCM_RIGHTS) on UNIX sockets.
+//! Connections to clamd: TCP, TLS over TCP, or UNIX socket, with a connect deadline, errors
+//! shaped like Node's, and file-descriptor passing (SCM_RIGHTS) on UNIX sockets.
 
 use std::fmt;
 use std::io;
@@ -14,12 +14,24 @@ use tokio::net::TcpStream;
 use tokio::net::UnixStream;
 
 use crate::error::{ClamError, Op};
+use crate::tls::{self, TlsSettings};
 
-/// Where a clamd listens.
+/// Where a clamd listens, and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Endpoint {
-  Tcp { host: String, port: u16 },
-  Unix { path: String },
+  Tcp {
+    host: String,
+    port: u16,
+  },
+  /// TCP with TLS (a terminator such as stunnel in front of clamd).
+  Tls {
+    host: String,
+    port: u16,
+    tls: TlsSettings,
+  },
+  Unix {
+    path: String,
+  },
 }
 
 impl fmt::Display for Endpoint {
@@ -27,35 +39,14 @@ impl fmt::Display for Endpoint {
     match self {
       Endpoint::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
       Endpoint::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
+      Endpoint::Tls { host, port, .. } if host.contains(':') => write!(f, "tls://[{host}]:{port}"),
+      Endpoint::Tls { host, port, .. } => write!(f, "tls://{host}:{port}"),
       Endpoint::Unix { path } => write!(f, "unix:{path}"),
     }
   }
 }
 
 impl Endpoint {
-  /// Parses `tcp://host:port`, `unix:/path` (also `unix:///path`) and bare absolute paths.
-  pub fn parse(spec: &str) -> Option<Endpoint> {
-    if let Some(rest) = spec.strip_prefix("tcp://") {
-      let rest = rest.trim_end_matches('/');
-      let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
-        let (host, port) = v6.split_once("]:")?;
-        (host, port)
-      } else {
-        rest.rsplit_once(':')?
-      };
-      let port = port.parse().ok()?;
-      return (!host.is_empty()).then(|| Endpoint::Tcp {
-        host: host.to_string(),
-        port,
-      });
-    }
-    let path = spec
-      .strip_prefix("unix://")
-      .or_else(|| spec.strip_prefix("unix:"))
-      .unwrap_or(spec);
-    path.starts_with('/').then(|| Endpoint::Unix { path: path.to_string() })
-  }
-
   pub fn is_unix(&self) -> bool {
     matches!(self, Endpoint::Unix { .. })
   }
@@ -63,20 +54,30 @@ impl Endpoint {
   /// Node's `address`/`port` for errors about this endpoint.
   fn error_address(&self) -> (&str, Option<u16>) {
     match self {
-      Endpoint::Tcp { host, port } => (host, Some(*port)),
+      Endpoint::Tcp { host, port } | Endpoint::Tls { host, port, .. } => (host, Some(*port)),
       Endpoint::Unix { path } => (path, None),
     }
   }
 
+  /// A socket error on a connection to this endpoint; on a TLS one, an alert or a broken record
+  /// is a TLS error with Node's code.
   pub fn io_error(&self, err: &io::Error, op: Op) -> ClamError {
     let (address, port) = self.error_address();
+    if let Endpoint::Tls { host, port, .. } = self {
+      if let Some(tls_err) = tls::tls_error(err, host, *port) {
+        return tls_err;
+      }
+    }
     ClamError::socket(err, op, address, port)
   }
 }
 
+type TlsTcp = tokio_rustls::client::TlsStream<TcpStream>;
+
 /// An open connection to clamd.
 pub enum Conn {
   Tcp(TcpStream),
+  Tls(Box<TlsTcp>),
   #[cfg(unix)]
   Unix(UnixStream),
 }
@@ -94,26 +95,10 @@ pub async fn connect(endpoint: &Endpoint, deadline: Option<Duration>) -> Result<
 
 async fn connect_inner(endpoint: &Endpoint) -> Result<Conn, ClamError> {
   match endpoint {
-    Endpoint::Tcp { host, port } => {
-      let addrs = resolve(host, *port).await?;
-      let mut last = None;
-      for addr in addrs {
-        match TcpStream::connect(addr).await {
-          Ok(stream) => {
-            let _ = stream.set_nodelay(true);
-            return Ok(Conn::Tcp(stream));
-          }
-          Err(err) => {
-            last = Some(ClamError::socket(
-              &err,
-              Op::Connect,
-              &addr.ip().to_string(),
-              Some(*port),
-            ))
-          }
-        }
-      }
-      Err(last.unwrap_or(ClamError::NotFound { host: host.clone() }))
+    Endpoint::Tcp { host, port } => tcp_connect(host, *port).await.map(Conn::Tcp),
+    Endpoint::Tls { host, port, tls } => {
+      let tcp = tcp_connect(host, *port).await?;
+      tls.handshake(tcp, host, *port).await.map(|s| Conn::Tls(Box::new(s)))
     }
     #[cfg(unix)]
     Endpoint::Unix { path } => UnixStream::connect(path)
@@ -125,6 +110,22 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Conn, ClamError> {
       "UNIX sockets are not supported on this platform".into(),
     )),
   }
+}
+
+/// A TCP connection to the first of the host's addresses that accepts one.
+async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, ClamError> {
+  let addrs = resolve(host, port).await?;
+  let mut last = None;
+  for addr in addrs {
+    match TcpStream::connect(addr).await {
+      Ok(stream) => {
+        let _ = stream.set_nodelay(true);
+        return Ok(stream);
+      }
+      Err(err) => last = Some(ClamError::socket(&err, Op::Connect, &addr.ip().to_string(), Some(port))),
+    }
+  }
+  Err(last.unwrap_or(ClamError::NotFound { host: host.to_string() }))
 }
 
 /// Resolves a host name. IP literals and `localhost` skip the resolver.
@@ -148,6 +149,8 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, ClamError> {
 /// The reading end of a connection.
 pub enum ConnRead {
   Tcp(tokio::net::tcp::OwnedReadHalf),
+  /// The TLS stream's reading half, and its socket's descriptor (for the quick ACK).
+  Tls(tokio::io::ReadHalf<TlsTcp>, Option<i32>),
   #[cfg(unix)]
   Unix(tokio::net::unix::OwnedReadHalf),
 }
@@ -155,6 +158,7 @@ pub enum ConnRead {
 /// The writing end of a connection; on a UNIX socket it can also pass file descriptors.
 pub enum ConnWrite {
   Tcp(tokio::net::tcp::OwnedWriteHalf),
+  Tls(tokio::io::WriteHalf<TlsTcp>),
   #[cfg(unix)]
   Unix(tokio::net::unix::OwnedWriteHalf),
 }
@@ -166,6 +170,17 @@ impl Conn {
       Conn::Tcp(s) => {
         let (r, w) = s.into_split();
         (ConnRead::Tcp(r), ConnWrite::Tcp(w))
+      }
+      Conn::Tls(s) => {
+        #[cfg(unix)]
+        let fd = {
+          use std::os::fd::AsRawFd;
+          Some(s.get_ref().0.as_raw_fd())
+        };
+        #[cfg(not(unix))]
+        let fd = None;
+        let (r, w) = tokio::io::split(*s);
+        (ConnRead::Tls(r, fd), ConnWrite::Tls(w))
       }
       #[cfg(unix)]
       Conn::Unix(s) => {
@@ -182,13 +197,22 @@ impl ConnRead {
   /// to 40 ms on Linux). Linux resets the flag by itself, hence a call after every read.
   pub fn quick_ack(&self) {
     #[cfg(target_os = "linux")]
-    if let ConnRead::Tcp(half) = self {
-      use std::os::fd::AsRawFd;
+    let fd = match self {
+      ConnRead::Tcp(half) => {
+        use std::os::fd::AsRawFd;
+        Some(half.as_ref().as_raw_fd())
+      }
+      ConnRead::Tls(_, fd) => *fd,
+      #[cfg(unix)]
+      ConnRead::Unix(_) => None,
+    };
+    #[cfg(target_os = "linux")]
+    if let Some(fd) = fd {
       let one: libc::c_int = 1;
       // SAFETY: setsockopt on a live TCP socket with a c_int option value.
       unsafe {
         libc::setsockopt(
-          half.as_ref().as_raw_fd(),
+          fd,
           libc::IPPROTO_TCP,
           libc::TCP_QUICKACK,
           &one as *const libc::c_int as *const libc::c_void,
@@ -224,6 +248,7 @@ impl AsyncRead for ConnRead {
   fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
     match self.get_mut() {
       ConnRead::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+      ConnRead::Tls(s, _) => Pin::new(s).poll_read(cx, buf),
       #[cfg(unix)]
       ConnRead::Unix(s) => Pin::new(s).poll_read(cx, buf),
     }
@@ -234,6 +259,7 @@ impl AsyncWrite for ConnWrite {
   fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
     match self.get_mut() {
       ConnWrite::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+      ConnWrite::Tls(s) => Pin::new(s).poll_write(cx, buf),
       #[cfg(unix)]
       ConnWrite::Unix(s) => Pin::new(s).poll_write(cx, buf),
     }
@@ -242,6 +268,7 @@ impl AsyncWrite for ConnWrite {
   fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
     match self.get_mut() {
       ConnWrite::Tcp(s) => Pin::new(s).poll_flush(cx),
+      ConnWrite::Tls(s) => Pin::new(s).poll_flush(cx),
       #[cfg(unix)]
       ConnWrite::Unix(s) => Pin::new(s).poll_flush(cx),
     }
@@ -250,6 +277,7 @@ impl AsyncWrite for ConnWrite {
   fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
     match self.get_mut() {
       ConnWrite::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+      ConnWrite::Tls(s) => Pin::new(s).poll_shutdown(cx),
       #[cfg(unix)]
       ConnWrite::Unix(s) => Pin::new(s).poll_shutdown(cx),
     }
@@ -299,36 +327,7 @@ mod tests {
   use super::*;
 
   #[test]
-  fn parses_endpoint_strings() {
-    assert_eq!(
-      Endpoint::parse("tcp://clamav:3310"),
-      Some(Endpoint::Tcp {
-        host: "clamav".into(),
-        port: 3310
-      })
-    );
-    assert_eq!(
-      Endpoint::parse("tcp://[::1]:3310"),
-      Some(Endpoint::Tcp {
-        host: "::1".into(),
-        port: 3310
-      })
-    );
-    assert_eq!(
-      Endpoint::parse("unix:/run/c.sock"),
-      Some(Endpoint::Unix {
-        path: "/run/c.sock".into()
-      })
-    );
-    assert_eq!(
-      Endpoint::parse("unix:///run/c.sock"),
-      Some(Endpoint::Unix {
-        path: "/run/c.sock".into()
-      })
-    );
-    assert_eq!(Endpoint::parse("tcp://clamav"), None);
-    assert_eq!(Endpoint::parse("tcp://:3310"), None);
-    assert_eq!(Endpoint::parse("relative.sock"), None);
+  fn endpoints_display_as_urls() {
     assert_eq!(
       Endpoint::Tcp {
         host: "::1".into(),
