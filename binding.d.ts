@@ -24,7 +24,7 @@ export declare class AbortHandle {
  */
 export declare class NativeClient {
   /** `onComplete(ids, results)` receives finished file and buffer scans, in batches. */
-  constructor(options: ClientOptions, onComplete: (ids: number[], results: Array<number | Outcome>) => void)
+  constructor(options: ClientOptions, onComplete: (ids: number[], results: Array<number | Outcome>) => void, onEvent?: (event: ClientEvent) => void)
   /**
    * Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the
    * memory behind a Buffer while the scan runs, and the scan must never read it then.
@@ -36,6 +36,12 @@ export declare class NativeClient {
   scanStream(opts?: CallOpts | undefined | null): ScanCall
   /** Sends PING, VERSION or STATS; the reply text is in `reply`. */
   command(name: string): Promise<Outcome>
+  /** Sends PING, VERSION or STATS to endpoint `index` itself (no failover): per-endpoint metrics. */
+  commandAt(index: number, name: string): Promise<Outcome>
+  /** The client's scan counters (verdicts, reasons, failures, bytes, latency histogram). */
+  scanStats(): ScanStats
+  /** Each endpoint's state now, in the order of `endpoints`. */
+  endpointStates(): Array<EndpointState>
   /** Closes every connection; calls in flight and queued fail. Resolves once all are closed. */
   close(): Promise<void>
 }
@@ -78,6 +84,19 @@ export interface CallOpts {
   fileId?: string
 }
 
+/**
+ * What happened to an endpoint (`down`, `up`, `failover`, `retry`), for diagnostics channels and
+ * metrics; endpoints as objects, errors as native errors.
+ */
+export interface ClientEvent {
+  type: string
+  endpoint?: EndpointObject
+  from?: EndpointObject
+  to?: EndpointObject
+  attempt?: number
+  error?: NativeError
+}
+
 /** Connection options, already normalised by the shim (routing, defaults, validation). */
 export interface ClientOptions {
   /** One or more endpoints (`kind` tcp or unix). */
@@ -108,8 +127,20 @@ export interface EndpointObject {
   tls?: TlsObject
 }
 
+/** An endpoint's state at one moment (`metrics()`). */
+export interface EndpointState {
+  endpoint: EndpointObject
+  down: boolean
+  sessions: number
+  inFlight: number
+  queued: number
+}
+
 /** What failed, for the shim's one error shaping. */
 export type ErrorKind = 'os' | 'tls' | 'dns' | 'timeout' | 'hangup' | 'spawn' | 'exit' | 'source' | 'aborted' | 'closed' | 'protocol' | 'changed' | 'internal'
+
+/** The latency histogram's bucket bounds, in milliseconds. */
+export declare function latencyBoundsMs(): Array<number>
 
 /** Local mode: runs `clamscan` on a file; resolves its `Outcome`. */
 export declare function localScan(target: LocalTarget, abort?: AbortHandle | undefined | null): Promise<Outcome>
@@ -159,6 +190,8 @@ export interface Outcome {
   durationMs: number
   /** `dev:ino` of the regular file that was scanned (quarantine moves only that file). */
   fileId?: string
+  /** Attempts a scan made (1: the first answered); absent for commands and local scans. */
+  attempts?: number
   error?: NativeError
 }
 
@@ -173,6 +206,24 @@ export declare function quarantineMove(root: string, rel: string, destDir: strin
  * `root` on its path is a symlink (the CLI's `--delete`).
  */
 export declare function removeScanned(root: string, rel: string, fileId: string): Outcome
+
+/** The ScanError reasons, in the order of `ScanStats.reasons`. */
+export declare function scanErrorReasons(): Array<string>
+
+/**
+ * A client's scan counters; `reasons` in the order of `SCAN_ERROR_REASONS`, `latencyCounts` per
+ * bucket of `LATENCY_BOUNDS_MS` (not cumulative; the last one past every bound).
+ */
+export interface ScanStats {
+  clean: number
+  malicious: number
+  scanError: number
+  failed: number
+  reasons: Array<number>
+  bytes: number
+  latencyCounts: Array<number>
+  latencySumMs: number
+}
 
 /** TLS settings as Node's `tls` takes them, PEM text (the shim joins Buffers and lists into one). */
 export interface TlsObject {

@@ -242,6 +242,50 @@ declare namespace pompelmi {
     stream(dirPath: string, options?: DirectoryScanOptions | null): AsyncGenerator<DirectoryScanEvent, void, void>
   }
 
+  /** One endpoint in `metrics()`. */
+  interface EndpointMetrics {
+    /** `tcp://host:port`, `tls://host:port` or `unix:/path`. */
+    endpoint: string
+    state: 'up' | 'down'
+    sessions: number
+    /** Requests sent or being sent. */
+    inFlight: number
+    /** Calls waiting for a request slot. */
+    queued: number
+    /** clamd's VERSION text (fetched in the background at most once a minute; null until then). */
+    version: string | null
+    /** The signature database's number and date, from VERSION (null when clamd does not say). */
+    databaseVersion: number | null
+    databaseDate: string | null
+  }
+  /** What `client.metrics()` returns (clamd mode; null in local mode). */
+  interface ClientMetrics {
+    endpoints: EndpointMetrics[]
+    scans: { clean: number; malicious: number; scanError: number; failed: number; byReason: Record<ScanErrorReason, number> }
+    /** Payload bytes clamd received. */
+    bytes: number
+    /** Scan durations: `counts[i]` calls took at most `boundsMs[i]` (and more than the bound before); the last count is past every bound. */
+    latency: { boundsMs: readonly number[]; counts: number[]; count: number; sumMs: number }
+  }
+
+  /**
+   * The context of a `pompelmi:scan` trace (node:diagnostics_channel TracingChannel), filled in
+   * when the scan ends.
+   */
+  interface ScanTraceContext {
+    kind: 'file' | 'buffer' | 'stream'
+    endpoint: string | null
+    bytes: number
+    verdict: VerdictValue | null
+    reason: ScanErrorReason | null
+    viruses: string[]
+    durationMs: number
+    /** 1 for the first attempt. */
+    attempt: number
+    /** Set by diagnostics_channel when the call rejects. */
+    error?: Error
+  }
+
   /** Pooled IDSESSION connections to one or more clamd instances (or local clamscan without endpoint). */
   class Client {
     constructor(options?: ConnectionOptions | null)
@@ -261,6 +305,8 @@ declare namespace pompelmi {
     version(): Promise<string>
     stats(): Promise<string>
     ready(options?: { timeout?: number; interval?: number } | null): Promise<true>
+    /** Counters and endpoint states now (synchronous); null in local mode. */
+    metrics(): ClientMetrics | null
     /** Closes every connection; calls in flight reject (`ERR_CLIENT_CLOSED`). */
     close(): Promise<void>
   }
@@ -289,6 +335,7 @@ declare namespace pompelmi {
     inspectBlob(blob: Blob, options?: CallOptions | null): Promise<ScanReport>
     inspectFormData(formData: FormData, options?: CallOptions | null): Promise<FormDataReport>
     passthrough(options?: CallOptions | null): ScanningTee
+    metrics(): ClientMetrics | null
     /** Rejects queued and in-flight calls with `Pool destroyed`; resolves once every connection is closed. */
     destroy(): Promise<void>
   }

@@ -184,8 +184,19 @@ test("require('pompelmi') loads the scanning core only: feature modules, adapter
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stderr)
   const { atRequire, exitHooks, afterCache } = JSON.parse(r.stdout)
-  const core = ['binding', 'client', 'errors', 'input-errors', 'inputs', 'options', 'shared', 'verdict'].map((m) => `lib/core/${m}.js`)
+  const core = ['binding', 'client', 'diagnostics', 'errors', 'input-errors', 'inputs', 'options', 'shared', 'verdict'].map((m) => `lib/core/${m}.js`)
   assert.deepEqual(atRequire.filter((f) => f.endsWith('.js')), ['index.js', ...core].sort())
   assert.equal(exitHooks, 0)
   assert.deepEqual(afterCache, ['lib/cache.js'])
+})
+
+test('metrics: VERSION read into the version, the database number and its date', () => {
+  const { parseVersion } = require('../lib/core/metrics.js')
+  assert.deepEqual(parseVersion('ClamAV 1.4.6/27400/Tue Oct  1 08:34:31 2024'), {
+    version: 'ClamAV 1.4.6/27400/Tue Oct  1 08:34:31 2024',
+    databaseVersion: 27400,
+    databaseDate: new Date('Tue Oct  1 08:34:31 2024').toISOString(),
+  })
+  assert.deepEqual(parseVersion('ClamAV 1.4.6'), { version: 'ClamAV 1.4.6', databaseVersion: null, databaseDate: null })
+  assert.deepEqual(parseVersion('ClamAV 1.4.6/x/not a date'), { version: 'ClamAV 1.4.6/x/not a date', databaseVersion: null, databaseDate: null })
 })

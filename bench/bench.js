@@ -45,6 +45,9 @@ const BASELINE = 'pompelmi before issue 18 (37673d5)'
 const FLOOR = 'floor: minimal pipelined client (Rust)'
 const OURS = 'pompelmi (native)'
 const TEE = 'pompelmi tee → file'
+/** The same scans with the pompelmi:scan tracing check taken out, and with one subscriber. */
+const NO_TRACE_CHECK = 'pompelmi (native), tracing check removed'
+const TRACED = 'pompelmi (native), one pompelmi:scan subscriber'
 const PURE_JS = 'pure-JS, 1.x style'
 /** Rounds of the large single-payload runs (the 512 MiB stream, the 100 MiB Blob). */
 const STREAM_ROUNDS = QUICK ? 1 : 3
@@ -370,6 +373,10 @@ function checkTargets(rows) {
   const cpuRow = rows.find((r) => r.scenario.startsWith('client overhead') && r.scenario.endsWith('client process') && r.contender === OURS)
   add('stub clamd: CPU per scan ≤ 15 µs', cpuRow && cpuRow.value, (v) => v <= 15, (v) => `${v.toFixed(1)} µs`)
   add('stub clamd: throughput ≥ 2× the build before issue 18', cpu && cpu.vsBaseline, (v) => v >= 2, x)
+  // Issue 21: tracing with no subscriber costs nothing measurable (within this machine's noise).
+  add('stub clamd: tracing with no subscriber ≥ 0.95× the same with the check removed', cpu && cpu.vsNoTraceCheck, (v) => v >= 0.95, x)
+  const traced = rows.find((r) => r.scenario === (cpu && cpu.scenario) && r.contender === TRACED)
+  if (traced && cpu) targets.push({ target: '  for scale: with one pompelmi:scan subscriber (no target)', measured: x(median(cpu.rounds.map((v, i) => traced.rounds[i] / v))), met: null })
   for (const k of FLEET_SIZES.slice(1)) {
     const row = rows.find((r) => r.endpoints === k)
     add(`fleet: ${k} endpoints ≥ 0.9 × ${k} × one endpoint`, row && row.vsLinear, (v) => v >= 0.9)
@@ -462,6 +469,14 @@ async function main() {
     const stub = await startStub(path.join(dir, 'stub.sock'))
     try {
       const stubList = await contenders('unix', { socket: stub.socket })
+      // Tracing's cost: the package as it runs (no subscriber: one check per call), against the
+      // same with the check taken out, and with a subscriber (what tracing costs when it is on).
+      const diagnostics = require('../lib/core/diagnostics.js')
+      const check = diagnostics.scanTrace
+      const subscriber = { start() {}, end() {}, asyncStart() {}, asyncEnd() {}, error() {} }
+      const scanChannel = require('node:diagnostics_channel').tracingChannel('pompelmi:scan')
+      stubList[NO_TRACE_CHECK] = { ...stubList[OURS], before: () => (diagnostics.scanTrace = () => null), after: () => (diagnostics.scanTrace = check) }
+      stubList[TRACED] = { ...stubList[OURS], before: () => scanChannel.subscribe(subscriber), after: () => scanChannel.unsubscribe(subscriber) }
       const stubRates = {}
       for (let r = 0; r < ROUNDS; r++) {
         for (const [name, c] of rotated(Object.entries(stubList), r)) {
@@ -470,7 +485,8 @@ async function main() {
           // starts from a collected heap, so none pays for another's garbage.
           collectGarbage()
           const cpu = {}
-          const rate = await buffersPerSecond(c.buffer, STUB_SCANS, cpu)
+          if (c.before) c.before()
+          const rate = await buffersPerSecond(c.buffer, STUB_SCANS, cpu).finally(() => c.after && c.after())
           ;(stubRates[name] ||= []).push({ rate, cpuUs: cpu.us })
         }
       }
@@ -493,12 +509,14 @@ async function main() {
 
   // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
   // ratio is taken round by round (paired: same moment of the machine) and its median reported.
-  const notPeers = new Set([OURS, TEE, FLOOR, BASELINE, 'clamd'])
+  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, BASELINE, 'clamd'])
   for (const row of rows) {
     if (row.contender !== OURS) continue
     const same = (r) => r.scenario === row.scenario && r.transport === row.transport
     const floor = rows.find((r) => same(r) && r.contender === FLOOR)
     if (floor) row.vsFloor = median(row.rounds.map((v, i) => v / floor.rounds[i]))
+    const untraced = rows.find((r) => same(r) && r.contender === NO_TRACE_CHECK)
+    if (untraced) row.vsNoTraceCheck = median(row.rounds.map((v, i) => (row.better === 'higher' ? v / untraced.rounds[i] : untraced.rounds[i] / v)))
     const before = rows.find((r) => same(r) && r.contender === BASELINE)
     if (before) row.vsBaseline = median(row.rounds.map((v, i) => (row.better === 'higher' ? v / before.rounds[i] : before.rounds[i] / v)))
     const peers = rows.filter((r) => same(r) && !notPeers.has(r.contender))

@@ -27,6 +27,7 @@ module.exports = function createPool(options) {
     inspectBlob: (blob, opts) => client.inspectBlob(blob, opts),
     inspectFormData: (formData, opts) => client.inspectFormData(formData, opts),
     passthrough: (opts) => client.passthrough(opts),
+    metrics: () => client.metrics(),
     destroy: () => client.close(),
   }
 }

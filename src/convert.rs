@@ -5,11 +5,12 @@ use std::time::Duration;
 use clamd_client::client::{CallError, ClientConfig, ScanOutcome};
 use clamd_client::error::ClamError;
 use clamd_client::file;
+use clamd_client::observe::Event;
 use clamd_client::protocol::{ScanReply, Verdict};
 use clamd_client::tls::{TlsOptions, TlsSettings};
 use clamd_client::transport::Endpoint;
 
-use crate::{ClientOptions, EndpointKind, EndpointObject, ErrorKind, NativeError, Outcome, TlsObject, VerdictName};
+use crate::{ClientEvent, ClientOptions, EndpointKind, EndpointObject, ErrorKind, NativeError, Outcome, TlsObject, VerdictName};
 
 /// The client's configuration from the shim's normalised options.
 pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
@@ -177,6 +178,7 @@ pub fn failed(err: ClamError, endpoint: Option<EndpointObject>) -> Outcome {
     bytes: 0.0,
     duration_ms: 0.0,
     file_id: None,
+    attempts: None,
     error: Some(native),
   }
 }
@@ -208,6 +210,7 @@ pub fn reply_outcome(
     bytes: bytes as f64,
     duration_ms: duration.as_secs_f64() * 1000.0,
     file_id: file_id.map(|id| id.to_string()),
+    attempts: None,
     error: None,
   }
 }
@@ -228,13 +231,45 @@ pub fn call_failed(err: CallError) -> Outcome {
 /// A clamd scan's result as the outcome JS gets (the report, or the failure).
 pub fn scan_outcome(result: Result<ScanOutcome, CallError>) -> Outcome {
   match result {
-    Ok(o) => reply_outcome(
-      o.reply,
-      o.endpoint.as_ref().map(endpoint_object),
-      o.bytes,
-      o.duration,
-      o.file_id,
-    ),
+    Ok(o) => Outcome {
+      attempts: Some(o.attempts),
+      ..reply_outcome(o.reply, o.endpoint.as_ref().map(endpoint_object), o.bytes, o.duration, o.file_id)
+    },
     Err(err) => call_failed(err),
   }
+}
+
+/// An endpoint event as JS sees it.
+pub fn client_event(event: Event) -> ClientEvent {
+  let mut e = ClientEvent {
+    kind: String::new(),
+    endpoint: None,
+    from: None,
+    to: None,
+    attempt: None,
+    error: None,
+  };
+  match event {
+    Event::Down { endpoint, error } => {
+      e.kind = "down".into();
+      e.endpoint = Some(endpoint_object(&endpoint));
+      e.error = failed(error, None).error;
+    }
+    Event::Up { endpoint } => {
+      e.kind = "up".into();
+      e.endpoint = Some(endpoint_object(&endpoint));
+    }
+    Event::Failover { from, to } => {
+      e.kind = "failover".into();
+      e.from = Some(endpoint_object(&from));
+      e.to = Some(endpoint_object(&to));
+    }
+    Event::Retry { endpoint, attempt, error } => {
+      e.kind = "retry".into();
+      e.endpoint = endpoint.as_ref().map(endpoint_object);
+      e.attempt = Some(attempt);
+      e.error = failed(error, None).error;
+    }
+  }
+  e
 }

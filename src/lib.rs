@@ -151,6 +151,57 @@ pub struct Outcome {
   pub duration_ms: f64,
   /// `dev:ino` of the regular file that was scanned (quarantine moves only that file).
   pub file_id: Option<String>,
+  /// Attempts a scan made (1: the first answered); absent for commands and local scans.
+  pub attempts: Option<u32>,
+  pub error: Option<NativeError>,
+}
+
+/// A client's scan counters; `reasons` in the order of `SCAN_ERROR_REASONS`, `latencyCounts` per
+/// bucket of `LATENCY_BOUNDS_MS` (not cumulative; the last one past every bound).
+#[napi(object)]
+pub struct ScanStats {
+  pub clean: f64,
+  pub malicious: f64,
+  pub scan_error: f64,
+  pub failed: f64,
+  pub reasons: Vec<f64>,
+  pub bytes: f64,
+  pub latency_counts: Vec<f64>,
+  pub latency_sum_ms: f64,
+}
+
+/// The latency histogram's bucket bounds, in milliseconds.
+#[napi]
+pub fn latency_bounds_ms() -> Vec<f64> {
+  clamd_client::metrics::LATENCY_BOUNDS_MS.to_vec()
+}
+
+/// The ScanError reasons, in the order of `ScanStats.reasons`.
+#[napi]
+pub fn scan_error_reasons() -> Vec<String> {
+  clamd_client::metrics::REASONS.iter().map(|r| r.to_string()).collect()
+}
+
+/// An endpoint's state at one moment (`metrics()`).
+#[napi(object)]
+pub struct EndpointState {
+  pub endpoint: EndpointObject,
+  pub down: bool,
+  pub sessions: u32,
+  pub in_flight: u32,
+  pub queued: u32,
+}
+
+/// What happened to an endpoint (`down`, `up`, `failover`, `retry`), for diagnostics channels and
+/// metrics; endpoints as objects, errors as native errors.
+#[napi(object)]
+pub struct ClientEvent {
+  #[napi(js_name = "type")]
+  pub kind: String,
+  pub endpoint: Option<EndpointObject>,
+  pub from: Option<EndpointObject>,
+  pub to: Option<EndpointObject>,
+  pub attempt: Option<u32>,
   pub error: Option<NativeError>,
 }
 
@@ -333,8 +384,23 @@ impl NativeClient {
   pub fn new(
     options: ClientOptions,
     #[napi(ts_arg_type = "(ids: number[], results: Array<number | Outcome>) => void")] on_complete: Function<Batch, ()>,
+    #[napi(ts_arg_type = "(event: ClientEvent) => void")] on_event: Option<Function<ClientEvent, ()>>,
   ) -> Result<Self> {
     let config = convert::client_config(options).map_err(|msg| Error::new(Status::InvalidArg, msg))?;
+    // The one observer of the client's endpoints: events go to JS without keeping it alive.
+    let observer: Option<clamd_client::observe::Observer> = match on_event {
+      Some(f) => {
+        let tsfn = f
+          .build_threadsafe_function::<ClientEvent>()
+          .callee_handled::<false>()
+          .weak::<true>()
+          .build()?;
+        Some(Arc::new(move |event| {
+          tsfn.call(convert::client_event(event), ThreadsafeFunctionCallMode::NonBlocking);
+        }))
+      }
+      None => None,
+    };
     let completer = Arc::new_cyclic(|this: &std::sync::Weak<Completer>| {
       let this = this.clone();
       let deliver = on_complete
@@ -354,7 +420,7 @@ impl NativeClient {
       }
     });
     Ok(NativeClient {
-      client: Arc::new(Client::new(config)),
+      client: Arc::new(Client::with_observer(config, observer)),
       completer,
     })
   }
@@ -449,10 +515,62 @@ impl NativeClient {
         bytes: 0.0,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         file_id: None,
+        attempts: None,
         error: None,
       },
       Err(err) => call_failed(err),
     }
+  }
+
+  /// Sends PING, VERSION or STATS to endpoint `index` itself (no failover): per-endpoint metrics.
+  #[napi]
+  pub async fn command_at(&self, index: u32, name: String) -> Outcome {
+    match self.client.command_at(index as usize, &name).await {
+      Ok(text) => Outcome {
+        reply: text,
+        ..reply_outcome(
+          clamd_client::protocol::ScanReply::client_error(clamd_client::protocol::ErrorReason::ClamdError),
+          None,
+          0,
+          std::time::Duration::ZERO,
+          None,
+        )
+      },
+      Err(err) => call_failed(err),
+    }
+  }
+
+  /// The client's scan counters (verdicts, reasons, failures, bytes, latency histogram).
+  #[napi]
+  pub fn scan_stats(&self) -> ScanStats {
+    let s = self.client.metrics.snapshot();
+    ScanStats {
+      clean: s.clean as f64,
+      malicious: s.malicious as f64,
+      scan_error: s.scan_error as f64,
+      failed: s.failed as f64,
+      reasons: s.reasons.iter().map(|&n| n as f64).collect(),
+      bytes: s.bytes as f64,
+      latency_counts: s.buckets.iter().map(|&n| n as f64).collect(),
+      latency_sum_ms: s.latency_sum_ms,
+    }
+  }
+
+  /// Each endpoint's state now, in the order of `endpoints`.
+  #[napi]
+  pub fn endpoint_states(&self) -> Vec<EndpointState> {
+    self
+      .client
+      .pool_states()
+      .into_iter()
+      .map(|p| EndpointState {
+        endpoint: convert::endpoint_object(&p.endpoint),
+        down: p.down,
+        sessions: p.sessions as u32,
+        in_flight: p.in_flight as u32,
+        queued: p.queued as u32,
+      })
+      .collect()
   }
 
   /// Closes every connection; calls in flight and queued fail. Resolves once all are closed.
@@ -552,6 +670,7 @@ fn reply_outcome_text(reply: String) -> Outcome {
     bytes: 0.0,
     duration_ms: 0.0,
     file_id: None,
+    attempts: None,
     error: None,
   }
 }

@@ -8,6 +8,7 @@ const { Verdict, VERDICT_BY_NAME } = require('./verdict.js')
 const { DEFAULTS, nonNegative, resolveTarget, callOptions, endpointName } = require('./options.js')
 const { abortError, toError, clientClosed, streamTimeout } = require('./errors.js')
 const { FILE, BUFFER, STREAM, BLOB, assertFile, checkInput, openStream, chunkBytes } = require('./inputs.js')
+const diagnostics = require('./diagnostics.js')
 
 /**
  * Reads a stream's chunks one at a time, each read cut short by `stop(outcome)` or by `idle` ms
@@ -165,7 +166,8 @@ class ClamdBackend {
     const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize } = target
     const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize }
     try {
-      this.#native = new binding.NativeClient(options, completed)
+      // Endpoint events (down, up, failover, retry) go to the diagnostics channels.
+      this.#native = new binding.NativeClient(options, completed, diagnostics.publishEvent)
     } catch (cause) {
       // What only the native side can check (a PEM that does not parse): an option error too.
       throw Object.assign(new TypeError(cause.message, { cause }), { code: 'ERR_INVALID_ARG_VALUE' })
@@ -190,6 +192,39 @@ class ClamdBackend {
     const outcome = await this.#native.command(name)
     if (outcome.error) throw toError(outcome.error, endpointName(outcome.endpoint))
     return outcome.reply
+  }
+
+  /** Per endpoint: the clamd version and signature date last fetched (in the background). */
+  #versions = []
+  #versionsFetched = 0
+
+  metrics() {
+    const stats = this.#native.scanStats()
+    const states = this.#native.endpointStates()
+    this.#refreshVersions(states.length)
+    const endpoints = states.map((s, i) => ({
+      endpoint: endpointName(s.endpoint),
+      state: s.down ? 'down' : 'up',
+      sessions: s.sessions,
+      inFlight: s.inFlight,
+      queued: s.queued,
+      version: null,
+      databaseVersion: null,
+      databaseDate: null,
+      ...this.#versions[i],
+    }))
+    return require('./metrics.js').scanMetrics(stats, endpoints) // loaded on first use
+  }
+
+  /** VERSION from each endpoint, at most once a minute, without waiting for it. */
+  #refreshVersions(count) {
+    if (Date.now() - this.#versionsFetched < 60_000) return
+    this.#versionsFetched = Date.now()
+    for (let i = 0; i < count; i++) {
+      this.#native.commandAt(i, 'VERSION').then((outcome) => {
+        if (!outcome.error) this.#versions[i] = require('./metrics.js').parseVersion(outcome.reply)
+      })
+    }
   }
 
   close() {
@@ -232,6 +267,11 @@ class ClamscanBackend {
   close() {
     for (const stop of this.#calls) stop.abort()
     return Promise.resolve()
+  }
+
+  /** Local mode has no clamd to watch: no endpoints, and its scans are not counted. */
+  metrics() {
+    return null
   }
 
   /** Runs one local call under its own stop switch (the call's abort, or close()). */
@@ -403,6 +443,17 @@ class Client {
     }
   }
 
+  /**
+   * What this client has done and what its endpoints look like now (synchronous; clamd mode):
+   * `{ endpoints: [{ endpoint, state, sessions, inFlight, queued, version, databaseVersion,
+   * databaseDate }], scans: { clean, malicious, scanError, failed, byReason }, bytes, latency:
+   * { boundsMs, counts, count, sumMs } }`. Versions come from VERSION, fetched in the background
+   * at most once a minute (null until the first answer). Null in local mode.
+   */
+  metrics() {
+    return this.#backend.metrics()
+  }
+
   /** Closes every connection; calls in flight reject. Resolves once all connections are closed. */
   close() {
     if (!this.#closing) this.#closing = this.#backend.close()
@@ -446,22 +497,40 @@ class Client {
     return this.#start(kind, input, call, report)
   }
 
+  /** One scan, traced on `pompelmi:scan` when someone subscribes to it. */
+  #start(kind, input, call, report) {
+    const trace = diagnostics.scanTrace()
+    if (trace !== null) {
+      const context = diagnostics.scanContext(kind === FILE ? 'file' : kind === BUFFER ? 'buffer' : 'stream')
+      return trace.tracePromise(() => this.#run(kind, input, call, report, context), context)
+    }
+    return this.#run(kind, input, call, report, null)
+  }
+
   /**
    * Runs one scan: the backend's call, with the abort signal wired to a native abort handle
-   * (only when the call has a signal), settled into a Verdict or a report.
+   * (only when the call has a signal), settled into a Verdict or a report. `context`: the trace's,
+   * filled in from the native outcome (which a traced call always asks for).
    */
-  #start(kind, input, call, report) {
+  #run(kind, input, call, report, context) {
     const { signal } = call
-    if (!signal) {
+    if (context !== null) {
+      const settle = (result) => {
+        traced(context, result)
+        return this.#settle(result, call, report)
+      }
+      if (!signal) return this.#dispatch(kind, input, call, null, false).then(settle)
+    } else if (!signal) {
       const settle = report ? this.#settlePlainReport : this.#settlePlain
       return this.#dispatch(kind, input, call, null, !report).then(settle)
     }
     const abort = new CallAbort()
     const onAbort = () => abort.abort()
     signal.addEventListener('abort', onAbort, { once: true })
-    return this.#dispatch(kind, input, call, abort, !report).then(
+    return this.#dispatch(kind, input, call, abort, !report && context === null).then(
       (result) => {
         signal.removeEventListener('abort', onAbort)
+        if (context !== null) traced(context, result)
         return this.#settle(result, call, report)
       },
       (err) => {
@@ -496,6 +565,18 @@ class Client {
     if (result.fileId) require('./scanned.js').recordScanned(full, result.fileId, call && call.walked)
     return report ? full : full.verdict
   }
+}
+
+/** A trace's context from the native outcome (a verdict code carries nothing more). */
+function traced(context, outcome) {
+  if (typeof outcome !== 'object' || outcome === null || outcome.error) return
+  context.endpoint = endpointName(outcome.endpoint)
+  context.bytes = outcome.bytes
+  context.verdict = VERDICT_BY_NAME[outcome.verdict] || Verdict.ScanError
+  context.reason = outcome.verdict === 'error' ? outcome.reason || 'clamd-error' : null
+  context.viruses = outcome.viruses
+  context.durationMs = outcome.durationMs
+  context.attempt = outcome.attempts ?? 1
 }
 
 function toReport(outcome) {

@@ -8,18 +8,18 @@ const { own, once, resolveTarget, topLevelCall } = require('./options.js')
 const { checkInput } = require('./inputs.js')
 const { abortError } = require('./errors.js')
 
-const sharedClients = new Map()
+const sharedClientsMap = new Map()
 const MAX_SHARED_CLIENTS = 64
 
 function sharedClient(options) {
   const target = resolveTarget(options)
-  let client = sharedClients.get(target.key)
+  let client = sharedClientsMap.get(target.key)
   if (!client) {
     // Forget the oldest; its calls in flight still hold it, and its connections close once it
     // is collected (closing it here would reject them).
-    if (sharedClients.size >= MAX_SHARED_CLIENTS) sharedClients.delete(sharedClients.keys().next().value)
+    if (sharedClientsMap.size >= MAX_SHARED_CLIENTS) sharedClientsMap.delete(sharedClientsMap.keys().next().value)
     client = new Client(options)
-    sharedClients.set(target.key, client)
+    sharedClientsMap.set(target.key, client)
   }
   return client
 }
@@ -105,7 +105,13 @@ function ready(options) {
   return withShared(connection, (c) => c.ready({ timeout, interval }))
 }
 
+/** The clients behind the top-level functions (pompelmi/prometheus reports them). */
+function sharedClients() {
+  return [...sharedClientsMap.values()]
+}
+
 module.exports = {
+  sharedClients,
   scan,
   scanBuffer,
   scanStream,

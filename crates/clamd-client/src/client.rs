@@ -21,7 +21,9 @@ use tokio::sync::oneshot;
 pub use crate::cancel::Cancel;
 use crate::error::ClamError;
 use crate::file::{self, FileId, Opened};
-use crate::pool::{Availability, EndpointPool};
+use crate::metrics::ScanMetrics;
+use crate::observe::{report, Event, Observer};
+use crate::pool::{Availability, EndpointPool, PoolState};
 use crate::protocol::{ErrorReason, ScanReply};
 use crate::session::{Body, ConnectionCount, Failure, Request, RequestHandle, Stage};
 use crate::source::{SharedBytes, Source};
@@ -69,6 +71,8 @@ pub struct ScanOutcome {
   pub duration: Duration,
   /// For a regular file: the identity of the descriptor that was scanned.
   pub file_id: Option<crate::file::FileId>,
+  /// Attempts made (1: the first one answered; 0: nothing was sent).
+  pub attempts: u32,
 }
 
 /// A failed call, with the endpoint it failed on.
@@ -91,6 +95,9 @@ type InFlight = Arc<RequestHandle>;
 
 pub struct Client {
   config: ClientConfig,
+  observer: Option<Observer>,
+  /// Counters of every scan's end (`metrics()`).
+  pub metrics: ScanMetrics,
   pools: Vec<Arc<EndpointPool>>,
   connections: Arc<ConnectionCount>,
   closed: AtomicBool,
@@ -157,6 +164,11 @@ impl Input {
 
 impl Client {
   pub fn new(config: ClientConfig) -> Self {
+    Client::with_observer(config, None)
+  }
+
+  /// A client whose endpoints' events (down, up, failover, retry) go to `observer`.
+  pub fn with_observer(config: ClientConfig, observer: Option<Observer>) -> Self {
     let connections = Arc::new(ConnectionCount::default());
     let pools = config
       .endpoints
@@ -168,11 +180,14 @@ impl Client {
           config.connect_timeout,
           config.max_connections,
           connections.clone(),
+          observer.clone(),
         )
       })
       .collect();
     Client {
       config,
+      observer,
+      metrics: ScanMetrics::default(),
       pools,
       connections,
       closed: AtomicBool::new(false),
@@ -227,6 +242,15 @@ impl Client {
 
   pub async fn scan(&self, payload: Payload, call: &CallOptions) -> Result<ScanOutcome, CallError> {
     let started = Instant::now();
+    let result = self.scan_once(payload, call, started).await;
+    match &result {
+      Ok(o) => self.metrics.verdict(&o.reply.verdict, o.bytes, started.elapsed()),
+      Err(_) => self.metrics.failed(started.elapsed()),
+    }
+    result
+  }
+
+  async fn scan_once(&self, payload: Payload, call: &CallOptions, started: Instant) -> Result<ScanOutcome, CallError> {
     let in_flight: Mutex<Option<InFlight>> = Mutex::new(None);
     let work = self.scan_attempts(payload, call, &in_flight, started);
     if Arc::strong_count(&call.cancel) == 1 {
@@ -248,6 +272,7 @@ impl Client {
     }
   }
 
+
   async fn scan_attempts(
     &self,
     payload: Payload,
@@ -266,6 +291,7 @@ impl Client {
           bytes: 0,
           duration: started.elapsed(),
           file_id,
+          attempts: 0,
         });
       }
     }
@@ -275,6 +301,7 @@ impl Client {
     let mut resubmits = 0;
     let mut excluded: Vec<usize> = Vec::new();
     let mut last: Option<CallError> = None;
+    let mut attempts = 0u32;
     loop {
       if self.closed.load(Ordering::SeqCst) {
         return Err(CallError {
@@ -312,6 +339,11 @@ impl Client {
             return Err(err);
           }
           retries_left -= 1;
+          report(&self.observer, || Event::Retry {
+            endpoint: err.endpoint.clone(),
+            attempt: self.config.retries - retries_left,
+            error: err.error.clone(),
+          });
           excluded.clear();
           last = Some(err);
           tokio::time::sleep(self.config.retry_delay).await;
@@ -322,6 +354,16 @@ impl Client {
       let Some(body) = input.body_for(&pool.endpoint, self.config.fdpass) else {
         return Err(last.expect("a stream is only lost after a failure"));
       };
+      // The call failed on another endpoint and goes on here: a failover.
+      if let Some(from) = last.as_ref().and_then(|l| l.endpoint.as_ref()) {
+        if *from != pool.endpoint {
+          report(&self.observer, || Event::Failover {
+            from: from.clone(),
+            to: pool.endpoint.clone(),
+          });
+        }
+      }
+      attempts += 1;
       let result = self.attempt(pool, body, call, in_flight).await;
       if trial {
         pool.end_trial();
@@ -335,6 +377,7 @@ impl Client {
             bytes,
             duration: started.elapsed(),
             file_id,
+            attempts,
           });
         }
         Err(failure) => failure,
@@ -385,6 +428,11 @@ impl Client {
             return Err(err);
           }
           retries_left -= 1;
+          report(&self.observer, || Event::Retry {
+            endpoint: err.endpoint.clone(),
+            attempt: self.config.retries - retries_left,
+            error: err.error.clone(),
+          });
           excluded.clear();
           last = Some(err);
           tokio::time::sleep(self.config.retry_delay).await;
@@ -552,6 +600,26 @@ impl Client {
         }
       }
     }
+  }
+
+  /// Sends PING, VERSION or STATS to endpoint `index` itself (per-endpoint metrics), with no
+  /// failover or retry.
+  pub async fn command_at(&self, index: usize, name: &str) -> Result<String, CallError> {
+    let pool = self.pools.get(index).ok_or(CallError {
+      error: ClamError::Internal(format!("no endpoint {index}")),
+      endpoint: None,
+    })?;
+    crate::command::command_once(&pool.endpoint, name, self.config.connect_timeout, self.config.idle_timeout)
+      .await
+      .map_err(|error| CallError {
+        error,
+        endpoint: Some(pool.endpoint.clone()),
+      })
+  }
+
+  /// Each endpoint's state now (`metrics()`).
+  pub fn pool_states(&self) -> Vec<PoolState> {
+    self.pools.iter().map(|p| p.state()).collect()
   }
 
   /// Ends every session; calls in flight and queued fail with `Closed`. Resolves once every

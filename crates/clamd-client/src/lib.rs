@@ -3,6 +3,7 @@
 //! failover, replay and retry rules, and local `clamscan`. One error type, [`error::ClamError`].
 //!
 //! Layers, each importing only those above it in this list: `error`, `cancel`, `tls`, `transport`,
+//! `observe`, `metrics`,
 //! `file`, `source`, `command`, `session`, `pool`, `client`, `local`.
 
 #![deny(clippy::all)]
@@ -17,6 +18,8 @@ pub mod command;
 pub mod error;
 pub mod file;
 pub mod local;
+pub mod metrics;
+pub mod observe;
 pub mod pool;
 pub mod session;
 pub mod source;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ClamError;
+use crate::observe::{report, Event, Observer};
 use crate::session::{ConnectionCount, Session, PIPELINE};
 use crate::transport::Endpoint;
 
@@ -59,7 +60,21 @@ pub struct EndpointPool {
   health: Mutex<Health>,
   closed: AtomicBool,
   connections: Arc<ConnectionCount>,
+  observer: Option<Observer>,
   this: Weak<EndpointPool>,
+}
+
+/// What `metrics()` shows of an endpoint at one moment.
+#[derive(Debug, Clone)]
+pub struct PoolState {
+  pub endpoint: Endpoint,
+  pub down: bool,
+  /// Open (or opening) sessions.
+  pub sessions: usize,
+  /// Requests holding a slot (sent or being sent).
+  pub in_flight: usize,
+  /// Calls waiting for a slot.
+  pub queued: usize,
 }
 
 impl EndpointPool {
@@ -69,6 +84,7 @@ impl EndpointPool {
     connect_timeout: Option<Duration>,
     max_connections: usize,
     connections: Arc<ConnectionCount>,
+    observer: Option<Observer>,
   ) -> Arc<Self> {
     let max_connections = max_connections.max(1);
     Arc::new_cyclic(|this| EndpointPool {
@@ -88,12 +104,27 @@ impl EndpointPool {
       }),
       closed: AtomicBool::new(false),
       connections,
+      observer,
       this: this.clone(),
     })
   }
 
   pub fn is_down(&self) -> bool {
     self.health.lock().unwrap().down
+  }
+
+  /// The endpoint's state now, for `metrics()`.
+  pub fn state(&self) -> PoolState {
+    let capacity = self.max_connections * PIPELINE;
+    let in_flight = capacity - self.slots.available_permits().min(capacity);
+    let sessions = self.sessions.lock().unwrap().iter().filter(|s| !s.is_dead()).count();
+    PoolState {
+      endpoint: self.endpoint.clone(),
+      down: self.is_down(),
+      sessions,
+      in_flight,
+      queued: self.outstanding().saturating_sub(in_flight),
+    }
   }
 
   /// Whether the next attempt may use this endpoint; claims the trial of a down one.
@@ -206,6 +237,10 @@ impl EndpointPool {
       health.down = true;
       health.cooldown
     };
+    report(&self.observer, || Event::Down {
+      endpoint: self.endpoint.clone(),
+      error: err.clone(),
+    });
     let this = self.this.clone();
     let endpoint = self.endpoint.clone();
     tokio::spawn(async move {
@@ -234,11 +269,20 @@ impl EndpointPool {
 
   /// Marks the endpoint up (a probe or a request succeeded) and resets its cooldown.
   pub fn mark_up(&self) {
-    let mut health = self.health.lock().unwrap();
-    health.down = false;
-    health.cooldown = COOLDOWN_FIRST;
-    health.error = None;
-    health.next_trial = None;
+    let was_down = {
+      let mut health = self.health.lock().unwrap();
+      let was_down = health.down;
+      health.down = false;
+      health.cooldown = COOLDOWN_FIRST;
+      health.error = None;
+      health.next_trial = None;
+      was_down
+    };
+    if was_down {
+      report(&self.observer, || Event::Up {
+        endpoint: self.endpoint.clone(),
+      });
+    }
   }
 
   /// Closes the pool: waiting calls fail, sessions end and hand their requests back.
