@@ -200,3 +200,30 @@ test('metrics: VERSION read into the version, the database number and its date',
   assert.deepEqual(parseVersion('ClamAV 1.4.6'), { version: 'ClamAV 1.4.6', databaseVersion: null, databaseDate: null })
   assert.deepEqual(parseVersion('ClamAV 1.4.6/x/not a date'), { version: 'ClamAV 1.4.6/x/not a date', databaseVersion: null, databaseDate: null })
 })
+
+test('error codes: one registry (lib/core/codes.js); every code in the sources is in it, and in index.d.ts', () => {
+  const { CODES } = require('../lib/core/codes.js')
+  const root = path.join(__dirname, '..')
+  const sources = [
+    ...fs.readdirSync(path.join(root, 'lib'), { recursive: true }).filter((f) => /\.(js|mjs)$/.test(f) && f !== path.join('core', 'codes.js')).map((f) => path.join(root, 'lib', f)),
+    path.join(root, 'index.js'),
+    path.join(root, 'bin', 'pompelmi.js'),
+    ...['error.rs', 'tls.rs'].map((f) => path.join(root, 'crates', 'clamd-client', 'src', f)),
+  ]
+  const used = new Set()
+  for (const file of sources) {
+    const text = fs.readFileSync(file, 'utf8')
+    for (const m of text.matchAll(/['"]((?:ERR|E)[A-Z][A-Z0-9_]+|ABORT_ERR|MODULE_NOT_FOUND|[A-Z]+_[A-Z_]*CERT[A-Z_]*|UNABLE_TO_VERIFY_LEAF_SIGNATURE)['"]/g)) {
+      // Not codes of ours: a label, and the key looked up in Node's system-error table.
+      if (m[1] === 'ERRORS' || m[1] === 'EAI_NONAME') continue
+      // ERR_SSL_TLSV1_ALERT_<NAME>: the template in the union.
+      if (!m[1].startsWith('ERR_SSL_TLSV1_ALERT_')) used.add(m[1])
+    }
+  }
+  const missing = [...used].filter((c) => !Object.hasOwn(CODES, c))
+  assert.deepEqual(missing, [], 'codes used in the sources but not in the registry')
+  const dts = fs.readFileSync(path.join(root, 'index.d.ts'), 'utf8')
+  const union = dts.slice(dts.indexOf('type ErrorCode ='), dts.indexOf('`ERR_SSL_TLSV1_ALERT_${string}`'))
+  const notTyped = Object.keys(CODES).filter((c) => !union.includes(`'${c}'`))
+  assert.deepEqual(notTyped, [], 'codes in the registry but not in the ErrorCode union')
+})

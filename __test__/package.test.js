@@ -64,7 +64,7 @@ test(`npm pack + offline install of pompelmi and pompelmi-${TRIPLE}: require('po
 test('every npm/ platform package matches a napi target and is an optional dependency', () => {
   const pkg = require('../package.json')
   const dirs = fs.readdirSync(path.join(ROOT, 'npm')).sort()
-  assert.deepEqual(dirs, ['darwin-arm64', 'darwin-x64', 'linux-arm64-gnu', 'linux-x64-gnu', 'linux-x64-musl', 'win32-x64-msvc'])
+  assert.deepEqual(dirs, ['darwin-arm64', 'darwin-x64', 'linux-arm64-gnu', 'linux-arm64-musl', 'linux-x64-gnu', 'linux-x64-musl', 'win32-arm64-msvc', 'win32-x64-msvc'])
   for (const dir of dirs) {
     const sub = require(path.join(ROOT, 'npm', dir, 'package.json'))
     assert.equal(sub.name, `pompelmi-${dir}`)
