@@ -10,7 +10,9 @@ use clamd_client::protocol::{ScanReply, Verdict};
 use clamd_client::tls::{TlsOptions, TlsSettings};
 use clamd_client::transport::Endpoint;
 
-use crate::{ClientEvent, ClientOptions, EndpointKind, EndpointObject, ErrorKind, NativeError, Outcome, TlsObject, VerdictName};
+use crate::{
+  ClientEvent, ClientOptions, EndpointKind, EndpointObject, ErrorKind, NativeError, Outcome, TlsObject, VerdictName,
+};
 
 /// The client's configuration from the shim's normalised options.
 pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
@@ -233,7 +235,13 @@ pub fn scan_outcome(result: Result<ScanOutcome, CallError>) -> Outcome {
   match result {
     Ok(o) => Outcome {
       attempts: Some(o.attempts),
-      ..reply_outcome(o.reply, o.endpoint.as_ref().map(endpoint_object), o.bytes, o.duration, o.file_id)
+      ..reply_outcome(
+        o.reply,
+        o.endpoint.as_ref().map(endpoint_object),
+        o.bytes,
+        o.duration,
+        o.file_id,
+      )
     },
     Err(err) => call_failed(err),
   }
@@ -264,7 +272,11 @@ pub fn client_event(event: Event) -> ClientEvent {
       e.from = Some(endpoint_object(&from));
       e.to = Some(endpoint_object(&to));
     }
-    Event::Retry { endpoint, attempt, error } => {
+    Event::Retry {
+      endpoint,
+      attempt,
+      error,
+    } => {
       e.kind = "retry".into();
       e.endpoint = endpoint.as_ref().map(endpoint_object);
       e.attempt = Some(attempt);

@@ -272,7 +272,6 @@ impl Client {
     }
   }
 
-
   async fn scan_attempts(
     &self,
     payload: Payload,
@@ -609,12 +608,17 @@ impl Client {
       error: ClamError::Internal(format!("no endpoint {index}")),
       endpoint: None,
     })?;
-    crate::command::command_once(&pool.endpoint, name, self.config.connect_timeout, self.config.idle_timeout)
-      .await
-      .map_err(|error| CallError {
-        error,
-        endpoint: Some(pool.endpoint.clone()),
-      })
+    crate::command::command_once(
+      &pool.endpoint,
+      name,
+      self.config.connect_timeout,
+      self.config.idle_timeout,
+    )
+    .await
+    .map_err(|error| CallError {
+      error,
+      endpoint: Some(pool.endpoint.clone()),
+    })
   }
 
   /// Each endpoint's state now (`metrics()`).

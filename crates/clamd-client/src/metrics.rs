@@ -7,9 +7,17 @@ use std::time::Duration;
 use crate::protocol::{ErrorReason, Verdict};
 
 /// Upper bounds of the latency buckets, in milliseconds (a last bucket holds the rest).
-pub const LATENCY_BOUNDS_MS: [f64; 13] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0];
+pub const LATENCY_BOUNDS_MS: [f64; 13] = [
+  1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0,
+];
 /// The ScanError reasons, in the order of `Snapshot::reasons`.
-pub const REASONS: [&str; 5] = ["size-limit", "too-large", "limits-exceeded", "clamd-error", "unexpected-reply"];
+pub const REASONS: [&str; 5] = [
+  "size-limit",
+  "too-large",
+  "limits-exceeded",
+  "clamd-error",
+  "unexpected-reply",
+];
 
 #[derive(Default)]
 pub struct ScanMetrics {
@@ -71,9 +79,14 @@ impl ScanMetrics {
 
   fn latency(&self, elapsed: Duration) {
     let ms = elapsed.as_secs_f64() * 1000.0;
-    let bucket = LATENCY_BOUNDS_MS.iter().position(|&b| ms <= b).unwrap_or(LATENCY_BOUNDS_MS.len());
+    let bucket = LATENCY_BOUNDS_MS
+      .iter()
+      .position(|&b| ms <= b)
+      .unwrap_or(LATENCY_BOUNDS_MS.len());
     self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
-    self.latency_sum_us.fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
+    self
+      .latency_sum_us
+      .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
   }
 
   pub fn snapshot(&self) -> Snapshot {
@@ -99,11 +112,26 @@ mod tests {
   fn counts_verdicts_reasons_bytes_and_latency() {
     let m = ScanMetrics::default();
     m.verdict(&Verdict::Clean, 10, Duration::from_micros(500));
-    m.verdict(&Verdict::Malicious { viruses: vec!["X".into()] }, 20, Duration::from_millis(3));
-    m.verdict(&Verdict::ScanError { reason: ErrorReason::TooLarge }, 0, Duration::from_secs(20));
+    m.verdict(
+      &Verdict::Malicious {
+        viruses: vec!["X".into()],
+      },
+      20,
+      Duration::from_millis(3),
+    );
+    m.verdict(
+      &Verdict::ScanError {
+        reason: ErrorReason::TooLarge,
+      },
+      0,
+      Duration::from_secs(20),
+    );
     m.failed(Duration::from_millis(7));
     let s = m.snapshot();
-    assert_eq!((s.clean, s.malicious, s.scan_error, s.failed, s.bytes), (1, 1, 1, 1, 30));
+    assert_eq!(
+      (s.clean, s.malicious, s.scan_error, s.failed, s.bytes),
+      (1, 1, 1, 1, 30)
+    );
     assert_eq!(s.reasons, [0, 1, 0, 0, 0]);
     assert_eq!(s.buckets[0], 1); // ≤ 1 ms
     assert_eq!(s.buckets[2], 1); // ≤ 5 ms
