@@ -113,6 +113,8 @@ export interface ClientOptions {
   fdpass: boolean
   /** The size guard in bytes (`maxFileSize`); 0 disables it. */
   maxFileSize: number
+  /** Sessions older than this many milliseconds close after their in-flight requests; 0: kept. */
+  maxConnectionAge: number
 }
 
 export type EndpointKind = 'tcp' | 'tls' | 'unix' | 'clamscan'

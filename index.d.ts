@@ -148,6 +148,12 @@ declare namespace pompelmi {
     maxConnections?: number
     /** Pass regular files to UNIX-socket endpoints as descriptors (FILDES). Default `true`. */
     fdpass?: boolean
+    /**
+     * A connection older than this many ms takes no new request and closes once its requests
+     * are answered, so that load moves onto new clamd replicas behind a Service or load balancer.
+     * Default `300000` (5 minutes); `0` keeps connections for good.
+     */
+    maxConnectionAge?: number
     /** Local mode only: signature directory passed to clamscan as `--database=<dir>`. */
     database?: string
     /**
@@ -396,6 +402,8 @@ declare namespace pompelmi {
     timeout?: number
     /** The size guard, as in `ConnectionOptions`. Default 100 MiB. */
     maxFileSize?: number
+    /** As in `ConnectionOptions`. Default 5 minutes. */
+    maxConnectionAge?: number
   }
   interface ClamdPool {
     scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>

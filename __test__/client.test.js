@@ -545,3 +545,31 @@ test('an idle session is ended 5 s after its last answer, also after a slow repl
   const idle = ended - answeredAt
   assert.ok(idle >= 4500 && idle < 6500, `ended ${idle} ms after the answer`)
 })
+
+test('maxConnectionAge: an old connection takes no new request; under load against a real clamd every verdict holds', async (t) => {
+  // Counting connections needs the server's side: a fake clamd that answers like clamd.
+  const server = await fake(t, (conn) => serveSession(conn, (req) => (req.name === 'INSTREAM' ? (req.payload.includes(EICAR) ? 'stream: Eicar-Test-Signature FOUND' : 'stream: OK') : null)))
+  const young = client(t, { port: server.port, maxConnectionAge: 150, maxConnections: 1 })
+  assert.equal(await young.scanBuffer(Buffer.from('one')), Verdict.Clean)
+  assert.equal(await young.scanBuffer(Buffer.from('two')), Verdict.Clean)
+  assert.equal(server.connections, 1)
+  await new Promise((r) => setTimeout(r, 250))
+  assert.equal(await young.scanBuffer(EICAR), Verdict.Malicious)
+  assert.equal(server.connections, 2, 'the old session was retired, a new one opened')
+  // The real clamd, connections aging out every 20 ms while 400 scans run 16 at a time.
+  const c = client(t, { socket: clamd.socket, maxConnectionAge: 20 })
+  let next = 0
+  const wrong = []
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < 400) {
+        const i = next++
+        const bad = i % 7 === 0
+        const v = await c.scanBuffer(bad ? Buffer.concat([Buffer.from(`${i}`), EICAR]) : Buffer.from(`clean ${i}`))
+        if (v !== (bad ? Verdict.Malicious : Verdict.Clean)) wrong.push(i)
+      }
+    }),
+  )
+  assert.deepEqual(wrong, [])
+  await assert.rejects(pompelmi.scanBuffer(Buffer.from('x'), { port: 1, maxConnectionAge: -1 }), { code: 'ERR_INVALID_ARG_VALUE' })
+})

@@ -30,6 +30,7 @@ pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
     max_connections: options.max_connections as usize,
     fdpass: options.fdpass,
     max_file_size: (options.max_file_size > 0.0).then_some(options.max_file_size as u64),
+    max_connection_age: ms(options.max_connection_age),
   })
 }
 

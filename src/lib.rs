@@ -100,6 +100,8 @@ pub struct ClientOptions {
   pub fdpass: bool,
   /// The size guard in bytes (`maxFileSize`); 0 disables it.
   pub max_file_size: f64,
+  /// Sessions older than this many milliseconds close after their in-flight requests; 0: kept.
+  pub max_connection_age: f64,
 }
 
 /// Per-call options.

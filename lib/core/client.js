@@ -163,8 +163,8 @@ class ClamdBackend {
   #native
 
   constructor(target) {
-    const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize } = target
-    const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize }
+    const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge } = target
+    const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge }
     try {
       // Endpoint events (down, up, failover, retry) go to the diagnostics channels.
       this.#native = new binding.NativeClient(options, completed, diagnostics.publishEvent)

@@ -44,6 +44,7 @@ const DEFAULTS = Object.freeze({
   // clamd's own MaxFileSize default: clamd skips larger files and, without AlertExceedsMax,
   // answers OK for them.
   maxFileSize: 100 * 1024 * 1024,
+  maxConnectionAge: 5 * 60 * 1000,
   readyTimeout: 30000,
   readyInterval: 500,
 })
@@ -285,6 +286,7 @@ function computeTarget(options) {
     retryDelay: nonNegative(opts, 'retryDelay', DEFAULTS.retryDelay),
     maxConnections: nonNegative(opts, 'maxConnections', DEFAULTS.maxConnections, { integer: true }),
     fdpass: opts.fdpass === undefined ? true : Boolean(opts.fdpass),
+    maxConnectionAge: nonNegative(opts, 'maxConnectionAge', DEFAULTS.maxConnectionAge),
   }
   target.key = JSON.stringify(target)
   target.verdictKey = JSON.stringify(['clamd', endpoints.map(endpointName).sort(), maxFileSize])

@@ -47,6 +47,8 @@ pub struct ClientConfig {
   /// Payloads larger than this are ScanError `too-large` (clamd's `MaxFileSize`, default
   /// 100 MiB, makes it skip them and answer OK). `None`: no guard.
   pub max_file_size: Option<u64>,
+  /// Sessions older than this are closed after their in-flight requests. `None`: kept.
+  pub max_connection_age: Option<Duration>,
 }
 
 /// What to scan.
@@ -181,6 +183,7 @@ impl Client {
           config.max_connections,
           connections.clone(),
           observer.clone(),
+          config.max_connection_age,
         )
       })
       .collect();

@@ -61,6 +61,9 @@ pub struct EndpointPool {
   closed: AtomicBool,
   connections: Arc<ConnectionCount>,
   observer: Option<Observer>,
+  /// Sessions older than this take no new requests and close once answered (`maxConnectionAge`):
+  /// load moves onto new replicas behind a load balancer even when nothing else changes.
+  max_age: Option<Duration>,
   this: Weak<EndpointPool>,
 }
 
@@ -85,6 +88,7 @@ impl EndpointPool {
     max_connections: usize,
     connections: Arc<ConnectionCount>,
     observer: Option<Observer>,
+    max_age: Option<Duration>,
   ) -> Arc<Self> {
     let max_connections = max_connections.max(1);
     Arc::new_cyclic(|this| EndpointPool {
@@ -105,6 +109,7 @@ impl EndpointPool {
       closed: AtomicBool::new(false),
       connections,
       observer,
+      max_age,
       this: this.clone(),
     })
   }
@@ -177,6 +182,11 @@ impl EndpointPool {
   /// the same read as the end of an INSTREAM upload ("ancillary data sent without FILDES").
   pub fn session(&self, fildes: bool) -> Arc<Session> {
     let mut sessions = self.sessions.lock().unwrap();
+    if let Some(max_age) = self.max_age {
+      for old in sessions.iter().filter(|s| s.age() >= max_age) {
+        old.retire();
+      }
+    }
     sessions.retain(|s| !s.is_dead());
     let best = sessions
       .iter()

@@ -150,6 +150,7 @@ fn config(endpoints: Vec<Endpoint>) -> ClientConfig {
     max_connections: 2,
     fdpass: false,
     max_file_size: None,
+    max_connection_age: None,
   }
 }
 
@@ -316,4 +317,30 @@ async fn ping_needs_exactly_pong() {
     matches!(err, ClamError::Protocol(ref m) if m.starts_with("not clamd")),
     "{err:?}"
   );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_older_than_max_connection_age_takes_no_new_request() {
+  let server = fake(Mode::Clamd, 0).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.max_connection_age = Some(Duration::from_millis(100));
+  let client = Client::new(cfg);
+  assert_eq!(verdict(&client, b"one").await.unwrap(), Verdict::Clean);
+  assert_eq!(verdict(&client, b"two").await.unwrap(), Verdict::Clean);
+  assert_eq!(server.connections.load(Ordering::SeqCst), 1, "young: reused");
+  tokio::time::sleep(Duration::from_millis(150)).await;
+  assert!(matches!(
+    verdict(&client, EICAR).await.unwrap(),
+    Verdict::Malicious { .. }
+  ));
+  assert_eq!(server.connections.load(Ordering::SeqCst), 2, "old: a new session");
+  client.close().await;
+  // Without an age limit the session stays.
+  let server = fake(Mode::Clamd, 0).await;
+  let client = Client::new(config(vec![server.endpoint.clone()]));
+  assert_eq!(verdict(&client, b"one").await.unwrap(), Verdict::Clean);
+  tokio::time::sleep(Duration::from_millis(150)).await;
+  assert_eq!(verdict(&client, b"two").await.unwrap(), Verdict::Clean);
+  assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+  client.close().await;
 }

@@ -237,6 +237,11 @@ impl Session {
     self.shared.load.load(Ordering::Relaxed)
   }
 
+  /// How long ago the session was opened.
+  pub fn age(&self) -> Duration {
+    self.shared.epoch.elapsed()
+  }
+
   /// Whether the pool must not give it new requests.
   pub fn is_dead(&self) -> bool {
     self.shared.lifecycle() >= Lifecycle::Retiring
