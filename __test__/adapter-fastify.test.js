@@ -16,7 +16,7 @@ const { Verdict } = require('..')
 const { startClamd } = require('./helpers/clamd.js')
 const { closedPort } = require('./helpers/fake-clamd.js')
 const { EICAR, tempDir } = require('./helpers/samples.js')
-const { uploadCases, postFiles, handlerBody, expectedBody } = require('./helpers/uploads.js')
+const { uploadCases, silentClamd, postFiles, handlerBody, expectedBody } = require('./helpers/uploads.js')
 
 const clamd = startClamd('main')
 const down = async () => ({ port: await closedPort(), retries: 0 })
@@ -40,7 +40,7 @@ const countingRoute = (fastify, handled) =>
   })
 
 test('buffered parts (attachFieldsToBody): every upload case, answered before the route runs', async (t) => {
-  for (const c of uploadCases({ socket: clamd.socket }, await down())) {
+  for (const c of uploadCases({ socket: clamd.socket }, await down(), await silentClamd())) {
     const { base, handled } = await app(t, { options: c.options, routes: countingRoute })
     const [status, body] = await postFiles(`${base}/upload`, c.files)
     assert.equal(status, c.status, `${c.name}: ${JSON.stringify(body)}`)
@@ -61,7 +61,7 @@ test('streamed parts: onFile scans each part through the tee as it arrives, and 
       throw err
     }
   }
-  for (const c of uploadCases({ socket: clamd.socket }, await down())) {
+  for (const c of uploadCases({ socket: clamd.socket }, await down(), await silentClamd())) {
     for (const f of fs.readdirSync(dir)) fs.rmSync(path.join(dir, f))
     const onFile = pompelmiPlugin.onFile({ ...c.options, store })
     const { base, handled } = await app(t, { multipartOptions: { attachFieldsToBody: true, onFile }, options: c.options, routes: countingRoute })

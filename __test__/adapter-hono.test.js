@@ -14,7 +14,7 @@ const { startClamd } = require('./helpers/clamd.js')
 const { closedPort } = require('./helpers/fake-clamd.js')
 const { EICAR } = require('./helpers/samples.js')
 const { linkedProject } = require('./helpers/project.js')
-const { uploadCases, postFiles, handlerBody, expectedBody } = require('./helpers/uploads.js')
+const { uploadCases, silentClamd, postFiles, handlerBody, expectedBody } = require('./helpers/uploads.js')
 
 const clamd = startClamd('main')
 const ROOT = path.join(__dirname, '..')
@@ -40,7 +40,7 @@ function app(options, handled) {
 }
 
 test('every upload case; the handler reads the cached body again', async (t) => {
-  for (const c of uploadCases({ socket: clamd.socket }, await down())) {
+  for (const c of uploadCases({ socket: clamd.socket }, await down(), await silentClamd())) {
     const handled = { runs: 0 }
     const base = await listen(t, app(c.options, handled))
     const [status, body] = await postFiles(`${base}/upload`, c.files)

@@ -13,7 +13,7 @@ const { scanningStorage } = require('pompelmi/multer')
 const { startClamd } = require('./helpers/clamd.js')
 const { closedPort } = require('./helpers/fake-clamd.js')
 const { tempDir } = require('./helpers/samples.js')
-const { uploadCases, postFiles, handlerBody, expectedBody } = require('./helpers/uploads.js')
+const { uploadCases, silentClamd, postFiles, handlerBody, expectedBody } = require('./helpers/uploads.js')
 
 const clamd = startClamd('main')
 
@@ -37,7 +37,7 @@ const down = async () => ({ port: await closedPort(), retries: 0 })
 
 for (const [storageName, makeStorage] of Object.entries({ memory: () => undefined, disk: (t) => multer.diskStorage({ destination: tempDir(t) }) })) {
   test(`every upload case, ${storageName} storage`, async (t) => {
-    for (const c of uploadCases({ socket: clamd.socket }, await down())) {
+    for (const c of uploadCases({ socket: clamd.socket }, await down(), await silentClamd())) {
       const { url, handled } = await app(t, c.options, makeStorage(t))
       const [status, body] = await postFiles(url, c.files)
       assert.equal(status, c.status, `${c.name}: ${JSON.stringify(body)}`)

@@ -12,7 +12,7 @@ const { startClamd } = require('./helpers/clamd.js')
 const { closedPort } = require('./helpers/fake-clamd.js')
 const { EICAR } = require('./helpers/samples.js')
 const { linkedProject } = require('./helpers/project.js')
-const { uploadCases, form, handlerBody, expectedBody } = require('./helpers/uploads.js')
+const { uploadCases, silentClamd, form, handlerBody, expectedBody } = require('./helpers/uploads.js')
 
 const clamd = startClamd('main')
 const ROOT = path.join(__dirname, '..')
@@ -27,7 +27,7 @@ async function call(route, request, context = { params: Promise.resolve({}) }) {
 }
 
 test('every upload case: 403/422 answered by withScan, the handler never runs; otherwise its own Response', async () => {
-  for (const c of uploadCases({ socket: clamd.socket }, await down())) {
+  for (const c of uploadCases({ socket: clamd.socket }, await down(), await silentClamd())) {
     const handled = { runs: 0 }
     const route = withScan(async (request, context, { formData, pompelmi }) => {
       handled.runs++

@@ -15,7 +15,7 @@ process.env.POMPELMI_MODULE = path.join(__dirname, '..')
 const pompelmi = require('..')
 const { Verdict, MaliciousUploadError, ScanFailedError } = pompelmi
 const { startClamd, stopClamd, client, SIGNATURES } = require('./helpers/clamd.js')
-const { fakeClamd, closedPort } = require('./helpers/fake-clamd.js')
+const { fakeClamd, closedPort, serveSession } = require('./helpers/fake-clamd.js')
 const { EICAR, tempDir } = require('./helpers/samples.js')
 const { storeScanned } = require('../examples/tee-to-file.js')
 
@@ -240,4 +240,15 @@ test('passthrough on the top level, createClient and createPool; bad options thr
   assert.throws(() => pompelmi.passthrough({ port: -1 }), { code: 'ERR_SOCKET_BAD_PORT' })
   assert.throws(() => pool.passthrough({ signal: 'no' }), { code: 'ERR_INVALID_ARG_TYPE' })
   assert.throws(() => pompelmi.passthrough({ socket: clamd.socket, signal: AbortSignal.abort() }), { code: 'ABORT_ERR' })
+})
+
+test('clamd too slow: the tee fails ERR_SCAN_FAILED with the ETIMEDOUT as cause, within the timeout, never holding on', async (t) => {
+  const silent = await fakeClamd(t, (conn) => serveSession(conn, () => null))
+  const out = sink()
+  const started = Date.now()
+  const tee = pompelmi.passthrough({ port: silent.port, timeout: 300, retries: 0 })
+  const err = await pipeline(Readable.from(chunks(4, 1024)), tee, out).then(() => null, (e) => e)
+  assert.deepEqual([err && err.code, err && err.cause && err.cause.code, out.writableFinished], ['ERR_SCAN_FAILED', 'ETIMEDOUT', false])
+  assert.ok(Date.now() - started < 3000, `${Date.now() - started} ms`)
+  await assert.rejects(tee.report, { code: 'ERR_SCAN_FAILED' })
 })

@@ -1,16 +1,28 @@
 'use strict'
 // The upload cases every framework adapter is held to, over real HTTP against a real clamd:
 // each with the files it posts (multipart, via fetch's FormData) and the answer it must get.
+const test = require('node:test')
 const { EICAR } = require('./samples.js')
+const { startFakeClamd, serveSession } = require('./fake-clamd.js')
+
+let silent = null
+// Closed when the test file ends (a hook made inside a test would close it with that test).
+test.after(() => silent && silent.close())
+/** Options for a clamd that accepts and never answers (one per test file): the slow-clamd case. */
+async function silentClamd() {
+  silent ||= await startFakeClamd((conn) => serveSession(conn, () => null))
+  return { port: silent.port, timeout: 300, retries: 0 }
+}
 
 const SIGNATURE = 'Eicar-Test-Signature.UNOFFICIAL'
 
 /**
- * `clamd`: the working connection options; `down`: options for a clamd that refuses. Each case:
+ * `clamd`: the working connection options; `down`: options for a clamd that refuses; `slow`: for
+ * one that never answers (`silentClamd()`). Each case:
  * `options` for the adapter, `files` ([field, name, content]), the `status`, the `body` (for 403
  * and 422), `files` seen by the handler when it runs (200).
  */
-function uploadCases(clamd, down) {
+function uploadCases(clamd, down, slow) {
   const clean = ['file', 'clean.txt', 'a clean file']
   const eicar = (field = 'file', name = 'eicar.com') => [field, name, EICAR]
   return [
@@ -39,6 +51,17 @@ function uploadCases(clamd, down) {
       status: 422,
       body: { error: 'File could not be scanned', field: 'file', name: 'big.bin', reason: 'too-large' },
     },
+    ...(slow
+      ? [
+          {
+            name: 'clamd too slow (timeout)',
+            options: slow,
+            files: [clean],
+            status: 422,
+            body: { error: 'File could not be scanned', field: 'file', name: 'clean.txt', reason: 'ETIMEDOUT' },
+          },
+        ]
+      : []),
     {
       name: 'clamd unreachable',
       options: down,
@@ -77,4 +100,4 @@ async function postFiles(url, files) {
   return [res.status, json]
 }
 
-module.exports = { uploadCases, postFiles, form, handlerBody, expectedBody, SIGNATURE }
+module.exports = { uploadCases, silentClamd, postFiles, form, handlerBody, expectedBody, SIGNATURE }
