@@ -514,26 +514,25 @@ class Client {
    */
   #run(kind, input, call, report, context) {
     const { signal } = call
-    if (context !== null) {
-      const settle = (result) => {
-        traced(context, result)
-        return this.#settle(result, call, report)
-      }
-      if (!signal) return this.#dispatch(kind, input, call, null, false).then(settle)
-    } else if (!signal) {
+    if (!signal && context === null) {
       const settle = report ? this.#settlePlainReport : this.#settlePlain
       return this.#dispatch(kind, input, call, null, !report).then(settle)
     }
-    const abort = new CallAbort()
-    const onAbort = () => abort.abort()
-    signal.addEventListener('abort', onAbort, { once: true })
+    let abort = null
+    let onAbort = null
+    if (signal) {
+      abort = new CallAbort()
+      onAbort = () => abort.abort()
+      signal.addEventListener('abort', onAbort, { once: true })
+    }
     return this.#dispatch(kind, input, call, abort, !report && context === null).then(
       (result) => {
-        signal.removeEventListener('abort', onAbort)
+        if (signal) signal.removeEventListener('abort', onAbort)
         if (context !== null) traced(context, result)
         return this.#settle(result, call, report)
       },
       (err) => {
+        if (!signal) throw err
         signal.removeEventListener('abort', onAbort)
         throw this.#closing ? this.#closedError() : signal.aborted ? abortError(signal) : err
       },

@@ -47,7 +47,7 @@ function scanContext(kind) {
 function publishEvent(event) {
   const c = channels()
   if (c === null) return
-  const channel = c[event.type === 'down' ? 'down' : event.type === 'up' ? 'up' : event.type]
+  const channel = c[event.type]
   if (!channel || !channel.hasSubscribers) return
   const endpoint = endpointName(event.endpoint)
   const error = event.error ? toError(event.error, endpoint) : undefined
@@ -57,4 +57,4 @@ function publishEvent(event) {
   else if (event.type === 'retry') channel.publish({ endpoint, attempt: event.attempt, error })
 }
 
-module.exports = { channels, scanTrace, scanContext, publishEvent }
+module.exports = { scanTrace, scanContext, publishEvent }
