@@ -36,11 +36,14 @@ export declare class NativeClient {
   scanStream(opts?: CallOpts | undefined | null): ScanCall
   /** Sends PING, VERSION or STATS; the reply text is in `reply`. */
   command(name: string): Promise<Outcome>
-  /** Sends PING, VERSION or STATS to endpoint `index` itself (no failover): per-endpoint metrics. */
-  commandAt(index: number, name: string): Promise<Outcome>
+  /**
+   * Sends PING, VERSION or STATS to the endpoint named `endpoint` (`tcp://host:port`, ...)
+   * itself, with no failover: per-endpoint metrics.
+   */
+  commandTo(endpoint: string, name: string): Promise<Outcome>
   /** The client's scan counters (verdicts, reasons, failures, bytes, latency histogram). */
   scanStats(): ScanStats
-  /** Each endpoint's state now, in the order of `endpoints`. */
+  /** Each endpoint's state now: the live ones, then those draining. */
   endpointStates(): Array<EndpointState>
   /** Closes every connection; calls in flight and queued fail. Resolves once all are closed. */
   close(): Promise<void>
@@ -95,6 +98,10 @@ export interface ClientEvent {
   to?: EndpointObject
   attempt?: number
   error?: NativeError
+  /** `discovery`: the name, and its addresses that joined and left. */
+  name?: string
+  added?: Array<EndpointObject>
+  removed?: Array<EndpointObject>
 }
 
 /** Connection options, already normalised by the shim (routing, defaults, validation). */
@@ -115,6 +122,10 @@ export interface ClientOptions {
   maxFileSize: number
   /** Sessions older than this many milliseconds close after their in-flight requests; 0: kept. */
   maxConnectionAge: number
+  /** Nameservers (`ip:port`) for discovered names; empty: the system resolver. */
+  resolver: Array<string>
+  /** Discovered names are resolved again every this many milliseconds. */
+  discoverInterval: number
 }
 
 export type EndpointKind = 'tcp' | 'tls' | 'unix' | 'clamscan'
@@ -127,12 +138,18 @@ export interface EndpointObject {
   path?: string
   /** A TLS endpoint's settings (into Rust only; results name the endpoint without them). */
   tls?: TlsObject
+  /**
+   * A tcp or tls endpoint whose host is a name to discover: each of its addresses becomes an
+   * endpoint (into Rust only).
+   */
+  discover?: boolean
 }
 
 /** An endpoint's state at one moment (`metrics()`). */
 export interface EndpointState {
   endpoint: EndpointObject
   down: boolean
+  draining: boolean
   sessions: number
   inFlight: number
   queued: number

@@ -106,10 +106,11 @@ declare namespace pompelmi {
   }
 
   /**
-   * A clamd endpoint: `{ host, port, tls }`, `{ socket }`, `'tcp://host:port'`,
-   * `'tls://host:port'` (TLS with the system's CAs) or `'unix:/path'`.
+   * A clamd endpoint: `{ host, port, tls, discover }`, `{ socket }`, `'tcp://host:port'`,
+   * `'tls://host:port'` (TLS with the system's CAs), `'dns+tcp://name:port'` /
+   * `'dns+tls://name:port'` (every address of the name, see `discover`) or `'unix:/path'`.
    */
-  type Endpoint = { host?: string; port?: number | string; tls?: boolean | TlsOptions } | { socket: string } | string
+  type Endpoint = { host?: string; port?: number | string; tls?: boolean | TlsOptions; discover?: boolean } | { socket: string } | string
 
   interface ConnectionOptions {
     /** clamd TCP host; its presence selects clamd mode. Default `'127.0.0.1'`. */
@@ -127,6 +128,18 @@ declare namespace pompelmi {
      * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`, `DEPTH_ZERO_SELF_SIGNED_CERT`, `CERT_HAS_EXPIRED`, …).
      */
     tls?: boolean | TlsOptions
+    /**
+     * Discovery: `host` is a name whose every A and AAAA address is an endpoint of its own (the
+     * replicas behind a Kubernetes headless Service), named by its address. Re-resolved every
+     * `discoverInterval` ms, and at once (at most once a second) when all of them are down; new
+     * addresses join, vanished ones drain. A name that does not resolve rejects `ENOTFOUND`; a
+     * resolver failing later keeps the addresses known. Default `false`.
+     */
+    discover?: boolean
+    /** Nameservers for discovered names, as `'ip:port'` (`'[::1]:53'`). Default: the system resolver. */
+    resolver?: string[]
+    /** How often discovered names are resolved again, in ms (at least 1000). Default `30000`. */
+    discoverInterval?: number
     /**
      * clamd mode: idle timeout in ms (each write, and the wait for a reply, restarted by every
      * byte clamd sends). Default `15000`. Local mode: the longest a clamscan run may take.
@@ -324,9 +337,10 @@ declare namespace pompelmi {
 
   /** One endpoint in `metrics()`. */
   interface EndpointMetrics {
-    /** `tcp://host:port`, `tls://host:port` or `unix:/path`. */
+    /** `tcp://host:port`, `tls://host:port` or `unix:/path` (a discovered endpoint by its address). */
     endpoint: string
-    state: 'up' | 'down'
+    /** `draining`: discovery no longer lists it; its requests finish, it takes no new ones. */
+    state: 'up' | 'down' | 'draining'
     sessions: number
     /** Requests sent or being sent. */
     inFlight: number
@@ -404,6 +418,11 @@ declare namespace pompelmi {
     maxFileSize?: number
     /** As in `ConnectionOptions`. Default 5 minutes. */
     maxConnectionAge?: number
+    /** As in `ConnectionOptions`. */
+    tls?: boolean | TlsOptions
+    discover?: boolean
+    resolver?: string[]
+    discoverInterval?: number
   }
   interface ClamdPool {
     scan(filePath: string, options?: CallOptions | null): Promise<VerdictValue>

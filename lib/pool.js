@@ -9,10 +9,10 @@ const { own, nonNegative } = require('./core/options.js')
 
 module.exports = function createPool(options) {
   const opts = own(options)
-  const { host = '127.0.0.1', port = 3310, socket, timeout = 15000, maxFileSize, maxConnectionAge } = opts
+  const { host = '127.0.0.1', port = 3310, socket, timeout = 15000, maxFileSize, maxConnectionAge, tls, discover, resolver, discoverInterval } = opts
   const size = nonNegative(opts, 'size', 5, { integer: true, min: 1 })
   const client = new Client(
-    { host, port, socket, timeout, maxConnections: size, retries: 0, maxFileSize, maxConnectionAge },
+    { host, port, socket, timeout, maxConnections: size, retries: 0, maxFileSize, maxConnectionAge, tls, discover, resolver, discoverInterval },
     { closedError: () => coded('Pool destroyed', 'ERR_POOL_DESTROYED') },
   )
   return {

@@ -3,7 +3,7 @@
 #
 #   scripts/clamd.sh start [NAME] [--stream-max-length 1M] [--max-file-size 10M]
 #                                 [--max-scan-size 1M] [--no-alert-exceeds-max] [--disable-cache]
-#                                 [--database DIR]
+#                                 [--database DIR] [--tcp-addr ADDR] [--port PORT]
 #   scripts/clamd.sh start NAME        # a named instance of the project's, with its preset options
 #   scripts/clamd.sh stop [NAME|all]
 #   scripts/clamd.sh env [NAME]        # prints CLAMD_PORT=… CLAMD_SOCKET=… CLAMD_PID=…
@@ -83,7 +83,7 @@ preset() {
 start() {
   # shellcheck disable=SC2046
   [[ $# -eq 0 ]] && set -- $(preset)
-  local stream_max="100M" cache="no" alert="yes" limits="" database="$repo/testdata/signatures"
+  local stream_max="100M" cache="no" alert="yes" limits="" database="$repo/testdata/signatures" tcp_addr="127.0.0.1" want_port=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
       --stream-max-length) stream_max="$2"; shift 2 ;;
@@ -92,6 +92,8 @@ start() {
       --no-alert-exceeds-max) alert="no"; shift ;;
       --disable-cache) cache="yes"; shift ;;
       --database) database="$2"; shift 2 ;;   # a test's own signature set (e.g. a .cud it updates)
+      --tcp-addr) tcp_addr="$2"; shift 2 ;;   # replicas on 127.0.0.2, 127.0.0.3, ::1 (discovery)
+      --port) want_port="$2"; shift 2 ;;      # replicas behind one name share a port
       *) echo "clamd.sh: unknown option $1" >&2; exit 2 ;;
     esac
   done
@@ -109,7 +111,7 @@ Foreground yes
 $user_line
 LocalSocket $dir/clamd.sock
 LocalSocketMode 666
-TCPAddr 127.0.0.1
+TCPAddr $tcp_addr
 DatabaseDirectory $database
 PidFile $dir/clamd.pid
 LogFile $dir/clamd.log
@@ -123,7 +125,8 @@ DisableCache $cache
 SelfCheck 0
 EOF
 )"
-  if running && ping_clamd && [[ "$(grep -v '^TCPSocket ' "$dir/clamd.conf" 2>/dev/null)" == "$options" ]]; then
+  if running && ping_clamd && [[ "$(grep -v '^TCPSocket ' "$dir/clamd.conf" 2>/dev/null)" == "$options" ]] \
+    && [[ -z "$want_port" || "$want_port" == "$(cat "$dir/port")" ]]; then
     print_env; return 0
   fi
   if [[ -f "$dir/clamd.pid" ]]; then
@@ -135,7 +138,10 @@ EOF
   local port
   # A restarted instance keeps its port, as a restarted container keeps its address. Ports come
   # from below the kernel's ephemeral range, so no other test's server takes it meanwhile.
-  if [[ -f "$dir/port" ]] && node "$repo/scripts/ports.js" bindable "$(cat "$dir/port")"; then
+  if [[ -n "$want_port" ]]; then
+    port="$want_port"
+    echo "$port" > "$dir/port"
+  elif [[ -f "$dir/port" ]] && node "$repo/scripts/ports.js" bindable "$(cat "$dir/port")"; then
     port="$(cat "$dir/port")"
   else
     port="$(node "$repo/scripts/ports.js" clamd)"

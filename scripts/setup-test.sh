@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What the tests need beyond the demo's set-up (scripts/setup.sh): Chromium for the dashboard
-# test, stunnel4 and openssl for the TLS tests, and moto (an S3-compatible server, from PyPI) in
+# test, stunnel4 and openssl for the TLS tests, dnsmasq for the discovery tests, and moto (an S3-compatible server, from PyPI) in
 # .venv for the S3 upload tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -32,6 +32,10 @@ command -v openssl >/dev/null || missing+=(openssl)
 if ((${#missing[@]})); then
   apt_install "${missing[@]}"
 fi
+
+# dnsmasq: the DNS server on loopback that discovery.test.js starts (dnsmasq-base: the program
+# alone, no system service taking port 53).
+command -v dnsmasq >/dev/null || [[ -x /usr/sbin/dnsmasq ]] || apt_install dnsmasq-base
 
 # moto[server]: the S3-compatible server the S3 upload tests start (__test__/helpers/s3.js).
 if [[ ! -x .venv/bin/moto_server ]]; then

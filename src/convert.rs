@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clamd_client::client::{CallError, ClientConfig, ScanOutcome};
+use clamd_client::discovery::ResolverSpec;
 use clamd_client::error::ClamError;
 use clamd_client::file;
 use clamd_client::observe::Event;
@@ -16,12 +17,40 @@ use crate::{
 
 /// The client's configuration from the shim's normalised options.
 pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
-  let endpoints = options.endpoints.iter().map(endpoint).collect::<Result<Vec<_>, _>>()?;
-  if endpoints.is_empty() {
+  let mut endpoints = Vec::new();
+  let mut discover = Vec::new();
+  for e in &options.endpoints {
+    let parsed = endpoint(e)?;
+    if e.discover == Some(true) {
+      if parsed.is_unix() {
+        return Err("discovery is for tcp and tls endpoints".into());
+      }
+      discover.push(parsed);
+    } else {
+      endpoints.push(parsed);
+    }
+  }
+  if endpoints.is_empty() && discover.is_empty() {
     return Err("at least one clamd endpoint is required".into());
   }
+  let resolver = if options.resolver.is_empty() {
+    ResolverSpec::System
+  } else {
+    let servers = options
+      .resolver
+      .iter()
+      .map(|s| {
+        s.parse::<std::net::SocketAddr>()
+          .map_err(|_| format!("invalid resolver address {s:?}: expected ip:port"))
+      })
+      .collect::<Result<Vec<_>, _>>()?;
+    ResolverSpec::Nameservers(servers)
+  };
   Ok(ClientConfig {
     endpoints,
+    discover,
+    resolver,
+    discover_interval: Duration::from_millis(options.discover_interval.max(1000.0) as u64),
     idle_timeout: ms(options.timeout),
     connect_timeout: ms(options.connect_timeout),
     queue_timeout: ms(options.queue_timeout),
@@ -90,6 +119,7 @@ pub fn endpoint_object(e: &Endpoint) -> EndpointObject {
     port,
     path,
     tls: None,
+    discover: None,
   }
 }
 
@@ -101,6 +131,7 @@ pub fn clamscan() -> EndpointObject {
     port: None,
     path: None,
     tls: None,
+    discover: None,
   }
 }
 
@@ -257,6 +288,9 @@ pub fn client_event(event: Event) -> ClientEvent {
     to: None,
     attempt: None,
     error: None,
+    name: None,
+    added: None,
+    removed: None,
   };
   match event {
     Event::Down { endpoint, error } => {
@@ -282,6 +316,12 @@ pub fn client_event(event: Event) -> ClientEvent {
       e.endpoint = endpoint.as_ref().map(endpoint_object);
       e.attempt = Some(attempt);
       e.error = failed(error, None).error;
+    }
+    Event::Discovery { name, added, removed } => {
+      e.kind = "discovery".into();
+      e.name = Some(name);
+      e.added = Some(added.iter().map(endpoint_object).collect());
+      e.removed = Some(removed.iter().map(endpoint_object).collect());
     }
   }
   e

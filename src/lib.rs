@@ -33,6 +33,9 @@ pub struct EndpointObject {
   pub path: Option<String>,
   /// A TLS endpoint's settings (into Rust only; results name the endpoint without them).
   pub tls: Option<TlsObject>,
+  /// A tcp or tls endpoint whose host is a name to discover: each of its addresses becomes an
+  /// endpoint (into Rust only).
+  pub discover: Option<bool>,
 }
 
 /// TLS settings as Node's `tls` takes them, PEM text (the shim joins Buffers and lists into one).
@@ -102,6 +105,10 @@ pub struct ClientOptions {
   pub max_file_size: f64,
   /// Sessions older than this many milliseconds close after their in-flight requests; 0: kept.
   pub max_connection_age: f64,
+  /// Nameservers (`ip:port`) for discovered names; empty: the system resolver.
+  pub resolver: Vec<String>,
+  /// Discovered names are resolved again every this many milliseconds.
+  pub discover_interval: f64,
 }
 
 /// Per-call options.
@@ -189,6 +196,7 @@ pub fn scan_error_reasons() -> Vec<String> {
 pub struct EndpointState {
   pub endpoint: EndpointObject,
   pub down: bool,
+  pub draining: bool,
   pub sessions: u32,
   pub in_flight: u32,
   pub queued: u32,
@@ -205,6 +213,10 @@ pub struct ClientEvent {
   pub to: Option<EndpointObject>,
   pub attempt: Option<u32>,
   pub error: Option<NativeError>,
+  /// `discovery`: the name, and its addresses that joined and left.
+  pub name: Option<String>,
+  pub added: Option<Vec<EndpointObject>>,
+  pub removed: Option<Vec<EndpointObject>>,
 }
 
 type ChunkSender = mpsc::Sender<std::result::Result<Vec<u8>, ClamError>>;
@@ -524,10 +536,11 @@ impl NativeClient {
     }
   }
 
-  /// Sends PING, VERSION or STATS to endpoint `index` itself (no failover): per-endpoint metrics.
+  /// Sends PING, VERSION or STATS to the endpoint named `endpoint` (`tcp://host:port`, ...)
+  /// itself, with no failover: per-endpoint metrics.
   #[napi]
-  pub async fn command_at(&self, index: u32, name: String) -> Outcome {
-    match self.client.command_at(index as usize, &name).await {
+  pub async fn command_to(&self, endpoint: String, name: String) -> Outcome {
+    match self.client.command_to(&endpoint, &name).await {
       Ok(text) => Outcome {
         reply: text,
         ..reply_outcome(
@@ -558,7 +571,7 @@ impl NativeClient {
     }
   }
 
-  /// Each endpoint's state now, in the order of `endpoints`.
+  /// Each endpoint's state now: the live ones, then those draining.
   #[napi]
   pub fn endpoint_states(&self) -> Vec<EndpointState> {
     self
@@ -568,6 +581,7 @@ impl NativeClient {
       .map(|p| EndpointState {
         endpoint: convert::endpoint_object(&p.endpoint),
         down: p.down,
+        draining: p.draining,
         sessions: p.sessions as u32,
         in_flight: p.in_flight as u32,
         queued: p.queued as u32,

@@ -1,6 +1,6 @@
 'use strict'
-// Certificates made with openssl for the TLS tests (a CA, a server certificate for localhost and
-// 127.0.0.1, an expired one, a self-signed one, one from a CA nobody trusts, a client certificate),
+// Certificates made with openssl for the TLS tests (a CA, a server certificate for localhost,
+// tls.clamd.test (discovery.test.js) and 127.0.0.1, an expired one, a self-signed one, one from a CA nobody trusts, a client certificate),
 // and a real stunnel4 in front of a clamd, stopped when the test file ends.
 const { execFileSync, spawn } = require('node:child_process')
 const fs = require('node:fs')
@@ -24,7 +24,7 @@ function makeCertificates() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-tls-'))
   test.after(() => fs.rmSync(dir, { recursive: true, force: true }))
   const ext = (name, lines) => fs.writeFileSync(path.join(dir, name), lines.join('\n') + '\n')
-  ext('server.ext', ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:localhost,IP:127.0.0.1'])
+  ext('server.ext', ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:localhost,DNS:tls.clamd.test,IP:127.0.0.1'])
   ext('client.ext', ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=clientAuth'])
   const ca = (name) => {
     openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=pompelmi test ${name}`], dir)

@@ -5,7 +5,7 @@
 //   pompelmi_scans_total{verdict, reason}       counter: clean, malicious, scan_error (by reason), failed
 //   pompelmi_scan_duration_seconds              histogram of every scan's duration
 //   pompelmi_payload_bytes_total                counter: payload bytes clamd received
-//   pompelmi_endpoint_up{endpoint}              gauge: 1 up, 0 down
+//   pompelmi_endpoint_up{endpoint}              gauge: 1 up, 0 down (or draining)
 //   pompelmi_endpoint_in_flight{endpoint}       gauge: requests sent or being sent
 //   pompelmi_endpoint_queued{endpoint}          gauge: calls waiting for a request slot
 //   pompelmi_signature_age_seconds{endpoint}    gauge: age of clamd's signature database (from VERSION)
@@ -101,7 +101,7 @@ function register(registry, client) {
       return [...buckets, { metricName: `${name}_sum`, value: latency.sumMs / 1000 }, { metricName: `${name}_count`, value: latency.count }]
     }),
     metric('pompelmi_payload_bytes_total', 'Payload bytes clamd received', 'counter', () => [{ value: now().bytes }]),
-    metric('pompelmi_endpoint_up', 'Whether the endpoint is up (1) or down (0)', 'gauge', () =>
+    metric('pompelmi_endpoint_up', 'Whether the endpoint is up (1) or down or draining (0)', 'gauge', () =>
       [...now().endpoints.values()].map((e) => ({ labels: { endpoint: e.endpoint }, value: e.state === 'up' ? 1 : 0 })),
     ),
     metric('pompelmi_endpoint_in_flight', 'Requests sent or being sent to the endpoint', 'gauge', () =>

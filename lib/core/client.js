@@ -163,10 +163,10 @@ class ClamdBackend {
   #native
 
   constructor(target) {
-    const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge } = target
-    const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge }
+    const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge, resolver, discoverInterval } = target
+    const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge, resolver, discoverInterval }
     try {
-      // Endpoint events (down, up, failover, retry) go to the diagnostics channels.
+      // Endpoint events (down, up, failover, retry, discovery) go to the diagnostics channels.
       this.#native = new binding.NativeClient(options, completed, diagnostics.publishEvent)
     } catch (cause) {
       // What only the native side can check (a PEM that does not parse): an option error too.
@@ -194,37 +194,41 @@ class ClamdBackend {
     return outcome.reply
   }
 
-  /** Per endpoint: the clamd version and signature date last fetched (in the background). */
-  #versions = []
-  #versionsFetched = 0
+  /** Per endpoint name: the clamd version and signature date last fetched, and when asked. */
+  #versions = new Map()
 
   metrics() {
     const stats = this.#native.scanStats()
-    const states = this.#native.endpointStates()
-    this.#refreshVersions(states.length)
-    const endpoints = states.map((s, i) => ({
-      endpoint: endpointName(s.endpoint),
-      state: s.down ? 'down' : 'up',
-      sessions: s.sessions,
-      inFlight: s.inFlight,
-      queued: s.queued,
-      version: null,
-      databaseVersion: null,
-      databaseDate: null,
-      ...this.#versions[i],
-    }))
+    const endpoints = this.#native.endpointStates().map((s) => {
+      const name = endpointName(s.endpoint)
+      return {
+        endpoint: name,
+        state: s.draining ? 'draining' : s.down ? 'down' : 'up',
+        sessions: s.sessions,
+        inFlight: s.inFlight,
+        queued: s.queued,
+        version: null,
+        databaseVersion: null,
+        databaseDate: null,
+        ...this.#version(name, s),
+      }
+    })
+    // Endpoints that left (discovery) are forgotten.
+    if (this.#versions.size > endpoints.length) for (const name of this.#versions.keys()) if (!endpoints.some((e) => e.endpoint === name)) this.#versions.delete(name)
     return require('./metrics.js').scanMetrics(stats, endpoints) // loaded on first use
   }
 
-  /** VERSION from each endpoint, at most once a minute, without waiting for it. */
-  #refreshVersions(count) {
-    if (Date.now() - this.#versionsFetched < 60_000) return
-    this.#versionsFetched = Date.now()
-    for (let i = 0; i < count; i++) {
-      this.#native.commandAt(i, 'VERSION').then((outcome) => {
-        if (!outcome.error) this.#versions[i] = require('./metrics.js').parseVersion(outcome.reply)
+  /** What VERSION last said on an endpoint; asked again, without waiting, at most once a minute. */
+  #version(name, state) {
+    let known = this.#versions.get(name)
+    if (!known) this.#versions.set(name, (known = { fetched: 0, parsed: undefined }))
+    if (!state.down && !state.draining && Date.now() - known.fetched >= 60_000) {
+      known.fetched = Date.now()
+      this.#native.commandTo(name, 'VERSION').then((outcome) => {
+        if (!outcome.error) known.parsed = require('./metrics.js').parseVersion(outcome.reply)
       })
     }
+    return known.parsed
   }
 
   close() {

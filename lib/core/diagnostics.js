@@ -4,7 +4,8 @@
 //     per scan call, with one context object { kind, endpoint, bytes, verdict, reason, viruses,
 //     durationMs, attempt };
 //   - the channels `pompelmi:endpoint:down` { endpoint, error }, `pompelmi:endpoint:up`
-//     { endpoint }, `pompelmi:failover` { from, to }, `pompelmi:retry` { endpoint, attempt, error }.
+//     { endpoint }, `pompelmi:failover` { from, to }, `pompelmi:retry` { endpoint, attempt, error },
+//     `pompelmi:discovery` { name, added, removed } (a discovered name's addresses changed).
 // node:diagnostics_channel is loaded with the first client, not with the package, and nothing
 // is built or published unless someone subscribes. Where it cannot be loaded (a bundler that
 // stubs Node's modules) there is simply no tracing.
@@ -24,6 +25,7 @@ function channels() {
         up: diagnostics.channel('pompelmi:endpoint:up'),
         failover: diagnostics.channel('pompelmi:failover'),
         retry: diagnostics.channel('pompelmi:retry'),
+        discovery: diagnostics.channel('pompelmi:discovery'),
       }
     } catch {
       dc = null
@@ -55,6 +57,7 @@ function publishEvent(event) {
   else if (event.type === 'up') channel.publish({ endpoint })
   else if (event.type === 'failover') channel.publish({ from: endpointName(event.from), to: endpointName(event.to) })
   else if (event.type === 'retry') channel.publish({ endpoint, attempt: event.attempt, error })
+  else if (event.type === 'discovery') channel.publish({ name: event.name, added: event.added.map(endpointName), removed: event.removed.map(endpointName) })
 }
 
 module.exports = { scanTrace, scanContext, publishEvent }

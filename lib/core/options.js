@@ -45,6 +45,7 @@ const DEFAULTS = Object.freeze({
   // answers OK for them.
   maxFileSize: 100 * 1024 * 1024,
   maxConnectionAge: 5 * 60 * 1000,
+  discoverInterval: 30000,
   readyTimeout: 30000,
   readyInterval: 500,
 })
@@ -134,6 +135,19 @@ function withTls(endpoint, tls) {
   return settings ? { ...endpoint, kind: 'tls', tls: settings } : endpoint
 }
 
+/** `discover: true` on a TCP endpoint: its name's every address becomes an endpoint. */
+function withDiscover(endpoint, discover) {
+  if (discover === undefined || discover === null || discover === false) return endpoint
+  if (discover !== true) throw invalidOption('discover', 'a boolean', discover)
+  return { ...endpoint, discover: true }
+}
+
+/** A UNIX endpoint takes no `tls` and no `discover`. */
+function unixOnly(tls, discover) {
+  noTls(tls)
+  if (discover !== undefined && discover !== null && discover !== false) throw invalidOption('discover', 'absent on a UNIX socket endpoint (discovery resolves a TCP host name)', discover)
+}
+
 /** A UNIX endpoint takes no `tls`: there is no TLS over a local socket. */
 function noTls(tls) {
   if (tls !== undefined && tls !== null && tls !== false) throw invalidOption('tls', 'absent on a UNIX socket endpoint (TLS is for TCP)', tls)
@@ -144,34 +158,50 @@ function unixEndpoint(socket) {
   return { kind: 'unix', path: path.resolve(socket) }
 }
 
-/** An endpoint's name in reports and errors: `tcp://host:port`, `tls://host:port`, `unix:/path` or `clamscan`. */
+/**
+ * An endpoint's name in reports and errors: `tcp://host:port`, `tls://host:port`, `unix:/path` or
+ * `clamscan`; a discovered name before it resolves `dns+tcp://name:port` (its addresses, once
+ * resolved, are named like any TCP endpoint).
+ */
 function endpointName(e) {
   if (!e) return null
+  if (e.discover) return `dns+${e.kind}://${e.host}:${e.port}`
   if (e.kind === 'tcp' || e.kind === 'tls') return e.host.includes(':') ? `${e.kind}://[${e.host}]:${e.port}` : `${e.kind}://${e.host}:${e.port}`
   if (e.kind === 'unix') return `unix:${e.path}`
   return 'clamscan'
 }
 
+const GRAMMAR = 'made of { host, port, tls, discover }, { socket }, "tcp://host:port", "tls://host:port", "dns+tcp://host:port", "dns+tls://host:port" or "unix:/path"'
+
 /**
- * The one parser of the endpoint grammar: `{ host, port, tls }`, `{ socket }`, `tcp://host:port`,
- * `tls://host:port` or `unix:/path` → the native endpoint object.
+ * The one parser of the endpoint grammar: `{ host, port, tls, discover }`, `{ socket }`,
+ * `tcp://host:port`, `tls://host:port`, `dns+tcp://host:port`, `dns+tls://host:port` or
+ * `unix:/path` → the native endpoint object.
  */
 function parseEndpoint(spec) {
   if (typeof spec === 'string') {
     if (spec.startsWith('unix:')) return unixEndpoint(spec.replace(/^unix:(\/\/)?/, ''))
-    const m = /^(tcp|tls):\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(spec)
-    if (m) return withTls(tcpEndpoint(m[2].replace(/^\[|\]$/g, ''), m[3]), m[1] === 'tls')
-    throw invalidOption('endpoints', 'made of { host, port, tls }, { socket }, "tcp://host:port", "tls://host:port" or "unix:/path"', spec)
+    const m = /^(dns\+)?(tcp|tls):\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(spec)
+    if (m) return withDiscover(withTls(tcpEndpoint(m[3].replace(/^\[|\]$/g, ''), m[4]), m[2] === 'tls'), m[1] ? true : undefined)
+    throw invalidOption('endpoints', GRAMMAR, spec)
   }
   if (spec && typeof spec === 'object') {
-    const { socket, host, port, tls } = own(spec, 'endpoints')
+    const { socket, host, port, tls, discover } = own(spec, 'endpoints')
     if (socket) {
-      noTls(tls)
+      unixOnly(tls, discover)
       return unixEndpoint(socket)
     }
-    return withTls(tcpEndpoint(host, port), tls)
+    return withDiscover(withTls(tcpEndpoint(host, port), tls), discover)
   }
-  throw invalidOption('endpoints', 'made of { host, port }, { socket }, "tcp://host:port" or "unix:/path"', spec)
+  throw invalidOption('endpoints', GRAMMAR, spec)
+}
+
+/** `resolver`: nameservers as `'ip:port'` strings (IPv6 as `'[::1]:53'`); absent: the system's. */
+function resolverOption(value) {
+  if (value === undefined || value === null) return []
+  const valid = (s) => typeof s === 'string' && /^(\d{1,3}(\.\d{1,3}){3}|\[[0-9a-fA-F:.]+\]):\d{1,5}$/.test(s) && Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535
+  if (!Array.isArray(value) || value.length === 0 || !value.every(valid)) throw invalidOption('resolver', "a non-empty array of 'ip:port' strings", value)
+  return [...value]
 }
 
 /**
@@ -249,7 +279,7 @@ function computeTarget(options) {
       throw invalidOption('endpoints', 'a non-empty array', opts.endpoints)
     }
     // Two ways to name clamd in one options object: which one was meant is not guessed.
-    const also = ['host', 'port', 'socket', 'tls'].filter((k) => opts[k] !== undefined)
+    const also = ['host', 'port', 'socket', 'tls', 'discover'].filter((k) => opts[k] !== undefined)
     if (also.length) {
       const err = new TypeError(`The "endpoints" option cannot be combined with ${also.map((k) => `"${k}"`).join(', ')}: list every clamd in "endpoints"`)
       err.code = 'ERR_INVALID_ARG_VALUE'
@@ -257,12 +287,14 @@ function computeTarget(options) {
     }
     endpoints = opts.endpoints.map(parseEndpoint)
   } else if (opts.host !== undefined || opts.port !== undefined || opts.socket !== undefined) {
-    if (opts.socket) noTls(opts.tls)
-    endpoints = [opts.socket ? unixEndpoint(opts.socket) : withTls(tcpEndpoint(opts.host, opts.port), opts.tls)]
+    if (opts.socket) unixOnly(opts.tls, opts.discover)
+    endpoints = [opts.socket ? unixEndpoint(opts.socket) : withDiscover(withTls(tcpEndpoint(opts.host, opts.port), opts.tls), opts.discover)]
   } else if (opts.tls !== undefined && opts.tls !== null && opts.tls !== false) {
     // TLS with no clamd named: local mode has no connection to encrypt; silently ignoring it would
     // leave a user believing the scan went over TLS.
     throw invalidOption('tls', 'used with host/port or endpoints (local mode has no connection)', opts.tls)
+  } else if (opts.discover !== undefined && opts.discover !== null && opts.discover !== false) {
+    throw invalidOption('discover', 'used with host/port (local mode has no clamd to discover)', opts.discover)
   }
   const maxFileSize = nonNegative(opts, 'maxFileSize', DEFAULTS.maxFileSize, { integer: true })
   if (!endpoints) {
@@ -287,6 +319,8 @@ function computeTarget(options) {
     maxConnections: nonNegative(opts, 'maxConnections', DEFAULTS.maxConnections, { integer: true }),
     fdpass: opts.fdpass === undefined ? true : Boolean(opts.fdpass),
     maxConnectionAge: nonNegative(opts, 'maxConnectionAge', DEFAULTS.maxConnectionAge),
+    resolver: resolverOption(opts.resolver),
+    discoverInterval: nonNegative(opts, 'discoverInterval', DEFAULTS.discoverInterval, { min: 1000 }),
   }
   target.key = JSON.stringify(target)
   target.verdictKey = JSON.stringify(['clamd', endpoints.map(endpointName).sort(), maxFileSize])

@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 pub use crate::cancel::Cancel;
+use crate::discovery::{Resolver, ResolverSpec};
+use crate::endpoints::{EndpointSet, PoolSettings, Snapshot};
 use crate::error::ClamError;
 use crate::file::{self, FileId, Opened};
 use crate::metrics::ScanMetrics;
@@ -31,7 +33,13 @@ use crate::transport::Endpoint;
 
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
+  /// Fixed endpoints.
   pub endpoints: Vec<Endpoint>,
+  /// TCP or TLS endpoints whose host is a name to discover: each of its addresses becomes an
+  /// endpoint, re-resolved every `discover_interval`.
+  pub discover: Vec<Endpoint>,
+  pub resolver: ResolverSpec,
+  pub discover_interval: Duration,
   /// Idle timeout: each write, and the wait for a reply once a request is sent (restarted by
   /// every byte clamd sends).
   pub idle_timeout: Option<Duration>,
@@ -100,7 +108,7 @@ pub struct Client {
   observer: Option<Observer>,
   /// Counters of every scan's end (`metrics()`).
   pub metrics: ScanMetrics,
-  pools: Vec<Arc<EndpointPool>>,
+  endpoints: Arc<EndpointSet>,
   connections: Arc<ConnectionCount>,
   closed: AtomicBool,
   rotation: AtomicUsize,
@@ -169,29 +177,28 @@ impl Client {
     Client::with_observer(config, None)
   }
 
-  /// A client whose endpoints' events (down, up, failover, retry) go to `observer`.
+  /// A client whose endpoints' events (down, up, failover, retry, discovery) go to `observer`.
   pub fn with_observer(config: ClientConfig, observer: Option<Observer>) -> Self {
     let connections = Arc::new(ConnectionCount::default());
-    let pools = config
-      .endpoints
-      .iter()
-      .map(|e| {
-        EndpointPool::new(
-          e.clone(),
-          config.idle_timeout,
-          config.connect_timeout,
-          config.max_connections,
-          connections.clone(),
-          observer.clone(),
-          config.max_connection_age,
-        )
-      })
-      .collect();
+    let endpoints = EndpointSet::new(
+      config.endpoints.clone(),
+      config.discover.clone(),
+      Resolver::new(config.resolver.clone()),
+      config.discover_interval,
+      PoolSettings {
+        idle: config.idle_timeout,
+        connect_timeout: config.connect_timeout,
+        max_connections: config.max_connections,
+        max_age: config.max_connection_age,
+        connections: connections.clone(),
+        observer: observer.clone(),
+      },
+    );
     Client {
       config,
       observer,
       metrics: ScanMetrics::default(),
-      pools,
+      endpoints,
       connections,
       closed: AtomicBool::new(false),
       rotation: AtomicUsize::new(0),
@@ -202,45 +209,60 @@ impl Client {
   /// skipping those that already failed in this round. An endpoint that is down is tried by
   /// one call at a time, at most once a second (`first_round`; later rounds try it anyway);
   /// when that leaves none, the call is answered at once with why the endpoint went down.
-  fn pick(&self, excluded: &[usize], first_round: bool) -> Pick {
+  fn pick(&self, pools: &Snapshot, excluded: &[Arc<EndpointPool>], first_round: bool) -> Pick {
+    let n = pools.len();
+    if n == 0 {
+      return Pick::Exhausted;
+    }
     // Ties go round-robin, so that a burst of calls does not all land on the first endpoint.
-    let n = self.pools.len();
     let start = self.rotation.fetch_add(1, Ordering::Relaxed) % n;
-    let order = || (0..n).map(move |k| (start + k) % n).filter(|i| !excluded.contains(i));
+    let is_excluded = |p: &Arc<EndpointPool>| excluded.iter().any(|e| Arc::ptr_eq(e, p));
+    let order = || (0..n).map(move |k| &pools[(start + k) % n]).filter(|p| !is_excluded(p));
     // The common case, every candidate up: the least outstanding one, found without allocating.
-    let best_up = order()
-      .filter(|&i| !self.pools[i].is_down())
-      .min_by_key(|&i| self.pools[i].outstanding());
-    if let Some(i) = best_up {
-      if let Availability::Up = self.pools[i].claim() {
-        return Pick::Use { index: i, trial: false };
+    let best_up = order().filter(|p| !p.is_down()).min_by_key(|p| p.outstanding());
+    if let Some(p) = best_up {
+      if let Availability::Up = p.claim() {
+        return Pick::Use {
+          pool: p.clone(),
+          trial: false,
+        };
       }
     }
-    let mut candidates: Vec<usize> = order().collect();
+    let mut candidates: Vec<&Arc<EndpointPool>> = order().collect();
     if candidates.is_empty() {
       return Pick::Exhausted;
     }
-    candidates.sort_by_key(|&i| (self.pools[i].is_down(), self.pools[i].outstanding()));
+    candidates.sort_by_key(|p| (p.is_down(), p.outstanding()));
     let mut down = None;
-    for &i in &candidates {
-      match self.pools[i].claim() {
-        Availability::Up => return Pick::Use { index: i, trial: false },
-        Availability::Trial => return Pick::Use { index: i, trial: true },
-        Availability::Down(_) if !first_round => return Pick::Use { index: i, trial: false },
+    for p in candidates {
+      match p.claim() {
+        Availability::Up => {
+          return Pick::Use {
+            pool: p.clone(),
+            trial: false,
+          }
+        }
+        Availability::Trial => {
+          return Pick::Use {
+            pool: p.clone(),
+            trial: true,
+          }
+        }
+        Availability::Down(_) if !first_round => {
+          return Pick::Use {
+            pool: p.clone(),
+            trial: false,
+          }
+        }
         Availability::Down(err) => {
           if down.is_none() {
-            down = Some((i, err));
+            down = Some((p.clone(), err));
           }
         }
       }
     }
-    let (index, error) = down.expect("every candidate is down");
-    Pick::AllDown { index, error }
-  }
-
-  /// Whether an endpoint other than `index`, not yet failed in this round, is healthy.
-  fn has_alternative(&self, excluded: &[usize], index: usize) -> bool {
-    (0..self.pools.len()).any(|i| i != index && !excluded.contains(&i) && !self.pools[i].is_down())
+    let (pool, error) = down.expect("every candidate is down");
+    Pick::AllDown { pool, error }
   }
 
   pub async fn scan(&self, payload: Payload, call: &CallOptions) -> Result<ScanOutcome, CallError> {
@@ -297,147 +319,29 @@ impl Client {
         });
       }
     }
-    let mut retries_left = self.config.retries;
-    let mut replayed = false;
-    let mut broken_in_round = false;
-    let mut resubmits = 0;
-    let mut excluded: Vec<usize> = Vec::new();
-    let mut last: Option<CallError> = None;
-    let mut attempts = 0u32;
+    let mut course = Course::new(self).await?;
     loop {
-      if self.closed.load(Ordering::SeqCst) {
-        return Err(CallError {
-          error: ClamError::Closed,
-          endpoint: None,
-        });
-      }
-      let first_round = retries_left == self.config.retries;
-      let (index, trial) = match self.pick(&excluded, first_round) {
-        Pick::Use { index, trial } => (index, trial),
-        ended => {
-          let err = match ended {
-            // Every endpoint left is down: answer now, with this call's own failure if it had one.
-            Pick::AllDown { index, error } => last.take().unwrap_or(CallError {
-              error: error.unwrap_or(ClamError::HangUp),
-              endpoint: Some(self.pools[index].endpoint.clone()),
-            }),
-            // Every endpoint failed in this round.
-            _ => {
-              let err = last.take().expect("a failure ended the round");
-              if broken_in_round && !replayed {
-                // Sessions broke under the request (all clamd restarted at once, say): a broken
-                // session is not a dead endpoint, so the round is tried once more on new connections.
-                replayed = true;
-                broken_in_round = false;
-                excluded.clear();
-                last = Some(err);
-                continue;
-              }
-              err
-            }
-          };
-          // A TLS failure is not retried: the same certificate fails the same way.
-          if retries_left == 0 || !err.error.is_retryable() {
-            return Err(err);
-          }
-          retries_left -= 1;
-          report(&self.observer, || Event::Retry {
-            endpoint: err.endpoint.clone(),
-            attempt: self.config.retries - retries_left,
-            error: err.error.clone(),
-          });
-          excluded.clear();
-          last = Some(err);
-          tokio::time::sleep(self.config.retry_delay).await;
-          continue;
-        }
+      let (pool, trial) = course.next().await?;
+      let Some(body) = input.body_for(pool.endpoint(), self.config.fdpass) else {
+        return Err(course.last.take().expect("a stream is only lost after a failure"));
       };
-      let pool = &self.pools[index];
-      let Some(body) = input.body_for(&pool.endpoint, self.config.fdpass) else {
-        return Err(last.expect("a stream is only lost after a failure"));
-      };
-      // The call failed on another endpoint and goes on here: a failover.
-      if let Some(from) = last.as_ref().and_then(|l| l.endpoint.as_ref()) {
-        if *from != pool.endpoint {
-          report(&self.observer, || Event::Failover {
-            from: from.clone(),
-            to: pool.endpoint.clone(),
-          });
-        }
-      }
-      attempts += 1;
-      let result = self.attempt(pool, body, call, in_flight).await;
-      if trial {
-        pool.end_trial();
-      }
-      let failure = match result {
-        Ok((reply, bytes)) => {
-          pool.mark_up();
+      let result = self.attempt(&pool, body, call, in_flight).await;
+      match course.settle(&pool, trial, result.map_err(|f| (f.error, f.stage, f.body))) {
+        Settled::Done((reply, bytes)) => {
           return Ok(ScanOutcome {
             reply,
-            endpoint: Some(pool.endpoint.clone()),
+            endpoint: Some(pool.endpoint().clone()),
             bytes,
             duration: started.elapsed(),
             file_id,
-            attempts,
-          });
+            attempts: course.attempts,
+          })
         }
-        Err(failure) => failure,
-      };
-      let Failure { error, stage, body } = failure;
-      input.give_back(body);
-      let can_resend = !matches!(&input, Input::Stream(None));
-      let err = CallError {
-        error: error.clone(),
-        endpoint: Some(pool.endpoint.clone()),
-      };
-      if self.closed.load(Ordering::SeqCst) {
-        return Err(CallError {
-          error: ClamError::Closed,
-          endpoint: None,
-        });
-      }
-      // The session ended before the request went out, or was ended for another request's sake:
-      // nothing is wrong with this one, so it is sent again (bounded, should sessions keep ending).
-      let superseded =
-        stage == Stage::NotSent || (stage == Stage::Sent && can_resend && matches!(error, ClamError::Closed));
-      match stage {
-        Stage::Final => return Err(err),
-        _ if superseded && resubmits < 16 => {
-          resubmits += 1;
-          last = Some(err);
-        }
-        // Failover: another endpoint, at once.
-        Stage::Connect => {
-          excluded.push(index);
-          last = Some(err);
-        }
-        // The session broke before a verdict: another endpoint, at once, if there is one; else
-        // the request is replayed once on a new session of the same endpoint.
-        Stage::Sent
-          if can_resend && error.breaks_session() && (self.has_alternative(&excluded, index) || !replayed) =>
-        {
-          if self.has_alternative(&excluded, index) {
-            excluded.push(index);
-            broken_in_round = true;
-          } else {
-            replayed = true;
-          }
-          last = Some(err);
-        }
-        _ => {
-          if retries_left == 0 || !can_resend || !error.is_retryable() {
-            return Err(err);
-          }
-          retries_left -= 1;
-          report(&self.observer, || Event::Retry {
-            endpoint: err.endpoint.clone(),
-            attempt: self.config.retries - retries_left,
-            error: err.error.clone(),
-          });
-          excluded.clear();
-          last = Some(err);
-          tokio::time::sleep(self.config.retry_delay).await;
+        Settled::Failed(err) => return Err(err),
+        Settled::Again(body) => {
+          input.give_back(body);
+          let can_resend = !matches!(&input, Input::Stream(None));
+          course.decide(&pool, can_resend).await?;
         }
       }
     }
@@ -540,125 +444,273 @@ impl Client {
     result
   }
 
-  /// Sends PING, VERSION or STATS to the least busy healthy endpoint (failing over like scans).
+  /// Sends PING, VERSION or STATS to the least busy healthy endpoint, on a connection of its
+  /// own, under the same failover and retry policy as scans.
   pub async fn command(&self, name: &str) -> Result<(String, Endpoint), CallError> {
-    let mut retries_left = self.config.retries;
-    let mut excluded = Vec::new();
+    let mut course = Course::new(self).await?;
     loop {
-      if self.closed.load(Ordering::SeqCst) {
-        return Err(CallError {
-          error: ClamError::Closed,
-          endpoint: None,
-        });
-      }
-      let (index, trial) = match self.pick(&excluded, retries_left == self.config.retries) {
-        Pick::Use { index, trial } => (index, trial),
-        Pick::AllDown { index, error } => {
-          return Err(CallError {
-            error: error.unwrap_or(ClamError::HangUp),
-            endpoint: Some(self.pools[index].endpoint.clone()),
-          })
-        }
-        Pick::Exhausted => unreachable!("`excluded` is cleared before it holds every endpoint"),
-      };
-      let pool = &self.pools[index];
-      let result = crate::command::command_once(
-        &pool.endpoint,
-        name,
-        self.config.connect_timeout,
-        self.config.idle_timeout,
-      )
-      .await;
-      if trial {
-        pool.end_trial();
-      }
-      match result {
-        Ok(text) => {
-          pool.mark_up();
-          return Ok((text, pool.endpoint.clone()));
-        }
-        Err(error) => {
-          let err = CallError {
-            error: error.clone(),
-            endpoint: Some(pool.endpoint.clone()),
+      let (pool, trial) = course.next().await?;
+      let result = crate::command::command_once(&pool.connector, name, self.config.idle_timeout, false)
+        .await
+        .map_err(|error| {
+          let stage = if error.is_connect_failure() {
+            Stage::Connect
+          } else {
+            Stage::Sent
           };
-          // Connect failures (TLS ones included) fail over, as for scans; only retryable
-          // errors start another round.
-          if error.is_connect_failure() {
-            pool.mark_down(&error);
-          } else if !error.is_retryable() {
-            return Err(err);
-          }
-          excluded.push(index);
-          if excluded.len() < self.pools.len() {
-            continue;
-          }
-          if retries_left == 0 || !error.is_retryable() {
-            return Err(err);
-          }
-          retries_left -= 1;
-          excluded.clear();
-          tokio::time::sleep(self.config.retry_delay).await;
-        }
+          (error, stage, None)
+        });
+      match course.settle(&pool, trial, result) {
+        Settled::Done(text) => return Ok((text, pool.endpoint().clone())),
+        Settled::Failed(err) => return Err(err),
+        Settled::Again(_) => course.decide(&pool, true).await?,
       }
     }
   }
 
-  /// Sends PING, VERSION or STATS to endpoint `index` itself (per-endpoint metrics), with no
-  /// failover or retry.
-  pub async fn command_at(&self, index: usize, name: &str) -> Result<String, CallError> {
-    let pool = self.pools.get(index).ok_or(CallError {
-      error: ClamError::Internal(format!("no endpoint {index}")),
+  /// Sends PING, VERSION or STATS to the endpoint named `endpoint` itself (per-endpoint
+  /// metrics), with no failover or retry.
+  pub async fn command_to(&self, endpoint: &str, name: &str) -> Result<String, CallError> {
+    let pool = self.endpoints.find(endpoint).ok_or(CallError {
+      error: ClamError::Internal(format!("no endpoint {endpoint}")),
       endpoint: None,
     })?;
-    crate::command::command_once(
-      &pool.endpoint,
-      name,
-      self.config.connect_timeout,
-      self.config.idle_timeout,
-    )
-    .await
-    .map_err(|error| CallError {
-      error,
-      endpoint: Some(pool.endpoint.clone()),
-    })
+    crate::command::command_once(&pool.connector, name, self.config.idle_timeout, false)
+      .await
+      .map_err(|error| CallError {
+        error,
+        endpoint: Some(pool.endpoint().clone()),
+      })
   }
 
-  /// Each endpoint's state now (`metrics()`).
+  /// Each endpoint's state now (`metrics()`): the live ones, then those draining.
   pub fn pool_states(&self) -> Vec<PoolState> {
-    self.pools.iter().map(|p| p.state()).collect()
+    self.endpoints.states()
   }
 
   /// Ends every session; calls in flight and queued fail with `Closed`. Resolves once every
   /// connection is closed.
   pub async fn close(&self) {
     self.closed.store(true, Ordering::SeqCst);
-    for pool in &self.pools {
-      pool.close();
-    }
+    self.endpoints.close();
     self.connections.all_closed().await;
+  }
+
+  fn closed_error(&self) -> Option<CallError> {
+    self.closed.load(Ordering::SeqCst).then_some(CallError {
+      error: ClamError::Closed,
+      endpoint: None,
+    })
   }
 }
 
 impl Drop for Client {
   fn drop(&mut self) {
-    for pool in &self.pools {
-      pool.close();
-    }
+    self.endpoints.close();
   }
 }
 
 /// The endpoint chosen for an attempt.
 enum Pick {
   Use {
-    index: usize,
+    pool: Arc<EndpointPool>,
     trial: bool,
   },
-  /// Every endpoint not yet failed in this round is down; `error` is why `index` went down.
+  /// Every endpoint not yet failed in this round is down; `error` is why `pool` went down.
   AllDown {
-    index: usize,
+    pool: Arc<EndpointPool>,
     error: Option<ClamError>,
   },
-  /// Every endpoint failed in this round.
+  /// Every endpoint failed in this round (or there is none).
   Exhausted,
+}
+
+/// How an attempt ended, for the call's course.
+enum Settled<T> {
+  Done(T),
+  /// The call ends with this failure.
+  Failed(CallError),
+  /// Another attempt may follow (`Course::decide` says where); the body came back with it.
+  Again(Option<Body>),
+}
+
+/// One call's way across the endpoints: the one failover, replay and retry policy, for scans
+/// and commands alike, and the one place an endpoint is marked down.
+struct Course<'a> {
+  client: &'a Client,
+  pools: Snapshot,
+  retries_left: u32,
+  replayed: bool,
+  broken_in_round: bool,
+  resubmits: u32,
+  excluded: Vec<Arc<EndpointPool>>,
+  last: Option<CallError>,
+  /// The failure of the attempt just settled, and the stage it reached.
+  failed: Option<(ClamError, Stage)>,
+  attempts: u32,
+}
+
+impl<'a> Course<'a> {
+  /// A course over the endpoints live now (discovered names resolved first).
+  async fn new(client: &'a Client) -> Result<Course<'a>, CallError> {
+    client
+      .endpoints
+      .ready()
+      .await
+      .map_err(|error| CallError { error, endpoint: None })?;
+    Ok(Course {
+      client,
+      pools: client.endpoints.live(),
+      retries_left: client.config.retries,
+      replayed: false,
+      broken_in_round: false,
+      resubmits: 0,
+      excluded: Vec::new(),
+      last: None,
+      failed: None,
+      attempts: 0,
+    })
+  }
+
+  /// Starts a new retry round after `err`, or ends the call with it.
+  async fn retry_round(&mut self, err: CallError) -> Result<(), CallError> {
+    // A TLS failure is not retried: the same certificate fails the same way.
+    if self.retries_left == 0 || !err.error.is_retryable() {
+      return Err(err);
+    }
+    self.retries_left -= 1;
+    let config = &self.client.config;
+    report(&self.client.observer, || Event::Retry {
+      endpoint: err.endpoint.clone(),
+      attempt: config.retries - self.retries_left,
+      error: err.error.clone(),
+    });
+    self.excluded.clear();
+    self.last = Some(err);
+    tokio::time::sleep(config.retry_delay).await;
+    // A new round sees the endpoints live now.
+    self.pools = self.client.endpoints.live();
+    Ok(())
+  }
+
+  /// The endpoint for the next attempt, or the call's end.
+  async fn next(&mut self) -> Result<(Arc<EndpointPool>, bool), CallError> {
+    loop {
+      if let Some(err) = self.client.closed_error() {
+        return Err(err);
+      }
+      let first_round = self.retries_left == self.client.config.retries;
+      match self.client.pick(&self.pools, &self.excluded, first_round) {
+        Pick::Use { pool, trial } => {
+          // The call failed on another endpoint and goes on here: a failover.
+          if let Some(from) = self.last.as_ref().and_then(|l| l.endpoint.as_ref()) {
+            if from != pool.endpoint() {
+              report(&self.client.observer, || Event::Failover {
+                from: from.clone(),
+                to: pool.endpoint().clone(),
+              });
+            }
+          }
+          self.attempts += 1;
+          return Ok((pool, trial));
+        }
+        // Every endpoint left is down: answer now, with this call's own failure if it had one.
+        Pick::AllDown { pool, error } => {
+          let err = self.last.take().unwrap_or(CallError {
+            error: error.unwrap_or(ClamError::HangUp),
+            endpoint: Some(pool.endpoint().clone()),
+          });
+          self.retry_round(err).await?;
+        }
+        // Every endpoint failed in this round.
+        Pick::Exhausted => {
+          let Some(err) = self.last.take() else {
+            return Err(CallError {
+              error: ClamError::Internal("no clamd endpoint".into()),
+              endpoint: None,
+            });
+          };
+          if self.broken_in_round && !self.replayed {
+            // Sessions broke under the request (all clamd restarted at once, say): a broken
+            // session is not a dead endpoint, so the round is tried once more on new connections.
+            self.replayed = true;
+            self.broken_in_round = false;
+            self.excluded.clear();
+            self.last = Some(err);
+            continue;
+          }
+          self.retry_round(err).await?;
+        }
+      }
+    }
+  }
+
+  /// Records how an attempt on `pool` ended. A connect failure marks the endpoint down here,
+  /// and only here.
+  fn settle<T>(
+    &mut self,
+    pool: &Arc<EndpointPool>,
+    trial: bool,
+    result: Result<T, (ClamError, Stage, Option<Body>)>,
+  ) -> Settled<T> {
+    if trial {
+      pool.end_trial();
+    }
+    let (error, stage, body) = match result {
+      Ok(value) => {
+        pool.mark_up();
+        return Settled::Done(value);
+      }
+      Err(failure) => failure,
+    };
+    if let Some(err) = self.client.closed_error() {
+      return Settled::Failed(err);
+    }
+    if stage == Stage::Connect && error.is_connect_failure() {
+      pool.mark_down(&error);
+      self.client.endpoints.went_down(pool);
+    }
+    self.failed = Some((error, stage));
+    Settled::Again(body)
+  }
+
+  /// After a failed attempt on `pool`: where the call goes next, or its end.
+  ///
+  /// - before the request went out, or ended for another request's sake: sent again;
+  /// - a connect failure: another endpoint, at once (failover);
+  /// - a session that broke under the request: another healthy endpoint at once, if any; else
+  ///   replayed once on a new session of the same endpoint;
+  /// - anything else: `retries` decide, when the input can be sent again.
+  async fn decide(&mut self, pool: &Arc<EndpointPool>, can_resend: bool) -> Result<(), CallError> {
+    let (error, stage) = self.failed.take().expect("an attempt was settled");
+    let err = CallError {
+      error: error.clone(),
+      endpoint: Some(pool.endpoint().clone()),
+    };
+    let superseded =
+      stage == Stage::NotSent || (stage == Stage::Sent && can_resend && matches!(error, ClamError::Closed));
+    let has_alternative = || {
+      self
+        .pools
+        .iter()
+        .any(|p| !Arc::ptr_eq(p, pool) && !self.excluded.iter().any(|e| Arc::ptr_eq(e, p)) && !p.is_down())
+    };
+    match stage {
+      Stage::Final => return Err(err),
+      _ if superseded && self.resubmits < 16 => self.resubmits += 1,
+      Stage::Connect => self.excluded.push(pool.clone()),
+      Stage::Sent if can_resend && error.breaks_session() && (has_alternative() || !self.replayed) => {
+        if has_alternative() {
+          self.excluded.push(pool.clone());
+          self.broken_in_round = true;
+        } else {
+          self.replayed = true;
+        }
+      }
+      _ if !can_resend => return Err(err),
+      _ => return self.retry_round(err).await,
+    }
+    self.last = Some(err);
+    Ok(())
+  }
 }

@@ -5,20 +5,25 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::connector::Connector;
 use crate::error::{ClamError, Op};
 use crate::protocol::{self, ReplyEvent, ReplyReader};
-use crate::transport::{self, Endpoint};
 
 /// Sends one command and returns clamd's reply text.
 /// PING must be answered exactly `PONG`: anything else (an HTTP server on clamd's port) is no
 /// clamd.
+/// `probe`: a health probe, whose connect also ends within `idle`.
 pub async fn command_once(
-  endpoint: &Endpoint,
+  connector: &Connector,
   name: &str,
-  connect_timeout: Option<Duration>,
   idle: Option<Duration>,
+  probe: bool,
 ) -> Result<String, ClamError> {
-  let conn = transport::connect(endpoint, connect_timeout).await?;
+  let endpoint = &connector.endpoint;
+  let conn = match (probe, idle) {
+    (true, Some(limit)) => connector.connect_within(limit).await?,
+    _ => connector.connect().await?,
+  };
   let exchange = async {
     let (mut rd, mut wr) = conn.into_split();
     wr.write_all(&protocol::command(name))

@@ -3,8 +3,8 @@
 //! failover, replay and retry rules, and local `clamscan`. One error type, [`error::ClamError`].
 //!
 //! Layers, each importing only those above it in this list: `error`, `cancel`, `tls`, `transport`,
-//! `observe`, `metrics`,
-//! `file`, `source`, `command`, `session`, `pool`, `client`, `local`.
+//! `connector`, `discovery`, `observe`, `metrics`, `file`, `source`, `command`, `session`, `pool`,
+//! `endpoints`, `client`, `local`.
 
 #![deny(clippy::all)]
 // A failed request carries its body back for a replay; failures are rare, so no boxing.
@@ -15,6 +15,9 @@ pub use clamd_protocol as protocol;
 pub mod cancel;
 pub mod client;
 pub mod command;
+pub mod connector;
+pub mod discovery;
+pub mod endpoints;
 pub mod error;
 pub mod file;
 pub mod local;

@@ -1,6 +1,6 @@
 //! What happens to a client's endpoints, reported to one observer: an endpoint going down and
-//! coming back, a call failing over to another endpoint, a retry round. JS tracing and metrics
-//! hang off this one hook.
+//! coming back, a call failing over to another endpoint, a retry round, a discovered name's
+//! addresses changing. JS tracing and metrics hang off this one hook.
 
 use std::sync::Arc;
 
@@ -15,6 +15,12 @@ pub enum Event {
   Up { endpoint: Endpoint },
   /// A call failed on `from` and is sent to `to` instead.
   Failover { from: Endpoint, to: Endpoint },
+  /// A discovered name's addresses changed: `added` joined, `removed` drain.
+  Discovery {
+    name: String,
+    added: Vec<Endpoint>,
+    removed: Vec<Endpoint>,
+  },
   /// A call starts retry round `attempt` (1 for the first retry) after `error`.
   Retry {
     endpoint: Option<Endpoint>,

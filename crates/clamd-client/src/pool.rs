@@ -1,7 +1,8 @@
 //! The sessions of one clamd endpoint: a bounded number of connections, a bounded number of
 //! requests in flight (excess calls wait here instead of overflowing clamd's queue), and health:
 //! a connection failure marks the endpoint down until a PING probe, with a cooldown that starts
-//! at 1 s and doubles up to 30 s, finds it back.
+//! at 1 s and doubles up to 30 s, finds it back. A pool whose address left the endpoint set
+//! drains: its requests finish, it takes no new ones.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::connector::Connector;
 use crate::error::ClamError;
 use crate::observe::{report, Event, Observer};
 use crate::session::{ConnectionCount, Session, PIPELINE};
@@ -50,15 +52,16 @@ pub enum Availability {
 }
 
 pub struct EndpointPool {
-  pub endpoint: Endpoint,
+  pub connector: Arc<Connector>,
   idle: Option<Duration>,
-  connect_timeout: Option<Duration>,
   max_connections: usize,
   slots: Arc<Semaphore>,
   outstanding: AtomicUsize,
   sessions: Mutex<Vec<Arc<Session>>>,
   health: Mutex<Health>,
   closed: AtomicBool,
+  /// Left the endpoint set: no new work.
+  draining: AtomicBool,
   connections: Arc<ConnectionCount>,
   observer: Option<Observer>,
   /// Sessions older than this take no new requests and close once answered (`maxConnectionAge`):
@@ -72,6 +75,8 @@ pub struct EndpointPool {
 pub struct PoolState {
   pub endpoint: Endpoint,
   pub down: bool,
+  /// Left the endpoint set (discovery no longer lists it); finishing its requests.
+  pub draining: bool,
   /// Open (or opening) sessions.
   pub sessions: usize,
   /// Requests holding a slot (sent or being sent).
@@ -82,9 +87,8 @@ pub struct PoolState {
 
 impl EndpointPool {
   pub fn new(
-    endpoint: Endpoint,
+    connector: Connector,
     idle: Option<Duration>,
-    connect_timeout: Option<Duration>,
     max_connections: usize,
     connections: Arc<ConnectionCount>,
     observer: Option<Observer>,
@@ -92,9 +96,8 @@ impl EndpointPool {
   ) -> Arc<Self> {
     let max_connections = max_connections.max(1);
     Arc::new_cyclic(|this| EndpointPool {
-      endpoint,
+      connector: Arc::new(connector),
       idle,
-      connect_timeout,
       max_connections,
       slots: Arc::new(Semaphore::new(max_connections * PIPELINE)),
       outstanding: AtomicUsize::new(0),
@@ -107,11 +110,16 @@ impl EndpointPool {
         trial: false,
       }),
       closed: AtomicBool::new(false),
+      draining: AtomicBool::new(false),
       connections,
       observer,
       max_age,
       this: this.clone(),
     })
+  }
+
+  pub fn endpoint(&self) -> &Endpoint {
+    &self.connector.endpoint
   }
 
   pub fn is_down(&self) -> bool {
@@ -124,8 +132,9 @@ impl EndpointPool {
     let in_flight = capacity - self.slots.available_permits().min(capacity);
     let sessions = self.sessions.lock().unwrap().iter().filter(|s| !s.is_dead()).count();
     PoolState {
-      endpoint: self.endpoint.clone(),
+      endpoint: self.endpoint().clone(),
       down: self.is_down(),
+      draining: self.is_draining(),
       sessions,
       in_flight,
       queued: self.outstanding().saturating_sub(in_flight),
@@ -209,18 +218,11 @@ impl EndpointPool {
       sessions.retain(|s| !s.is_dead());
     }
     if want_new && sessions.len() < self.max_connections {
-      let this = self.this.clone();
       let session = Arc::new(Session::open(
-        self.endpoint.clone(),
+        self.connector.clone(),
         fildes,
         self.idle,
-        self.connect_timeout,
         self.connections.clone(),
-        Box::new(move |err| {
-          if let Some(pool) = this.upgrade() {
-            pool.mark_down(err);
-          }
-        }),
       ));
       sessions.push(session.clone());
       return session;
@@ -235,7 +237,30 @@ impl EndpointPool {
     })
   }
 
-  /// Marks the endpoint down after a failed connect and starts PING probes.
+  pub fn is_draining(&self) -> bool {
+    self.draining.load(Ordering::Relaxed)
+  }
+
+  /// Takes no new work: open sessions end once their requests are answered.
+  pub fn drain(&self) {
+    self.draining.store(true, Ordering::Relaxed);
+    for session in self.sessions.lock().unwrap().iter() {
+      session.retire();
+    }
+  }
+
+  /// Listed again before it finished draining: takes work again.
+  pub fn undrain(&self) {
+    self.draining.store(false, Ordering::Relaxed);
+  }
+
+  /// Drained: nothing in flight or waiting, every session ended.
+  pub fn is_drained(&self) -> bool {
+    self.outstanding() == 0 && self.sessions.lock().unwrap().iter().all(|s| s.is_dead())
+  }
+
+  /// Marks the endpoint down after a failed connect and starts PING probes (the client's
+  /// policy is the one caller).
   pub fn mark_down(&self, err: &ClamError) {
     let cooldown = {
       let mut health = self.health.lock().unwrap();
@@ -248,18 +273,18 @@ impl EndpointPool {
       health.cooldown
     };
     report(&self.observer, || Event::Down {
-      endpoint: self.endpoint.clone(),
+      endpoint: self.endpoint().clone(),
       error: err.clone(),
     });
     let this = self.this.clone();
-    let endpoint = self.endpoint.clone();
+    let connector = self.connector.clone();
     tokio::spawn(async move {
       let mut cooldown = cooldown;
       loop {
         tokio::time::sleep(cooldown).await;
         match this.upgrade() {
-          Some(pool) if !pool.closed.load(Ordering::Relaxed) => {
-            if crate::command::command_once(&endpoint, "PING", Some(PROBE_TIMEOUT), Some(PROBE_TIMEOUT))
+          Some(pool) if !pool.closed.load(Ordering::Relaxed) && !pool.is_draining() => {
+            if crate::command::command_once(&connector, "PING", Some(PROBE_TIMEOUT), true)
               .await
               .is_ok()
             {
@@ -290,7 +315,7 @@ impl EndpointPool {
     };
     if was_down {
       report(&self.observer, || Event::Up {
-        endpoint: self.endpoint.clone(),
+        endpoint: self.endpoint().clone(),
       });
     }
   }

@@ -90,6 +90,15 @@ fn system_roots() -> RootCertStore {
 
 impl TlsSettings {
   /// Builds the configuration; an option that cannot be used is an error message for the caller.
+  /// These settings for an address discovered under `name`: the certificate is checked against
+  /// the name (unless `servername` says otherwise), not against the address.
+  pub fn for_name(&self, name: &str) -> TlsSettings {
+    TlsSettings {
+      config: self.config.clone(),
+      servername: Some(self.servername.clone().unwrap_or_else(|| name.to_string())),
+    }
+  }
+
   pub fn new(options: TlsOptions) -> Result<TlsSettings, String> {
     let roots = match &options.ca {
       Some(pem) => {

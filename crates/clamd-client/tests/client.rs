@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use clamd_client::cancel::Cancel;
 use clamd_client::client::{CallOptions, Client, ClientConfig, Payload};
+use clamd_client::discovery::ResolverSpec;
 use clamd_client::error::ClamError;
 use clamd_client::protocol::Verdict;
 use clamd_client::transport::Endpoint;
@@ -151,6 +152,9 @@ fn config(endpoints: Vec<Endpoint>) -> ClientConfig {
     fdpass: false,
     max_file_size: None,
     max_connection_age: None,
+    discover: vec![],
+    resolver: ResolverSpec::System,
+    discover_interval: Duration::from_secs(30),
   }
 }
 

@@ -32,8 +32,8 @@ pub use requests::{Answer, Body, Failure, Request, RequestHandle, Stage};
 use requests::{LoadToken, Pending};
 
 use crate::cancel::Cancel;
+use crate::connector::Connector;
 use crate::error::ClamError;
-use crate::transport::Endpoint;
 
 /// Requests one session may have in flight.
 pub const PIPELINE: usize = 8;
@@ -187,12 +187,10 @@ pub struct Session {
 impl Session {
   /// Opens a session in the background; requests queue until it is connected.
   pub fn open(
-    endpoint: Endpoint,
+    connector: Arc<Connector>,
     fildes: bool,
     idle: Option<Duration>,
-    connect_timeout: Option<Duration>,
     connections: Arc<ConnectionCount>,
-    on_connect_error: Box<dyn Fn(&ClamError) + Send + Sync>,
   ) -> Session {
     let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
@@ -210,14 +208,7 @@ impl Session {
       last_read_ms: AtomicU64::new(0),
       last_busy_ms: AtomicU64::new(0),
     });
-    tokio::spawn(writer::run(
-      endpoint,
-      connect_timeout,
-      rx,
-      shared.clone(),
-      connections,
-      on_connect_error,
-    ));
+    tokio::spawn(writer::run(connector, rx, shared.clone(), connections));
     Session { tx, shared, fildes }
   }
 

@@ -11,21 +11,21 @@ use tokio::sync::mpsc;
 
 use super::requests::{Pending, SENT, WRITING};
 use super::{reader, Body, ConnectionCount, Failure, Lifecycle, Request, Shared, Stage, SESSION_IDLE};
+use crate::connector::Connector;
 use crate::error::{ClamError, Op};
 use crate::protocol::{self, ErrorReason, ScanReply};
 use crate::source::Source;
-use crate::transport::{self, ConnWrite, Endpoint};
+use crate::transport::{ConnWrite, Endpoint};
 
 pub(super) async fn run(
-  endpoint: Endpoint,
-  connect_timeout: Option<Duration>,
+  connector: Arc<Connector>,
   mut rx: mpsc::UnboundedReceiver<Request>,
   shared: Arc<Shared>,
   connections: Arc<ConnectionCount>,
-  on_connect_error: Box<dyn Fn(&ClamError) + Send + Sync>,
 ) {
   let _guard = connections.opened();
-  let connect = transport::connect(&endpoint, connect_timeout);
+  let endpoint = &connector.endpoint;
+  let connect = connector.connect();
   tokio::pin!(connect);
   let conn = loop {
     tokio::select! {
@@ -40,11 +40,10 @@ pub(super) async fn run(
   let conn = match conn {
     Ok(conn) => conn,
     Err(error) => {
+      // Every queued request gets the connect failure (`Stage::Connect`): the client's policy
+      // marks the endpoint down and fails over.
       *shared.connect_error.lock().unwrap() = Some(error.clone());
       shared.advance(Lifecycle::Closing);
-      if !matches!(error, ClamError::Closed) {
-        on_connect_error(&error);
-      }
       hand_back_queue(&shared, &mut rx, &error, Stage::Connect);
       return;
     }
@@ -52,14 +51,15 @@ pub(super) async fn run(
   let (rd, wr) = conn.into_split();
   let reader = {
     let shared = shared.clone();
-    let endpoint = endpoint.clone();
+    let connector = connector.clone();
     tokio::spawn(async move {
-      let err = reader::read_replies(rd, &endpoint, &shared).await;
+      let endpoint = &connector.endpoint;
+      let err = reader::read_replies(rd, endpoint, &shared).await;
       *shared.reader_error.lock().unwrap() = Some(err);
       shared.wake.notify_one();
     })
   };
-  let error = write_requests(wr, &endpoint, &mut rx, &shared).await;
+  let error = write_requests(wr, endpoint, &mut rx, &shared).await;
   // Teardown: nothing more is accepted; every unanswered request goes back to its caller.
   shared.advance(Lifecycle::Closing);
   let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();

@@ -1,0 +1,146 @@
+//! Name resolution for discovered endpoints: every A and AAAA address of a name, from the
+//! system resolver (getaddrinfo, which honours /etc/hosts and resolv.conf) or from nameservers of
+//! the caller's own (hickory-resolver, UDP then TCP). Answers are not cached here: the caller
+//! re-resolves on its own schedule (`discoverInterval`), whatever the records' TTL says.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::TokioResolver;
+
+use crate::error::ClamError;
+
+/// How names are resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ResolverSpec {
+  /// The system resolver.
+  #[default]
+  System,
+  /// These nameservers (`resolver: ['ip:port']`).
+  Nameservers(Vec<SocketAddr>),
+}
+
+/// A client's resolver; hickory's is built with the first resolution (on the runtime).
+pub struct Resolver {
+  spec: ResolverSpec,
+  dns: std::sync::OnceLock<Result<TokioResolver, String>>,
+}
+
+/// How long one resolution may take before it counts as a resolver failure.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Resolver {
+  pub fn new(spec: ResolverSpec) -> Resolver {
+    Resolver {
+      spec,
+      dns: std::sync::OnceLock::new(),
+    }
+  }
+
+  fn build(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+    let name_servers = servers
+      .iter()
+      .map(|addr| {
+        let mut server = NameServerConfig::udp_and_tcp(addr.ip());
+        for connection in &mut server.connections {
+          connection.port = addr.port();
+        }
+        server
+      })
+      .collect();
+    let mut opts = ResolverOpts::default();
+    // Both families take work; each answer is fresh (the client keeps what it learnt).
+    opts.ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
+    opts.cache_size = 0;
+    opts.timeout = Duration::from_secs(2);
+    opts.attempts = 2;
+    TokioResolver::builder_with_config(
+      ResolverConfig::from_name_servers(name_servers),
+      TokioRuntimeProvider::default(),
+    )
+    .with_options(opts)
+    .build()
+    .map_err(|e| format!("the resolver could not be set up: {e}"))
+  }
+
+  /// Every address of `name`, IPv4 first, without duplicates. A name with no address, or a
+  /// resolver that does not answer, is `ENOTFOUND`.
+  pub async fn resolve(&self, name: &str) -> Result<Vec<IpAddr>, ClamError> {
+    let not_found = || ClamError::NotFound { host: name.to_string() };
+    if let Ok(ip) = name.parse::<IpAddr>() {
+      return Ok(vec![ip]);
+    }
+    let lookup = async {
+      match &self.spec {
+        ResolverSpec::System => tokio::net::lookup_host((name, 0))
+          .await
+          .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>())
+          .map_err(|_| not_found()),
+        ResolverSpec::Nameservers(servers) => {
+          let resolver = self
+            .dns
+            .get_or_init(|| Resolver::build(servers))
+            .as_ref()
+            .map_err(|e| ClamError::Internal(e.clone()))?;
+          // An absolute name: no search domains are tried on the caller's nameservers.
+          let fqdn = if name.ends_with('.') {
+            name.to_string()
+          } else {
+            format!("{name}.")
+          };
+          resolver
+            .lookup_ip(fqdn)
+            .await
+            .map(|found| found.iter().collect::<Vec<_>>())
+            .map_err(|_| not_found())
+        }
+      }
+    };
+    let mut ips = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+      .await
+      .unwrap_or_else(|_| Err(not_found()))?;
+    ips.sort_by_key(|ip| ip.is_ipv6());
+    let mut seen = Vec::with_capacity(ips.len());
+    ips.retain(|ip| {
+      let new = !seen.contains(ip);
+      seen.push(*ip);
+      new
+    });
+    if ips.is_empty() {
+      return Err(not_found());
+    }
+    Ok(ips)
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[tokio::test]
+  async fn ip_literals_resolve_to_themselves() {
+    let r = Resolver::new(ResolverSpec::System);
+    assert_eq!(
+      r.resolve("127.0.0.9").await.unwrap(),
+      vec![IpAddr::from([127, 0, 0, 9])]
+    );
+  }
+
+  #[tokio::test]
+  async fn an_unknown_name_is_enotfound() {
+    let r = Resolver::new(ResolverSpec::System);
+    let err = r.resolve("no-such-host.invalid").await.unwrap_err();
+    assert_eq!(err.code(), "ENOTFOUND");
+  }
+
+  #[tokio::test]
+  async fn a_silent_nameserver_is_enotfound() {
+    // A UDP socket that never answers stands in for a dead nameserver.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r = Resolver::new(ResolverSpec::Nameservers(vec![silent.local_addr().unwrap()]));
+    let err = r.resolve("clamd.test").await.unwrap_err();
+    assert_eq!(err.code(), "ENOTFOUND");
+  }
+}
