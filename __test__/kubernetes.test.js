@@ -58,12 +58,17 @@ test('every mounted volume is declared, and every ConfigMap and Secret it names 
   }
 })
 
-test('the app points at the clamd Service by name and port; the stunnel sidecar accepts on its port and forwards to clamd', () => {
+test('the app discovers the replicas behind the headless clamd Service, by name and port, with options the client takes; the stunnel sidecar accepts on its port and forwards to clamd', () => {
   const app = of('Deployment').find((d) => d.metadata.name === 'uploads').spec.template.spec.containers[0]
   const env = Object.fromEntries(app.env.map((e) => [e.name, e.value]))
-  const svc = of('Service').find((s) => s.metadata.name === env.CLAMAV_HOST)
-  assert.ok(svc, `a Service named ${env.CLAMAV_HOST}`)
-  assert.equal(Number(env.CLAMAV_PORT), svc.spec.ports[0].port)
+  const [, host, port] = /^dns\+tcp:\/\/([a-z0-9-]+):(\d+)$/.exec(env.CLAMAV_ENDPOINT) || []
+  const svc = of('Service').find((s) => s.metadata.name === host)
+  assert.ok(svc, `a Service named ${host}`)
+  assert.equal(svc.spec.clusterIP, 'None', 'headless: its name resolves to every ready replica')
+  assert.equal(Number(port), svc.spec.ports[0].port)
+  // The options exactly as the app passes them from its environment: accepted by the client.
+  const client = require('..').createClient({ endpoints: [env.CLAMAV_ENDPOINT], discoverInterval: env.CLAMAV_DISCOVER_INTERVAL, maxConnectionAge: env.CLAMAV_MAX_CONNECTION_AGE })
+  client.close()
   assert.ok(Number(env.CLAMAV_MAX_CONNECTION_AGE) > 0)
   const conf = of('ConfigMap').find((c) => c.metadata.name === 'clamav-stunnel').data['stunnel.conf']
   const tls = of('Deployment').find((d) => d.metadata.name === 'clamav-tls').spec.template.spec.containers.find((c) => c.name === 'stunnel')
