@@ -78,6 +78,26 @@ test('pompelmi:scan: one trace per call, its context filled in (kind, endpoint, 
   for (const c of ends) assert.ok(c.durationMs > 0)
 })
 
+test('pompelmi:endpoint:connect: one message per connection opened, from sessions and commands alike', async (t) => {
+  const connects = []
+  const onConnect = (m) => connects.push(m.endpoint)
+  dc.subscribe('pompelmi:endpoint:connect', onConnect)
+  t.after(() => dc.unsubscribe('pompelmi:endpoint:connect', onConnect))
+  const c = testClient(t, { socket: clamd.socket })
+  // One after another: one session carries them all.
+  for (let i = 0; i < 3; i++) assert.equal(await c.scanBuffer(Buffer.from(`one session ${i}`)), Verdict.Clean)
+  const settle = async (n) => {
+    for (let i = 0; i < 100 && connects.length < n; i++) await new Promise((r) => setTimeout(r, 10))
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  await settle(1)
+  assert.deepEqual(connects, [UNIX])
+  // A command opens a connection of its own.
+  assert.equal(await c.ping(), true)
+  await settle(2)
+  assert.deepEqual(connects, [UNIX, UNIX])
+})
+
 test('endpoint channels: down with its error, failover to the next endpoint, retry rounds, up when clamd is back', async (t) => {
   const dead = await closedPort()
   const c = testClient(t, { endpoints: [`tcp://127.0.0.1:${dead}`, UNIX], retryDelay: 10 })

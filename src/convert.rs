@@ -293,6 +293,10 @@ pub fn client_event(event: Event) -> ClientEvent {
     removed: None,
   };
   match event {
+    Event::Connect { endpoint } => {
+      e.kind = "connect".into();
+      e.endpoint = Some(endpoint_object(&endpoint));
+    }
     Event::Down { endpoint, error } => {
       e.kind = "down".into();
       e.endpoint = Some(endpoint_object(&endpoint));

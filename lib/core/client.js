@@ -163,11 +163,11 @@ class ClamdBackend {
   #native
 
   constructor(target) {
-    const { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge, resolver, discoverInterval } = target
-    const options = { endpoints, timeout, connectTimeout, queueTimeout, retries, retryDelay, maxConnections, fdpass, maxFileSize, maxConnectionAge, resolver, discoverInterval }
     try {
-      // Endpoint events (down, up, failover, retry, discovery) go to the diagnostics channels.
-      this.#native = new binding.NativeClient(options, completed, diagnostics.publishEvent)
+      // The resolved target is the native options object (napi reads the fields it declares).
+      // Endpoint events (connect, down, up, failover, retry, discovery) go to the diagnostics
+      // channels.
+      this.#native = new binding.NativeClient(target, completed, diagnostics.publishEvent)
     } catch (cause) {
       // What only the native side can check (a PEM that does not parse): an option error too.
       throw Object.assign(new TypeError(cause.message, { cause }), { code: 'ERR_INVALID_ARG_VALUE' })

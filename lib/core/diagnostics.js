@@ -3,7 +3,8 @@
 //   - the TracingChannel `pompelmi:scan` (start / end / asyncStart / asyncEnd / error): one trace
 //     per scan call, with one context object { kind, endpoint, bytes, verdict, reason, viruses,
 //     durationMs, attempt };
-//   - the channels `pompelmi:endpoint:down` { endpoint, error }, `pompelmi:endpoint:up`
+//   - the channels `pompelmi:endpoint:connect` { endpoint } (a connection opened),
+//     `pompelmi:endpoint:down` { endpoint, error }, `pompelmi:endpoint:up`
 //     { endpoint }, `pompelmi:failover` { from, to }, `pompelmi:retry` { endpoint, attempt, error },
 //     `pompelmi:discovery` { name, added, removed } (a discovered name's addresses changed).
 // node:diagnostics_channel is loaded with the first client, not with the package, and nothing
@@ -21,6 +22,7 @@ function channels() {
       const diagnostics = require('node:diagnostics_channel')
       dc = {
         scan: diagnostics.tracingChannel('pompelmi:scan'),
+        connect: diagnostics.channel('pompelmi:endpoint:connect'),
         down: diagnostics.channel('pompelmi:endpoint:down'),
         up: diagnostics.channel('pompelmi:endpoint:up'),
         failover: diagnostics.channel('pompelmi:failover'),
@@ -54,7 +56,7 @@ function publishEvent(event) {
   const endpoint = endpointName(event.endpoint)
   const error = event.error ? toError(event.error, endpoint) : undefined
   if (event.type === 'down') channel.publish({ endpoint, error })
-  else if (event.type === 'up') channel.publish({ endpoint })
+  else if (event.type === 'up' || event.type === 'connect') channel.publish({ endpoint })
   else if (event.type === 'failover') channel.publish({ from: endpointName(event.from), to: endpointName(event.to) })
   else if (event.type === 'retry') channel.publish({ endpoint, attempt: event.attempt, error })
   else if (event.type === 'discovery') channel.publish({ name: event.name, added: event.added.map(endpointName), removed: event.removed.map(endpointName) })

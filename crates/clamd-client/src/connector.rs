@@ -1,33 +1,45 @@
 //! One endpoint's way in: its address (with TLS settings, if any) and the connect deadline.
-//! Every connection to the endpoint (a session, a health probe, a command) is opened here.
+//! Every connection to the endpoint (a session, a health probe, a command) is opened here, and
+//! each one opened is reported to the client's observer.
 
 use std::time::Duration;
 
 use crate::error::ClamError;
+use crate::observe::{report, Event, Observer};
 use crate::transport::{self, Conn, Endpoint};
 
-#[derive(Debug)]
 pub struct Connector {
   pub endpoint: Endpoint,
   connect_timeout: Option<Duration>,
+  observer: Option<Observer>,
 }
 
 impl Connector {
-  pub fn new(endpoint: Endpoint, connect_timeout: Option<Duration>) -> Self {
+  pub fn new(endpoint: Endpoint, connect_timeout: Option<Duration>, observer: Option<Observer>) -> Self {
     Connector {
       endpoint,
       connect_timeout,
+      observer,
     }
   }
 
   /// Opens a connection within the endpoint's connect deadline.
   pub async fn connect(&self) -> Result<Conn, ClamError> {
-    transport::connect(&self.endpoint, self.connect_timeout).await
+    self.opened(transport::connect(&self.endpoint, self.connect_timeout).await)
   }
 
   /// Opens a connection within `limit` too, whichever is shorter (health probes).
   pub async fn connect_within(&self, limit: Duration) -> Result<Conn, ClamError> {
     let deadline = Some(self.connect_timeout.map_or(limit, |d| d.min(limit)));
-    transport::connect(&self.endpoint, deadline).await
+    self.opened(transport::connect(&self.endpoint, deadline).await)
+  }
+
+  fn opened(&self, conn: Result<Conn, ClamError>) -> Result<Conn, ClamError> {
+    if conn.is_ok() {
+      report(&self.observer, || Event::Connect {
+        endpoint: self.endpoint.clone(),
+      });
+    }
+    conn
   }
 }

@@ -36,7 +36,7 @@ pub struct PoolSettings {
 impl PoolSettings {
   fn pool(&self, endpoint: Endpoint) -> Arc<EndpointPool> {
     EndpointPool::new(
-      Connector::new(endpoint, self.connect_timeout),
+      Connector::new(endpoint, self.connect_timeout, self.observer.clone()),
       self.idle,
       self.max_connections,
       self.connections.clone(),

@@ -3,7 +3,7 @@
 //! failover, replay and retry rules, and local `clamscan`. One error type, [`error::ClamError`].
 //!
 //! Layers, each importing only those above it in this list: `error`, `cancel`, `tls`, `transport`,
-//! `connector`, `discovery`, `observe`, `metrics`, `file`, `source`, `command`, `session`, `pool`,
+//! `observe`, `connector`, `discovery`, `metrics`, `file`, `source`, `command`, `session`, `pool`,
 //! `endpoints`, `client`, `local`.
 
 #![deny(clippy::all)]

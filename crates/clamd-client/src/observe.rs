@@ -1,6 +1,6 @@
-//! What happens to a client's endpoints, reported to one observer: an endpoint going down and
-//! coming back, a call failing over to another endpoint, a retry round, a discovered name's
-//! addresses changing. JS tracing and metrics hang off this one hook.
+//! What happens to a client's endpoints, reported to one observer: a connection opened, an
+//! endpoint going down and coming back, a call failing over to another endpoint, a retry round, a
+//! discovered name's addresses changing. JS tracing and metrics hang off this one hook.
 
 use std::sync::Arc;
 
@@ -9,6 +9,8 @@ use crate::transport::Endpoint;
 
 #[derive(Debug, Clone)]
 pub enum Event {
+  /// A connection to the endpoint was opened (a session's, a probe's or a command's).
+  Connect { endpoint: Endpoint },
   /// The endpoint is down (a connection to it failed); calls go elsewhere until it is back.
   Down { endpoint: Endpoint, error: ClamError },
   /// The endpoint is back (a probe or a call succeeded on it after it was down).
