@@ -193,6 +193,27 @@ test('A and AAAA: both families take work, the IPv6 one named [addr]:port', asyn
   assert.equal(await client.scanBuffer(EICAR), Verdict.Malicious)
 })
 
+test('the top-level functions and createPool take the discovery options too; an open discovering client does not keep the process alive', async (t) => {
+  await dns.set({ 'dual.test': ['127.0.0.2', '::1'] })
+  const options = { host: 'dual.test', port, discover: true, resolver: dns.resolver, discoverInterval: 1000 }
+  assert.equal(await pompelmi.scanBuffer(EICAR, options), Verdict.Malicious)
+  const report = await pompelmi.inspectBuffer(Buffer.from('top level'), options)
+  assert.ok([name('127.0.0.2', port), name('::1', port)].includes(report.endpoint), report.endpoint)
+  const pool = pompelmi.createPool({ ...options, size: 2 })
+  t.after(() => pool.destroy())
+  const reports = await Promise.all(Array.from({ length: 40 }, (_, i) => pool.inspectBuffer(Buffer.from(`pool ${i}`))))
+  assert.equal(new Set(reports.map((r) => r.endpoint)).size, 2)
+  assert.equal(pool.metrics().endpoints.length, 2)
+  // Its refresh task runs on the native runtime, which holds no handle on Node's event loop.
+  const { spawnSync } = require('node:child_process')
+  const script = `require(${JSON.stringify(require.resolve('..'))}).scanBuffer(Buffer.from('x'), ${JSON.stringify(options)}).then((v) => console.log(String(v.description)))`
+  const started = Date.now()
+  const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20000 })
+  assert.equal(child.status, 0, child.stderr)
+  assert.equal(child.stdout.trim(), 'Clean')
+  assert.ok(Date.now() - started < 5000, `exited after ${Date.now() - started} ms`)
+})
+
 test('a name that does not resolve rejects with ENOTFOUND, never Clean; so does a resolver that does not answer', async (t) => {
   const missing = createClient({ endpoints: [`dns+tcp://nothing-here.test:${port}`], resolver: dns.resolver })
   t.after(() => missing.close())

@@ -98,16 +98,10 @@ impl Resolver {
         }
       }
     };
-    let mut ips = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+    let ips = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
       .await
       .unwrap_or_else(|_| Err(not_found()))?;
-    ips.sort_by_key(|ip| ip.is_ipv6());
-    let mut seen = Vec::with_capacity(ips.len());
-    ips.retain(|ip| {
-      let new = !seen.contains(ip);
-      seen.push(*ip);
-      new
-    });
+    let ips = tidy(ips);
     if ips.is_empty() {
       return Err(not_found());
     }
@@ -115,9 +109,34 @@ impl Resolver {
   }
 }
 
+/// At most this many addresses of one name become endpoints (each has its own pool): a name
+/// answered with thousands cannot make the client open thousands of connections.
+pub const MAX_ADDRESSES: usize = 256;
+
+/// IPv4 first, each address once, at most `MAX_ADDRESSES`.
+fn tidy(mut ips: Vec<IpAddr>) -> Vec<IpAddr> {
+  ips.sort_by_key(|ip| ip.is_ipv6());
+  let mut seen = std::collections::HashSet::with_capacity(ips.len());
+  ips.retain(|ip| seen.insert(*ip));
+  ips.truncate(MAX_ADDRESSES);
+  ips
+}
+
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn answers_are_tidied_ipv4_first_once_each_and_capped() {
+    let v6: IpAddr = "::1".parse().unwrap();
+    let a = IpAddr::from([10, 0, 0, 1]);
+    let b = IpAddr::from([10, 0, 0, 2]);
+    assert_eq!(tidy(vec![v6, a, b, a, v6]), vec![a, b, v6]);
+    let many: Vec<IpAddr> = (0..1000u32)
+      .map(|i| IpAddr::from((0x0a00_0000 + i).to_be_bytes()))
+      .collect();
+    assert_eq!(tidy(many).len(), MAX_ADDRESSES);
+  }
 
   #[tokio::test]
   async fn ip_literals_resolve_to_themselves() {
