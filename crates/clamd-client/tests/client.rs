@@ -348,3 +348,57 @@ async fn a_session_older_than_max_connection_age_takes_no_new_request() {
   assert_eq!(server.connections.load(Ordering::SeqCst), 1);
   client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_follow_the_scans_policy_failover_and_one_mark_down() {
+  let dead = Endpoint::Tcp {
+    host: "127.0.0.1".into(),
+    port: 1,
+  };
+  let server = fake(Mode::Clamd, 0).await;
+  let client = Client::new(config(vec![dead.clone(), server.endpoint.clone()]));
+  for _ in 0..4 {
+    let (reply, endpoint) = client.command("PING").await.unwrap();
+    assert_eq!(reply, "PONG");
+    assert_eq!(endpoint, server.endpoint);
+  }
+  let states = client.pool_states();
+  assert!(
+    states.iter().any(|s| s.endpoint == dead && s.down),
+    "the refused endpoint is down"
+  );
+  assert!(states.iter().any(|s| s.endpoint == server.endpoint && !s.down));
+  // A scan sees the same health: it goes straight to the live endpoint.
+  let outcome = client.scan(buffer(EICAR), &CallOptions::default()).await.unwrap();
+  assert_eq!(outcome.endpoint, Some(server.endpoint.clone()));
+  assert_eq!(outcome.attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovered_name_becomes_one_endpoint_per_address() {
+  let server = fake(Mode::Clamd, 0).await;
+  let Endpoint::Tcp { port, .. } = server.endpoint.clone() else {
+    unreachable!()
+  };
+  // An address literal resolves to itself (no resolver is asked).
+  let mut cfg = config(vec![]);
+  cfg.discover = vec![Endpoint::Tcp {
+    host: "127.0.0.1".into(),
+    port,
+  }];
+  let client = Client::new(cfg);
+  let outcome = client.scan(buffer(EICAR), &CallOptions::default()).await.unwrap();
+  assert!(matches!(outcome.reply.verdict, Verdict::Malicious { .. }));
+  assert_eq!(outcome.endpoint, Some(server.endpoint.clone()));
+  assert_eq!(client.pool_states().len(), 1);
+  // A name nobody has: ENOTFOUND, and nothing was scanned.
+  let mut cfg = config(vec![]);
+  cfg.discover = vec![Endpoint::Tcp {
+    host: "no-such-host.invalid".into(),
+    port,
+  }];
+  let missing = Client::new(cfg);
+  let err = missing.scan(buffer(b"x"), &CallOptions::default()).await.unwrap_err();
+  assert_eq!(err.error.code(), "ENOTFOUND");
+  assert!(missing.pool_states().is_empty());
+}
