@@ -139,10 +139,11 @@ export interface EndpointObject {
   /** A TLS endpoint's settings (into Rust only; results name the endpoint without them). */
   tls?: TlsObject
   /**
-   * A tcp or tls endpoint whose host is a name to discover: each of its addresses becomes an
-   * endpoint (into Rust only).
+   * A tcp or tls endpoint whose host is a name to discover (into Rust only): `address`, each of
+   * its A and AAAA addresses becomes an endpoint; `srv`, each target of its `_clamd._tcp` SRV
+   * records (with the record's port; `port` is then absent).
    */
-  discover?: boolean
+  discover?: 'address' | 'srv'
 }
 
 /** An endpoint's state at one moment (`metrics()`). */

@@ -108,9 +108,10 @@ declare namespace pompelmi {
   /**
    * A clamd endpoint: `{ host, port, tls, discover }`, `{ socket }`, `'tcp://host:port'`,
    * `'tls://host:port'` (TLS with the system's CAs), `'dns+tcp://name:port'` /
-   * `'dns+tls://name:port'` (every address of the name, see `discover`) or `'unix:/path'`.
+   * `'dns+tls://name:port'` (every address of the name, see `discover`), `'dns+srv://name'` (the
+   * targets of its `_clamd._tcp` SRV records) or `'unix:/path'`.
    */
-  type Endpoint = { host?: string; port?: number | string; tls?: boolean | TlsOptions; discover?: boolean } | { socket: string } | string
+  type Endpoint = { host?: string; port?: number | string; tls?: boolean | TlsOptions; discover?: boolean | 'srv' } | { socket: string } | string
 
   interface ConnectionOptions {
     /** clamd TCP host; its presence selects clamd mode. Default `'127.0.0.1'`. */
@@ -133,9 +134,10 @@ declare namespace pompelmi {
      * replicas behind a Kubernetes headless Service), named by its address. Re-resolved every
      * `discoverInterval` ms, and at once (at most once a second) when all of them are down; new
      * addresses join, vanished ones drain. A name that does not resolve rejects `ENOTFOUND`; a
-     * resolver failing later keeps the addresses known. Default `false`.
+     * resolver failing later keeps the addresses known. `'srv'`: the targets of the name's
+     * `_clamd._tcp` SRV records instead, each address with its record's port. Default `false`.
      */
-    discover?: boolean
+    discover?: boolean | 'srv'
     /** Nameservers for discovered names, as `'ip:port'` (`'[::1]:53'`). Default: the system resolver. */
     resolver?: string[]
     /** How often discovered names are resolved again, in ms (at least 1000). Default `30000`. */
@@ -420,7 +422,7 @@ declare namespace pompelmi {
     maxConnectionAge?: number
     /** As in `ConnectionOptions`. */
     tls?: boolean | TlsOptions
-    discover?: boolean
+    discover?: boolean | 'srv'
     resolver?: string[]
     discoverInterval?: number
   }

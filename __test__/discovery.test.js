@@ -29,10 +29,18 @@ function startReplica(replica) {
   return startClamd(replica, '--stream-max-length', '1G', '--tcp-addr', REPLICAS[replica], '--port', String(port))
 }
 
+let mainPort
 test.before(async () => {
   port = await pickPort('clamd')
   for (const replica of Object.keys(REPLICAS)) startReplica(replica)
-  dns = await startDns({ 'clamd.test': ['127.0.0.2', '127.0.0.3', '127.0.0.4'] })
+  mainPort = startClamd('main').port
+  // SRV: two targets on the replicas' port, one on the main clamd's own port.
+  const srv = [
+    ['_clamd._tcp.srv.test', 'a.srv.test', port],
+    ['_clamd._tcp.srv.test', 'b.srv.test', port],
+    ['_clamd._tcp.srv.test', 'main.srv.test', mainPort],
+  ]
+  dns = await startDns({ 'clamd.test': ['127.0.0.2', '127.0.0.3', '127.0.0.4'] }, { srv })
 })
 test.after(() => {
   for (const replica of new Set(started)) stopClamd(replica)
@@ -212,6 +220,32 @@ test('the top-level functions and createPool take the discovery options too; an 
   assert.equal(child.status, 0, child.stderr)
   assert.equal(child.stdout.trim(), 'Clean')
   assert.ok(Date.now() - started < 5000, `exited after ${Date.now() - started} ms`)
+})
+
+test("dns+srv://: every target of the name's _clamd._tcp SRV records takes work, on the record's port", async (t) => {
+  await dns.set({ 'a.srv.test': ['127.0.0.2'], 'b.srv.test': ['127.0.0.5'], 'main.srv.test': ['127.0.0.1'] })
+  const expected = [name('127.0.0.2', port), name('127.0.0.5', port), name('127.0.0.1', mainPort)].sort()
+  for (const endpoints of [['dns+srv://srv.test'], [{ host: 'srv.test', discover: 'srv' }]]) {
+    const client = createClient({ endpoints, resolver: dns.resolver })
+    t.after(() => client.close())
+    const reports = await Promise.all(Array.from({ length: 150 }, (_, i) => client.inspectBuffer(Buffer.from(`srv ${i}`))))
+    assert.ok(reports.every((r) => r.verdict === Verdict.Clean))
+    assert.deepEqual([...new Set(reports.map((r) => r.endpoint))].sort(), expected)
+    assert.equal(await client.scanBuffer(EICAR), Verdict.Malicious)
+    assert.deepEqual(
+      client
+        .metrics()
+        .endpoints.map((e) => e.endpoint)
+        .sort(),
+      expected,
+    )
+  }
+  // No SRV record: ENOTFOUND naming the record asked for, never a verdict.
+  const missing = createClient({ endpoints: ['dns+srv://nothing.test'], resolver: dns.resolver })
+  t.after(() => missing.close())
+  await assert.rejects(missing.scanBuffer(EICAR), (err) => err.code === 'ENOTFOUND' && err.message.includes('_clamd._tcp.nothing.test'))
+  assert.throws(() => createClient({ endpoints: ['dns+srv://bad name'] }), { code: 'ERR_INVALID_ARG_VALUE' })
+  assert.throws(() => createClient({ host: 'srv.test', discover: 'SRV' }), { code: 'ERR_INVALID_ARG_VALUE' })
 })
 
 test('a name that does not resolve rejects with ENOTFOUND, never Clean; so does a resolver that does not answer', async (t) => {

@@ -19,18 +19,31 @@ use crate::{
 pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
   let mut endpoints = Vec::new();
   let mut discover = Vec::new();
+  let mut discover_srv = Vec::new();
   for e in &options.endpoints {
-    let parsed = endpoint(e)?;
-    if e.discover == Some(true) {
-      if parsed.is_unix() {
-        return Err("discovery is for tcp and tls endpoints".into());
+    match e.discover.as_deref() {
+      None => endpoints.push(endpoint(e)?),
+      Some(kind @ ("address" | "srv")) => {
+        let srv = kind == "srv";
+        // An SRV record names the port; the endpoint has none.
+        let with_port = EndpointObject {
+          port: if srv { Some(e.port.unwrap_or(1)) } else { e.port },
+          ..e.clone()
+        };
+        let parsed = endpoint(&with_port)?;
+        if parsed.is_unix() {
+          return Err("discovery is for tcp and tls endpoints".into());
+        }
+        if srv {
+          discover_srv.push(parsed);
+        } else {
+          discover.push(parsed);
+        }
       }
-      discover.push(parsed);
-    } else {
-      endpoints.push(parsed);
+      Some(other) => return Err(format!("invalid discover {other:?}: expected \"address\" or \"srv\"")),
     }
   }
-  if endpoints.is_empty() && discover.is_empty() {
+  if endpoints.is_empty() && discover.is_empty() && discover_srv.is_empty() {
     return Err("at least one clamd endpoint is required".into());
   }
   let resolver = if options.resolver.is_empty() {
@@ -49,6 +62,7 @@ pub fn client_config(options: ClientOptions) -> Result<ClientConfig, String> {
   Ok(ClientConfig {
     endpoints,
     discover,
+    discover_srv,
     resolver,
     discover_interval: Duration::from_millis(options.discover_interval.max(1000.0) as u64),
     idle_timeout: ms(options.timeout),

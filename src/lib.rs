@@ -33,9 +33,11 @@ pub struct EndpointObject {
   pub path: Option<String>,
   /// A TLS endpoint's settings (into Rust only; results name the endpoint without them).
   pub tls: Option<TlsObject>,
-  /// A tcp or tls endpoint whose host is a name to discover: each of its addresses becomes an
-  /// endpoint (into Rust only).
-  pub discover: Option<bool>,
+  /// A tcp or tls endpoint whose host is a name to discover (into Rust only): `address`, each of
+  /// its A and AAAA addresses becomes an endpoint; `srv`, each target of its `_clamd._tcp` SRV
+  /// records (with the record's port; `port` is then absent).
+  #[napi(ts_type = "'address' | 'srv'")]
+  pub discover: Option<String>,
 }
 
 /// TLS settings as Node's `tls` takes them, PEM text (the shim joins Buffers and lists into one).

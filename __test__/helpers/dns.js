@@ -19,11 +19,12 @@ test.after(() => {
 const DNSMASQ = fs.existsSync('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq'
 
 /**
- * Starts dnsmasq answering `names` (`{ 'clamd.test': ['127.0.0.2', '::1'] }`). Returns
+ * Starts dnsmasq answering `names` (`{ 'clamd.test': ['127.0.0.2', '::1'] }`) and `srv`
+ * (`[['_clamd._tcp.srv.test', 'a.srv.test', 3310]]`). Returns
  * `{ port, resolver, set(names), queries(name), stop(), restart() }`: `set` rewrites the answers
  * and resolves once dnsmasq has re-read them; `queries` counts the queries seen for a name.
  */
-async function startDns(names) {
+async function startDns(names, { srv = [] } = {}) {
   const port = await pickPort('clamd')
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-dns-'))
   const hosts = path.join(dir, 'hosts')
@@ -45,6 +46,8 @@ async function startDns(names) {
         '--local=/test/',
         '--local-ttl=0',
         '--no-negcache',
+        // SRV records: [name, target, port], fixed for the server's life (a SIGHUP does not re-read them).
+        ...srv.map(([name, target, port]) => `--srv-host=${name},${target},${port}`),
         '--log-queries',
         '--log-facility=-',
         '--user=root',

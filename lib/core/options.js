@@ -135,11 +135,14 @@ function withTls(endpoint, tls) {
   return settings ? { ...endpoint, kind: 'tls', tls: settings } : endpoint
 }
 
-/** `discover: true` on a TCP endpoint: its name's every address becomes an endpoint. */
+/**
+ * `discover` on a TCP endpoint: `true`, its name's every A and AAAA address becomes an endpoint;
+ * `'srv'`, every target of its `_clamd._tcp` SRV records, with the records' ports.
+ */
 function withDiscover(endpoint, discover) {
   if (discover === undefined || discover === null || discover === false) return endpoint
-  if (discover !== true) throw invalidOption('discover', 'a boolean', discover)
-  return { ...endpoint, discover: true }
+  if (discover !== true && discover !== 'srv') throw invalidOption('discover', "true or 'srv'", discover)
+  return { ...endpoint, discover: discover === 'srv' ? 'srv' : 'address' }
 }
 
 /** A UNIX endpoint takes no `tls` and no `discover`. */
@@ -165,22 +168,25 @@ function unixEndpoint(socket) {
  */
 function endpointName(e) {
   if (!e) return null
+  if (e.discover === 'srv') return `dns+srv://${e.host}`
   if (e.discover) return `dns+${e.kind}://${e.host}:${e.port}`
   if (e.kind === 'tcp' || e.kind === 'tls') return e.host.includes(':') ? `${e.kind}://[${e.host}]:${e.port}` : `${e.kind}://${e.host}:${e.port}`
   if (e.kind === 'unix') return `unix:${e.path}`
   return 'clamscan'
 }
 
-const GRAMMAR = 'made of { host, port, tls, discover }, { socket }, "tcp://host:port", "tls://host:port", "dns+tcp://host:port", "dns+tls://host:port" or "unix:/path"'
+const GRAMMAR = 'made of { host, port, tls, discover }, { socket }, "tcp://host:port", "tls://host:port", "dns+tcp://host:port", "dns+tls://host:port", "dns+srv://name" or "unix:/path"'
 
 /**
  * The one parser of the endpoint grammar: `{ host, port, tls, discover }`, `{ socket }`,
- * `tcp://host:port`, `tls://host:port`, `dns+tcp://host:port`, `dns+tls://host:port` or
- * `unix:/path` → the native endpoint object.
+ * `tcp://host:port`, `tls://host:port`, `dns+tcp://host:port`, `dns+tls://host:port`,
+ * `dns+srv://name` or `unix:/path` → the native endpoint object.
  */
 function parseEndpoint(spec) {
   if (typeof spec === 'string') {
     if (spec.startsWith('unix:')) return unixEndpoint(spec.replace(/^unix:(\/\/)?/, ''))
+    const srv = /^dns\+srv:\/\/([A-Za-z0-9_.-]+)\/?$/.exec(spec)
+    if (srv) return withDiscover(tcpEndpoint(srv[1], undefined), 'srv')
     const m = /^(dns\+)?(tcp|tls):\/\/(\[[^\]]+\]|[^:/]+):(\d+)\/?$/.exec(spec)
     if (m) return withDiscover(withTls(tcpEndpoint(m[3].replace(/^\[|\]$/g, ''), m[4]), m[2] === 'tls'), m[1] ? true : undefined)
     throw invalidOption('endpoints', GRAMMAR, spec)

@@ -38,6 +38,9 @@ pub struct ClientConfig {
   /// TCP or TLS endpoints whose host is a name to discover: each of its addresses becomes an
   /// endpoint, re-resolved every `discover_interval`.
   pub discover: Vec<Endpoint>,
+  /// Names whose `_clamd._tcp` SRV records list the endpoints (their targets' addresses, with
+  /// the records' ports); TCP or TLS endpoints whose host is the name (the port is not used).
+  pub discover_srv: Vec<Endpoint>,
   pub resolver: ResolverSpec,
   pub discover_interval: Duration,
   /// Idle timeout: each write, and the wait for a reply once a request is sent (restarted by
@@ -182,7 +185,12 @@ impl Client {
     let connections = Arc::new(ConnectionCount::default());
     let endpoints = EndpointSet::new(
       config.endpoints.clone(),
-      config.discover.clone(),
+      config
+        .discover
+        .iter()
+        .map(|e| (e.clone(), false))
+        .chain(config.discover_srv.iter().map(|e| (e.clone(), true)))
+        .collect(),
       Resolver::new(config.resolver.clone()),
       config.discover_interval,
       PoolSettings {

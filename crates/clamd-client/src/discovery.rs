@@ -1,13 +1,16 @@
 //! Name resolution for discovered endpoints: every A and AAAA address of a name, from the
 //! system resolver (getaddrinfo, which honours /etc/hosts and resolv.conf) or from nameservers of
-//! the caller's own (hickory-resolver, UDP then TCP). Answers are not cached here: the caller
-//! re-resolves on its own schedule (`discoverInterval`), whatever the records' TTL says.
+//! the caller's own (hickory-resolver, UDP then TCP); or the targets of a name's `_clamd._tcp`
+//! SRV records with their ports (hickory-resolver, on the caller's nameservers or those of
+//! /etc/resolv.conf). Answers are not cached here: the caller re-resolves on its own schedule
+//! (`discoverInterval`), whatever the records' TTL says.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::config::{LookupIpStrategy, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 
 use crate::error::ClamError;
@@ -39,7 +42,27 @@ impl Resolver {
     }
   }
 
-  fn build(servers: &[SocketAddr]) -> Result<TokioResolver, String> {
+  /// hickory's resolver: on the caller's nameservers, or (for SRV with the system resolver) on
+  /// those of /etc/resolv.conf, with its search domains.
+  fn dns(&self) -> Result<&TokioResolver, ClamError> {
+    self
+      .dns
+      .get_or_init(|| match &self.spec {
+        ResolverSpec::Nameservers(servers) => Resolver::build(servers, vec![]),
+        ResolverSpec::System => {
+          let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+          let (servers, search) = resolv_conf(&conf);
+          if servers.is_empty() {
+            return Err("no nameserver in /etc/resolv.conf: pass `resolver` for SRV discovery".into());
+          }
+          Resolver::build(&servers, search)
+        }
+      })
+      .as_ref()
+      .map_err(|e| ClamError::Internal(e.clone()))
+  }
+
+  fn build(servers: &[SocketAddr], search: Vec<String>) -> Result<TokioResolver, String> {
     let name_servers = servers
       .iter()
       .map(|addr| {
@@ -56,8 +79,9 @@ impl Resolver {
     opts.cache_size = 0;
     opts.timeout = Duration::from_secs(2);
     opts.attempts = 2;
+    let search = search.iter().filter_map(|d| d.parse().ok()).collect();
     TokioResolver::builder_with_config(
-      ResolverConfig::from_name_servers(name_servers),
+      ResolverConfig::from_parts(None, search, name_servers),
       TokioRuntimeProvider::default(),
     )
     .with_options(opts)
@@ -78,12 +102,8 @@ impl Resolver {
           .await
           .map(|addrs| addrs.map(|a| a.ip()).collect::<Vec<_>>())
           .map_err(|_| not_found()),
-        ResolverSpec::Nameservers(servers) => {
-          let resolver = self
-            .dns
-            .get_or_init(|| Resolver::build(servers))
-            .as_ref()
-            .map_err(|e| ClamError::Internal(e.clone()))?;
+        ResolverSpec::Nameservers(_) => {
+          let resolver = self.dns()?;
           // An absolute name: no search domains are tried on the caller's nameservers.
           let fqdn = if name.ends_with('.') {
             name.to_string()
@@ -109,6 +129,68 @@ impl Resolver {
   }
 }
 
+impl Resolver {
+  /// The targets of `_clamd._tcp.<name>`'s SRV records, each target's every address with the
+  /// record's port. Priority and weight are not consulted: every target takes work. No record,
+  /// or no address for any target, is `ENOTFOUND`.
+  pub async fn resolve_srv(&self, name: &str) -> Result<Vec<(IpAddr, u16)>, ClamError> {
+    let not_found = || ClamError::NotFound {
+      host: format!("_clamd._tcp.{name}"),
+    };
+    let lookup = async {
+      let resolver = self.dns()?;
+      let records = resolver
+        .srv_lookup(format!("_clamd._tcp.{name}"))
+        .await
+        .map_err(|_| not_found())?;
+      let targets: Vec<(String, u16)> = records
+        .answers()
+        .iter()
+        .filter_map(|r| match &r.data {
+          RData::SRV(srv) => Some((srv.target.to_string(), srv.port)),
+          _ => None,
+        })
+        .collect();
+      let mut found = Vec::new();
+      for (target, port) in targets {
+        if let Ok(ips) = resolver.lookup_ip(target.as_str()).await {
+          found.extend(tidy(ips.iter().collect()).into_iter().map(|ip| (ip, port)));
+        }
+      }
+      Ok::<_, ClamError>(found)
+    };
+    let mut found = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+      .await
+      .unwrap_or_else(|_| Err(not_found()))?;
+    found.sort_by_key(|(ip, port)| (ip.is_ipv6(), *ip, *port));
+    found.dedup();
+    found.truncate(MAX_ADDRESSES);
+    if found.is_empty() {
+      return Err(not_found());
+    }
+    Ok(found)
+  }
+}
+
+/// The nameservers (port 53) and search domains of a resolv.conf.
+fn resolv_conf(text: &str) -> (Vec<SocketAddr>, Vec<String>) {
+  let mut servers = Vec::new();
+  let mut search = Vec::new();
+  for line in text.lines() {
+    let mut words = line.split_whitespace();
+    match words.next() {
+      Some("nameserver") => {
+        if let Some(ip) = words.next().and_then(|w| w.split('%').next()?.parse::<IpAddr>().ok()) {
+          servers.push(SocketAddr::new(ip, 53));
+        }
+      }
+      Some("search") | Some("domain") => search = words.map(|w| w.trim_end_matches('.').to_string()).collect(),
+      _ => {}
+    }
+  }
+  (servers, search)
+}
+
 /// At most this many addresses of one name become endpoints (each has its own pool): a name
 /// answered with thousands cannot make the client open thousands of connections.
 pub const MAX_ADDRESSES: usize = 256;
@@ -125,6 +207,21 @@ fn tidy(mut ips: Vec<IpAddr>) -> Vec<IpAddr> {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn resolv_conf_gives_nameservers_and_search_domains() {
+    let (servers, search) = resolv_conf(
+      "# comment\nnameserver 10.96.0.10\nsearch uploads.svc.cluster.local svc.cluster.local\noptions ndots:5\nnameserver fe80::1%eth0\n",
+    );
+    assert_eq!(
+      servers,
+      vec![
+        "10.96.0.10:53".parse::<SocketAddr>().unwrap(),
+        "[fe80::1]:53".parse().unwrap()
+      ]
+    );
+    assert_eq!(search, vec!["uploads.svc.cluster.local", "svc.cluster.local"]);
+  }
 
   #[test]
   fn answers_are_tidied_ipv4_first_once_each_and_capped() {

@@ -49,11 +49,14 @@ impl PoolSettings {
 /// The live endpoints: replaced whole on a change.
 pub type Snapshot = Arc<Vec<Arc<EndpointPool>>>;
 
-/// A name whose addresses are endpoints (`discover: true`, `dns+tcp://`).
+/// A name whose addresses are endpoints (`discover: true`, `dns+tcp://`; `dns+srv://`).
 struct DiscoveredName {
-  /// A TCP or TLS endpoint whose host is the name: each address is this with the address as host.
+  /// A TCP or TLS endpoint whose host is the name: each address is this with the address as host
+  /// (and, for SRV, the record's port).
   template: Endpoint,
   host: String,
+  /// The targets of its `_clamd._tcp` SRV records, rather than its own addresses.
+  srv: bool,
   /// The addresses it contributes now (not those another entry already had).
   members: Mutex<Vec<Endpoint>>,
   /// One resolution at a time; when the last one ended, and how.
@@ -64,16 +67,23 @@ struct DiscoveredName {
 }
 
 impl DiscoveredName {
-  fn endpoint_for(&self, ip: IpAddr) -> Endpoint {
+  fn endpoint_for(&self, ip: IpAddr, port: u16) -> Endpoint {
     let host = ip.to_string();
     match &self.template {
-      Endpoint::Tcp { port, .. } => Endpoint::Tcp { host, port: *port },
-      Endpoint::Tls { port, tls, .. } => Endpoint::Tls {
+      Endpoint::Tcp { .. } => Endpoint::Tcp { host, port },
+      Endpoint::Tls { tls, .. } => Endpoint::Tls {
         host,
-        port: *port,
+        port,
         tls: tls.for_name(&self.host),
       },
       Endpoint::Unix { .. } => unreachable!("only TCP endpoints are discovered"),
+    }
+  }
+
+  fn port(&self) -> u16 {
+    match &self.template {
+      Endpoint::Tcp { port, .. } | Endpoint::Tls { port, .. } => *port,
+      Endpoint::Unix { .. } => 0,
     }
   }
 }
@@ -92,9 +102,10 @@ pub struct EndpointSet {
 }
 
 impl EndpointSet {
+  /// `discovered`: names to resolve, each with whether it is an SRV name.
   pub fn new(
     fixed: Vec<Endpoint>,
-    discovered: Vec<Endpoint>,
+    discovered: Vec<(Endpoint, bool)>,
     resolver: Resolver,
     interval: Duration,
     settings: PoolSettings,
@@ -102,7 +113,7 @@ impl EndpointSet {
     let live: Vec<_> = fixed.into_iter().map(|e| settings.pool(e)).collect();
     let names: Vec<_> = discovered
       .into_iter()
-      .map(|template| {
+      .map(|(template, srv)| {
         let host = match &template {
           Endpoint::Tcp { host, .. } | Endpoint::Tls { host, .. } => host.clone(),
           Endpoint::Unix { path } => path.clone(),
@@ -110,6 +121,7 @@ impl EndpointSet {
         Arc::new(DiscoveredName {
           template,
           host,
+          srv,
           members: Mutex::new(Vec::new()),
           resolving: tokio::sync::Mutex::new(None),
           wake: Notify::new(),
@@ -259,13 +271,19 @@ impl EndpointSet {
     name: &DiscoveredName,
     mut last: tokio::sync::MutexGuard<'_, Option<(tokio::time::Instant, Result<(), ClamError>)>>,
   ) -> Result<(), ClamError> {
-    let result = match self.resolver.resolve(&name.host).await {
-      Ok(ips) => {
-        self.apply(name, ips.into_iter().map(|ip| name.endpoint_for(ip)).collect());
-        Ok(())
-      }
-      Err(e) => Err(e),
+    let found = if name.srv {
+      self.resolver.resolve_srv(&name.host).await
+    } else {
+      let port = name.port();
+      (self.resolver.resolve(&name.host).await).map(|ips| ips.into_iter().map(|ip| (ip, port)).collect())
     };
+    let result = found.map(|found| {
+      let endpoints = found
+        .into_iter()
+        .map(|(ip, port)| name.endpoint_for(ip, port))
+        .collect();
+      self.apply(name, endpoints);
+    });
     *last = Some((tokio::time::Instant::now(), result.clone()));
     result
   }
@@ -337,7 +355,7 @@ mod tests {
     let observer: Observer = Arc::new(move |e| sink.lock().unwrap().push(e));
     let set = EndpointSet::new(
       vec![tcp("10.0.0.1")],
-      vec![tcp("clamd.test")],
+      vec![(tcp("clamd.test"), false)],
       Resolver::new(ResolverSpec::System),
       Duration::from_secs(30),
       PoolSettings {

@@ -153,6 +153,7 @@ fn config(endpoints: Vec<Endpoint>) -> ClientConfig {
     max_file_size: None,
     max_connection_age: None,
     discover: vec![],
+    discover_srv: vec![],
     resolver: ResolverSpec::System,
     discover_interval: Duration::from_secs(30),
   }
