@@ -264,6 +264,39 @@ test('a name that does not resolve rejects with ENOTFOUND, never Clean; so does 
   await assert.rejects(system.scanBuffer(Buffer.from('x')), { code: 'ENOTFOUND' })
 })
 
+test('beside a fixed endpoint, a name that does not resolve holds up only the first call, and joins once it resolves', async (t) => {
+  const fixed = `tcp://127.0.0.1:${mainPort}`
+  // A resolver that never answers: the first call waits for it once, later ones do not.
+  const deadPort = await pickPort('closed')
+  const stuck = createClient({ endpoints: [fixed, `dns+tcp://late.test:${port}`], resolver: [`127.0.0.1:${deadPort}`] })
+  t.after(() => stuck.close())
+  assert.equal((await stuck.inspectBuffer(EICAR)).endpoint, fixed)
+  // For longer than the one-second limit: a call that asked the resolver again would wait seconds.
+  const end = Date.now() + 2500
+  let slowest = 0
+  while (Date.now() < end) {
+    const started = Date.now()
+    assert.equal(await stuck.scanBuffer(Buffer.from(`later ${started}`)), Verdict.Clean)
+    slowest = Math.max(slowest, Date.now() - started)
+    await sleep(50)
+  }
+  assert.ok(slowest < 500, `the slowest later call took ${slowest} ms`)
+  // A name that appears later in DNS joins without waiting for discoverInterval (10 minutes).
+  await dns.set({ 'late.test': [] })
+  const client = createClient({ endpoints: [fixed, `dns+tcp://late.test:${port}`], resolver: dns.resolver, discoverInterval: 600000 })
+  t.after(() => client.close())
+  assert.equal((await client.inspectBuffer(Buffer.from('before'))).endpoint, fixed)
+  await dns.set({ 'late.test': ['127.0.0.5'] })
+  const until = Date.now() + 5000
+  let joined = false
+  while (!joined && Date.now() < until) {
+    await client.scanBuffer(Buffer.from('x'))
+    joined = client.metrics().endpoints.some((e) => e.endpoint === name('127.0.0.5', port))
+    await sleep(50)
+  }
+  assert.ok(joined, 'the name joined once it resolved')
+})
+
 test('the system resolver is the default (getaddrinfo: /etc/hosts)', async (t) => {
   const main = startClamd('main')
   const client = createClient({ host: 'localhost', port: main.port, discover: true })

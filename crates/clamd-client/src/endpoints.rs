@@ -64,6 +64,8 @@ struct DiscoveredName {
   /// Wakes its refresh task early (all of its addresses are down, or the client closes).
   wake: Notify,
   refreshing: AtomicBool,
+  /// A resolution of it has ended (whether or not it found anything).
+  tried: AtomicBool,
 }
 
 impl DiscoveredName {
@@ -126,6 +128,7 @@ impl EndpointSet {
           resolving: tokio::sync::Mutex::new(None),
           wake: Notify::new(),
           refreshing: AtomicBool::new(false),
+          tried: AtomicBool::new(false),
         })
       })
       .collect();
@@ -149,6 +152,8 @@ impl EndpointSet {
 
   /// Resolves, before the first call goes out, every name not resolved yet. Fails only when
   /// no endpoint is left to try: with the error of the name that did not resolve (`ENOTFOUND`).
+  /// A name that already failed does not hold up calls that have other endpoints: its refresh
+  /// task is woken instead (and asks at most once a second).
   pub async fn ready(&self) -> Result<(), ClamError> {
     if self.settled.load(Ordering::Acquire) {
       return Ok(());
@@ -157,6 +162,14 @@ impl EndpointSet {
     let mut all = true;
     for name in &self.names {
       self.start_refreshing(name);
+      let tried = name.tried.load(Ordering::Acquire);
+      if tried && !self.live().is_empty() {
+        if name.members.lock().unwrap().is_empty() {
+          all = false;
+          name.wake.notify_one();
+        }
+        continue;
+      }
       if let Err(e) = self.first_resolution(name).await {
         all = false;
         failure.get_or_insert(e);
@@ -285,6 +298,7 @@ impl EndpointSet {
       self.apply(name, endpoints);
     });
     *last = Some((tokio::time::Instant::now(), result.clone()));
+    name.tried.store(true, Ordering::Release);
     result
   }
 
