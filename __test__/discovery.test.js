@@ -101,6 +101,13 @@ function load(client, workers = 16) {
   }
 }
 
+/** The endpoints a client's metrics list, sorted. */
+const endpointNames = (client) =>
+  client
+    .metrics()
+    .endpoints.map((e) => e.endpoint)
+    .sort()
+
 const share = (calls, endpoint) => calls.filter((c) => c.endpoint === endpoint).length / Math.max(1, calls.length)
 
 test('options: dns+tcp:// and { discover: true } are TCP endpoints to discover; misuse is rejected with a code', () => {
@@ -144,7 +151,7 @@ test('under load: spread over every address; a new one takes work; a vanished on
   assert.deepEqual(discovery[0] && { name: discovery[0].name, added: [...discovery[0].added].sort(), removed: discovery[0].removed }, { name: 'clamd.test', added: [a, b, c], removed: [] })
   const first = run.since(0)
   for (const e of [a, b, c]) assert.ok(share(first, e) > 0.15, `${e} took ${share(first, e)} of ${first.length} scans`)
-  assert.deepEqual(client.metrics().endpoints.map((e) => e.endpoint).sort(), [a, b, c])
+  assert.deepEqual(endpointNames(client), [a, b, c])
 
   // 2. A fourth address joins mid-run and takes work.
   await dns.set({ 'clamd.test': ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'] })
@@ -233,10 +240,7 @@ test("dns+srv://: every target of the name's _clamd._tcp SRV records takes work,
     assert.deepEqual([...new Set(reports.map((r) => r.endpoint))].sort(), expected)
     assert.equal(await client.scanBuffer(EICAR), Verdict.Malicious)
     assert.deepEqual(
-      client
-        .metrics()
-        .endpoints.map((e) => e.endpoint)
-        .sort(),
+      endpointNames(client),
       expected,
     )
   }
@@ -349,10 +353,7 @@ test('a resolver that fails after addresses were known keeps them', async (t) =>
   const client = createClient({ endpoints: [`dns+tcp://steady.test:${port}`], resolver: dns.resolver, discoverInterval: 1000 })
   t.after(() => client.close())
   assert.equal(await client.scanBuffer(Buffer.from('before')), Verdict.Clean)
-  const known = client
-    .metrics()
-    .endpoints.map((e) => e.endpoint)
-    .sort()
+  const known = endpointNames(client)
   assert.equal(known.length, 2)
   await dns.stop()
   t.after(() => dns.restart())
@@ -360,10 +361,7 @@ test('a resolver that fails after addresses were known keeps them', async (t) =>
   const verdicts = await Promise.all(Array.from({ length: 50 }, (_, i) => client.scanBuffer(i % 10 ? Buffer.from(`after ${i}`) : EICAR)))
   assert.deepEqual(verdicts, Array.from({ length: 50 }, (_, i) => (i % 10 ? Verdict.Clean : Verdict.Malicious)))
   assert.deepEqual(
-    client
-      .metrics()
-      .endpoints.map((e) => e.endpoint)
-      .sort(),
+    endpointNames(client),
     known,
   )
 })
