@@ -254,7 +254,7 @@ impl EndpointPool {
     self.draining.store(false, Ordering::Relaxed);
   }
 
-  /// Drained: nothing in flight or waiting, every session ended.
+  /// Drained: no call inside it, and every session retired (each closes once answered).
   pub fn is_drained(&self) -> bool {
     self.outstanding() == 0 && self.sessions.lock().unwrap().iter().all(|s| s.is_dead())
   }
