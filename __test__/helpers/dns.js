@@ -12,9 +12,13 @@ const { pickPort } = require('../../scripts/ports.js')
 
 /** Every dnsmasq started, stopped when the test file ends (a hook made inside a test would stop it with that test). */
 const running = new Set()
-test.after(() => {
+const stopAll = () => {
   for (const stop of running) stop()
-})
+  running.clear()
+}
+test.after(stopAll)
+// Also when the file's process ends without its hooks (process.exit, an uncaught exception).
+process.on('exit', stopAll)
 
 const DNSMASQ = fs.existsSync('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq'
 
