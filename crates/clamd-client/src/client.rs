@@ -346,10 +346,10 @@ impl Client {
           })
         }
         Settled::Failed(err) => return Err(err),
-        Settled::Again(body) => {
+        Settled::Again { error, stage, body } => {
           input.give_back(body);
           let can_resend = !matches!(&input, Input::Stream(None));
-          course.decide(&pool, can_resend).await?;
+          course.decide(&pool, error, stage, can_resend).await?;
         }
       }
     }
@@ -471,7 +471,7 @@ impl Client {
       match course.settle(&pool, trial, result) {
         Settled::Done(text) => return Ok((text, pool.endpoint().clone())),
         Settled::Failed(err) => return Err(err),
-        Settled::Again(_) => course.decide(&pool, true).await?,
+        Settled::Again { error, stage, .. } => course.decide(&pool, error, stage, true).await?,
       }
     }
   }
@@ -539,7 +539,11 @@ enum Settled<T> {
   /// The call ends with this failure.
   Failed(CallError),
   /// Another attempt may follow (`Course::decide` says where); the body came back with it.
-  Again(Option<Body>),
+  Again {
+    error: ClamError,
+    stage: Stage,
+    body: Option<Body>,
+  },
 }
 
 /// One call's way across the endpoints: the one failover, replay and retry policy, for scans
@@ -553,8 +557,6 @@ struct Course<'a> {
   resubmits: u32,
   excluded: Vec<Arc<EndpointPool>>,
   last: Option<CallError>,
-  /// The failure of the attempt just settled, and the stage it reached.
-  failed: Option<(ClamError, Stage)>,
   attempts: u32,
 }
 
@@ -575,7 +577,6 @@ impl<'a> Course<'a> {
       resubmits: 0,
       excluded: Vec::new(),
       last: None,
-      failed: None,
       attempts: 0,
     })
   }
@@ -678,8 +679,7 @@ impl<'a> Course<'a> {
       pool.mark_down(&error);
       self.client.endpoints.went_down(pool);
     }
-    self.failed = Some((error, stage));
-    Settled::Again(body)
+    Settled::Again { error, stage, body }
   }
 
   /// After a failed attempt on `pool`: where the call goes next, or its end.
@@ -689,8 +689,13 @@ impl<'a> Course<'a> {
   /// - a session that broke under the request: another healthy endpoint at once, if any; else
   ///   replayed once on a new session of the same endpoint;
   /// - anything else: `retries` decide, when the input can be sent again.
-  async fn decide(&mut self, pool: &Arc<EndpointPool>, can_resend: bool) -> Result<(), CallError> {
-    let (error, stage) = self.failed.take().expect("an attempt was settled");
+  async fn decide(
+    &mut self,
+    pool: &Arc<EndpointPool>,
+    error: ClamError,
+    stage: Stage,
+    can_resend: bool,
+  ) -> Result<(), CallError> {
     let err = CallError {
       error: error.clone(),
       endpoint: Some(pool.endpoint().clone()),
