@@ -6,19 +6,9 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const test = require('node:test')
 
 const { pickPort } = require('../../scripts/ports.js')
-
-/** Every dnsmasq started, stopped when the test file ends (a hook made inside a test would stop it with that test). */
-const running = new Set()
-const stopAll = () => {
-  for (const stop of running) stop()
-  running.clear()
-}
-test.after(stopAll)
-// Also when the file's process ends without its hooks (process.exit, an uncaught exception).
-process.on('exit', stopAll)
+const { atFileEnd } = require('./at-file-end.js')
 
 const DNSMASQ = fs.existsSync('/usr/sbin/dnsmasq') ? '/usr/sbin/dnsmasq' : 'dnsmasq'
 
@@ -68,7 +58,7 @@ async function startDns(names, { srv = [] } = {}) {
   const stop = () => {
     if (child && child.exitCode === null) child.kill('SIGKILL')
   }
-  running.add(() => {
+  atFileEnd(() => {
     stop()
     fs.rmSync(dir, { recursive: true, force: true })
   })

@@ -7,26 +7,16 @@ const fs = require('node:fs')
 const net = require('node:net')
 const os = require('node:os')
 const path = require('node:path')
-const test = require('node:test')
 
 const { pickPort } = require('../../scripts/ports.js')
-
-/** Every stunnel started, stopped when the test file ends (a hook made inside a test would stop it with that test). */
-const running = new Set()
-const stopAll = () => {
-  for (const stop of running) stop()
-  running.clear()
-}
-test.after(stopAll)
-// Also when the file's process ends without its hooks (process.exit, an uncaught exception).
-process.on('exit', stopAll)
+const { atFileEnd } = require('./at-file-end.js')
 
 const openssl = (args, cwd) => execFileSync('openssl', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] })
 
 /** Makes every certificate in a fresh directory (removed when the file's tests end); returns their paths and PEM texts. */
 function makeCertificates() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-tls-'))
-  test.after(() => fs.rmSync(dir, { recursive: true, force: true }))
+  atFileEnd(() => fs.rmSync(dir, { recursive: true, force: true }))
   const ext = (name, lines) => fs.writeFileSync(path.join(dir, name), lines.join('\n') + '\n')
   ext('server.ext', ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature,keyEncipherment', 'extendedKeyUsage=serverAuth', 'subjectAltName=DNS:localhost,DNS:tls.clamd.test,IP:127.0.0.1'])
   ext('client.ext', ['basicConstraints=CA:FALSE', 'keyUsage=digitalSignature', 'extendedKeyUsage=clientAuth'])
@@ -93,7 +83,7 @@ async function startStunnel({ cert, key, clientCa, target }) {
   const child = spawn('stunnel4', [path.join(dir, 'stunnel.conf')], { stdio: ['ignore', 'ignore', 'pipe'] })
   let stderr = ''
   child.stderr.on('data', (d) => (stderr += d))
-  running.add(() => {
+  atFileEnd(() => {
     child.kill()
     fs.rmSync(dir, { recursive: true, force: true })
   })
