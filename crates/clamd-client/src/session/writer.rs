@@ -59,7 +59,7 @@ pub(super) async fn run(
       shared.wake.notify_one();
     })
   };
-  let error = write_requests(wr, endpoint, &mut rx, &shared).await;
+  let error = tls_cause(endpoint, &shared, write_requests(wr, endpoint, &mut rx, &shared).await).await;
   // Teardown: nothing more is accepted; every unanswered request goes back to its caller.
   shared.advance(Lifecycle::Closing);
   let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
@@ -82,6 +82,31 @@ fn hand_back_queue(shared: &Shared, rx: &mut mpsc::UnboundedReceiver<Request>, e
   while let Ok(request) = rx.try_recv() {
     shared.waiting.fetch_sub(1, Ordering::SeqCst);
     request.hand_back(error.clone(), stage);
+  }
+}
+
+/// Waits, at most 500 ms, for the reader to end (after a write failed: what clamd or the TLS
+/// peer sent before closing is still to be read).
+async fn wait_for_reader(shared: &Shared) {
+  let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+  while shared.reader_error.lock().unwrap().is_none() {
+    if tokio::time::timeout_at(deadline, shared.wake.notified()).await.is_err() {
+      return;
+    }
+  }
+}
+
+/// A write that failed on a TLS connection (EPIPE, a reset) because the peer refused us after the
+/// handshake (a TLS 1.3 server checks the client certificate then) has its cause in the alert the
+/// peer sent before closing: the reader's TLS error, with Node's code, once it has read it.
+async fn tls_cause(endpoint: &Endpoint, shared: &Shared, error: ClamError) -> ClamError {
+  if !matches!(endpoint, Endpoint::Tls { .. }) || !matches!(error, ClamError::Os { op: Op::Write, .. }) {
+    return error;
+  }
+  wait_for_reader(shared).await;
+  match shared.reader_error.lock().unwrap().clone() {
+    Some(tls @ ClamError::Tls { .. }) => tls,
+    _ => error,
   }
 }
 
@@ -279,12 +304,7 @@ async fn write_requests(
           p.body = Some(body);
         }
         // Let the reader collect a reply clamd sent before it closed (the size limit).
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        while shared.reader_error.lock().unwrap().is_none() {
-          if tokio::time::timeout_at(deadline, shared.wake.notified()).await.is_err() {
-            break;
-          }
-        }
+        wait_for_reader(shared).await;
         return error;
       }
     }
