@@ -184,7 +184,7 @@ test("require('pompelmi') loads the scanning core only: feature modules, adapter
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
   assert.equal(r.status, 0, r.stderr)
   const { atRequire, exitHooks, afterCache } = JSON.parse(r.stdout)
-  const core = ['binding', 'client', 'diagnostics', 'errors', 'input-errors', 'inputs', 'options', 'shared', 'verdict'].map((m) => `lib/core/${m}.js`)
+  const core = ['binding', 'client', 'diagnostics', 'errors', 'inputs', 'options', 'shared', 'verdict'].map((m) => `lib/core/${m}.js`)
   assert.deepEqual(atRequire.filter((f) => f.endsWith('.js')), ['index.js', ...core].sort())
   assert.equal(exitHooks, 0)
   assert.deepEqual(afterCache, ['lib/cache.js'])

@@ -14,7 +14,7 @@ const crypto = require('node:crypto')
 const fs = require('node:fs')
 const path = require('node:path')
 const { Readable } = require('node:stream')
-const inputErrors = require('./core/input-errors.js')
+const errors = require('./core/errors.js')
 
 // File caches with unsaved changes, written when the process exits (the timer may not get to).
 // The exit hook is installed when a file cache first has something to write, not on load.
@@ -191,8 +191,8 @@ module.exports = function createCache(config) {
 
   return {
     async scan(file, options) {
-      if (typeof file !== 'string') throw inputErrors.notAString('filePath')
-      if (!fs.existsSync(file)) throw inputErrors.fileNotFound(file)
+      if (typeof file !== 'string') throw errors.notAString('filePath')
+      if (!fs.existsSync(file)) throw errors.fileNotFound(file)
       const { resolved, key: target } = await targetKey(options)
       // One descriptor for the hash and the upload: a rename or a swap after the lookup cannot
       // put another file's verdict under this hash. Not a regular file (a FIFO yields other
@@ -223,8 +223,8 @@ module.exports = function createCache(config) {
       }
     },
     async scanBuffer(buffer, options) {
-      if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
-      if (buffer.length === 0) throw inputErrors.emptyBuffer()
+      if (!Buffer.isBuffer(buffer)) throw errors.notABuffer()
+      if (buffer.length === 0) throw errors.emptyBuffer()
       const { resolved, key: target } = await targetKey(options)
       if (target === null || (resolved.maxFileSize > 0 && buffer.length > resolved.maxFileSize)) {
         misses++

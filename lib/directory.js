@@ -4,8 +4,8 @@
 
 const fs = require('node:fs')
 const { walk, walkedTarget } = require('./core/walk.js')
-const inputErrors = require('./core/input-errors.js')
-const { invalidOption } = require('./core/errors.js')
+const errors = require('./core/errors.js')
+const { invalidOption } = errors
 const { inspect } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
 const { resolveTarget, nonNegative, own, WALKED } = require('./core/options.js')
@@ -16,8 +16,8 @@ const { resolveTarget, nonNegative, own, WALKED } = require('./core/options.js')
  * which inode it must be), and what cannot be scanned, with reasons.
  */
 async function listFiles(dirPath, options) {
-  if (typeof dirPath !== 'string') throw inputErrors.notAString('dirPath')
-  if (!fs.existsSync(dirPath)) throw inputErrors.directoryNotFound(dirPath)
+  if (typeof dirPath !== 'string') throw errors.notAString('dirPath')
+  if (!fs.existsSync(dirPath)) throw errors.directoryNotFound(dirPath)
   const { root, files, problems } = await walk(dirPath, { followSymlinks: options.followSymlinks === true })
   return { files: files.map((f) => ({ file: f.path, target: f.real || f.path, walked: walkedTarget(root, f) })), unreadable: problems }
 }

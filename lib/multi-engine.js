@@ -12,7 +12,7 @@
 // the file to ClamAV engines instead of reading it into memory.
 
 const fs = require('node:fs')
-const inputErrors = require('./core/input-errors.js')
+const errors = require('./core/errors.js')
 const { scanWithVirusTotal, settings: virusTotalSettings } = require('./virustotal.js')
 const { inspect, inspectBuffer } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
@@ -29,7 +29,7 @@ function checkEngine(engine) {
     const { type: _t, name: _n, ...options } = opts
     return resolveTarget(options)
   }
-  if (typeof engine.scanBuffer !== 'function') throw inputErrors.coded('an engine needs type "clamav" or "virustotal", or a scanBuffer() function', 'ERR_INVALID_ARG_VALUE')
+  if (typeof engine.scanBuffer !== 'function') throw errors.coded('an engine needs type "clamav" or "virustotal", or a scanBuffer() function', 'ERR_INVALID_ARG_VALUE')
   nonNegative(opts, 'timeout', undefined)
 }
 
@@ -38,7 +38,7 @@ module.exports = function createMultiEngine(config) {
   const timeout = nonNegative(opts, 'timeout', 120000)
   const consensus = oneOf(opts, 'consensus', ['any', 'all', 'majority'], 'any')
   const engines = opts.engines === undefined ? [] : opts.engines
-  if (!Array.isArray(engines) || engines.length === 0) throw inputErrors.coded('createMultiEngine needs at least one engine', 'ERR_INVALID_ARG_VALUE')
+  if (!Array.isArray(engines) || engines.length === 0) throw errors.coded('createMultiEngine needs at least one engine', 'ERR_INVALID_ARG_VALUE')
   engines.forEach(checkEngine)
 
   // Every engine is bounded: its own `timeout`, else the multi-engine's (0: none). One that
@@ -92,11 +92,11 @@ module.exports = function createMultiEngine(config) {
 
   return {
     async scan(file) {
-      if (typeof file !== 'string') throw inputErrors.notAString('filePath')
+      if (typeof file !== 'string') throw errors.notAString('filePath')
       return combine(await Promise.all(engines.map((e) => run(e, { file }))))
     },
     async scanBuffer(buffer) {
-      if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
+      if (!Buffer.isBuffer(buffer)) throw errors.notABuffer()
       return combine(await Promise.all(engines.map((e) => run(e, { buffer }))))
     },
   }

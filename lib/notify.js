@@ -8,7 +8,7 @@ const http = require('node:http')
 const https = require('node:https')
 const os = require('node:os')
 
-const { coded } = require('./core/input-errors.js')
+const { coded } = require('./core/errors.js')
 const { own, nonNegative } = require('./core/options.js')
 const { invalidOption } = require('./core/errors.js')
 

@@ -7,11 +7,11 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Readable } = require('node:stream')
 const uploadedFiles = require('./uploads.js')
-const inputErrors = require('./core/input-errors.js')
+const errors = require('./core/errors.js')
+const { invalidOption } = errors
 const { inspectBuffer, inspectStream } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
 const { own, nonNegative, oneOf, resolveTarget } = require('./core/options.js')
-const { invalidOption } = require('./core/errors.js')
 
 /** A list option: an array of strings, or null/absent. */
 function stringList(opts, name) {
@@ -42,7 +42,7 @@ function isEncryptedZip(buffer) {
 async function contentOf(file) {
   if (file && Buffer.isBuffer(file.buffer)) return file.buffer
   if (file && typeof file.path === 'string') return fs.promises.readFile(file.path)
-  throw inputErrors.coded(`Upload ${(file && (file.originalname || file.fieldname)) || ''} has neither a buffer nor a path: it cannot be checked`, 'ERR_INVALID_UPLOAD')
+  throw errors.coded(`Upload ${(file && (file.originalname || file.fieldname)) || ''} has neither a buffer nor a path: it cannot be checked`, 'ERR_INVALID_UPLOAD')
 }
 
 /** Checks every uploaded file of a request; the first that is not allowed, or null. */
@@ -68,7 +68,7 @@ module.exports = function createPolicy(rules) {
   const onScannerUnavailable = oneOf(opts, 'onScannerUnavailable', ['reject', 'allow', 'throw'], 'reject')
 
   async function check(buffer, meta) {
-    if (!Buffer.isBuffer(buffer)) throw inputErrors.notABuffer()
+    if (!Buffer.isBuffer(buffer)) throw errors.notABuffer()
     const { filename = '', mimeType = null, size = buffer.length } = meta || {}
     const extension = path.extname(filename).toLowerCase() || null
     const details = { size, mimeType, extension, virusName: null }

@@ -3,7 +3,7 @@
 // `timeout` the idle timeout of each scan, `maxFileSize` the size guard (as everywhere). destroy() rejects queued and in-flight calls with
 // `Pool destroyed` and resolves once every connection is closed.
 
-const { coded } = require('./core/input-errors.js')
+const { coded } = require('./core/errors.js')
 const { Client } = require('./core/client.js')
 const { own, nonNegative } = require('./core/options.js')
 

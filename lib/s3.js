@@ -4,7 +4,7 @@
 
 const { Readable } = require('node:stream')
 
-const { coded } = require('./core/input-errors.js')
+const { coded } = require('./core/errors.js')
 const { scanStream } = require('./core/shared.js')
 
 module.exports = async function scanS3(params, options) {

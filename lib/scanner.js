@@ -7,11 +7,11 @@ const { EventEmitter } = require('node:events')
 const fs = require('node:fs')
 
 const { walk, walkedTarget } = require('./core/walk.js')
-const inputErrors = require('./core/input-errors.js')
+const errors = require('./core/errors.js')
+const { invalidOption } = errors
 const { inspect } = require('./core/shared.js')
 const { Verdict } = require('./core/verdict.js')
 const { WALKED, own, resolveTarget } = require('./core/options.js')
-const { invalidOption } = require('./core/errors.js')
 
 module.exports = function createScanner(scannerOptions) {
   const { followSymlinks = false, ...options } = own(scannerOptions)
@@ -40,8 +40,8 @@ module.exports = function createScanner(scannerOptions) {
     // Every failure becomes an 'error' event (or is dropped without a listener): nothing here
     // may reject unhandled, whatever `dir` is.
     ;(async () => {
-      if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(inputErrors.directoryNotFound(dir), dir)
-      if (!(await fs.promises.stat(dir)).isDirectory()) return fail(inputErrors.coded(`Not a directory: ${dir}`, 'ENOTDIR'), dir)
+      if (typeof dir !== 'string' || !fs.existsSync(dir)) return fail(errors.directoryNotFound(dir), dir)
+      if (!(await fs.promises.stat(dir)).isDirectory()) return fail(errors.coded(`Not a directory: ${dir}`, 'ENOTDIR'), dir)
       const { root, files, problems } = await walk(dir, { followSymlinks })
       for (const { path: file, reason } of problems) fail(Object.assign(new Error(`${reason}: ${file}`), { code: 'ERR_WALK', reason }), file)
       for (const f of files) await scanOne(f.path, f.real || f.path, walkedTarget(root, f))

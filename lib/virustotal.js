@@ -8,7 +8,7 @@
 // This uploads the user's file to a third party. Every failure (no key, an HTTP error, a hung
 // server, an analysis that never completes) is this engine's ScanError, never Clean.
 
-const { coded } = require('./core/input-errors.js')
+const { coded } = require('./core/errors.js')
 const { own, nonNegative, stringOption } = require('./core/options.js')
 
 const DEFAULTS = { baseUrl: 'https://www.virustotal.com', timeout: 30000, pollInterval: 5000, maxPolls: 12, threshold: 1 }

@@ -16,10 +16,10 @@ const { inspect } = require('./core/shared.js')
 const { resolveTarget } = require('./core/options.js')
 const { Verdict } = require('./core/verdict.js')
 const { WALKED, own, stringOption } = require('./core/options.js')
-const { toError, invalidOption } = require('./core/errors.js')
 const { fileIdOf } = require('./core/scanned.js')
 const { exactName, escapeName } = require('./core/walk.js')
-const inputErrors = require('./core/input-errors.js')
+const errors = require('./core/errors.js')
+const { toError, invalidOption } = errors
 const binding = require('./core/binding.js')
 
 /**
@@ -61,7 +61,7 @@ function watch(dirPath, options, callbacks) {
   const onClean = handler('onClean')
   const onMalicious = handler('onMalicious')
   const onError = handler('onError')
-  if (typeof dirPath !== 'string') throw inputErrors.notAString('dirPath')
+  if (typeof dirPath !== 'string') throw errors.notAString('dirPath')
   const rootReal = fs.realpathSync(dirPath)
   if (quarantine) fs.mkdirSync(quarantine, { recursive: true })
   const quarantineReal = quarantine ? fs.realpathSync(quarantine) : null

@@ -1,9 +1,35 @@
 'use strict'
-// Every error this package rejects with is shaped here, once: option errors, aborts, the closed
-// client, and native failures turned into errors like Node's own (`code`, `errno`, `syscall`,
-// `address`, `port`, `path`) from the typed native error.
+// Every error this package rejects with is shaped here, once: pompelmi 1.x's input errors (its
+// exact messages, each with a fixed `code`), option errors, aborts, the closed client, and native
+// failures turned into errors like Node's own (`code`, `errno`, `syscall`, `address`, `port`,
+// `path`) from the typed native error. The codes are listed in codes.js.
 
 const util = require('node:util')
+
+function coded(message, code) {
+  const err = new Error(message)
+  err.code = code
+  return err
+}
+
+/** This package's own argument-type errors are TypeErrors, like Node's. */
+function typeError(message) {
+  const err = new TypeError(message)
+  err.code = 'ERR_INVALID_ARG_TYPE'
+  return err
+}
+
+// pompelmi 1.x's input errors (1.x had no codes; every rejection here carries one).
+const notAString = (name) => coded(`${name} must be a string`, 'ERR_INVALID_ARG_TYPE')
+const fileNotFound = (file) => coded(`File not found: ${file}`, 'ENOENT')
+const directoryNotFound = (dir) => coded(`Directory not found: ${dir}`, 'ENOENT')
+const notABuffer = () => coded('buffer must be a Buffer', 'ERR_INVALID_ARG_TYPE')
+const emptyBuffer = () => coded('buffer is empty', 'ERR_INVALID_ARG_VALUE')
+const notAReadable = () => coded('stream must be a Readable', 'ERR_INVALID_ARG_TYPE')
+const notABlob = () => typeError('blob must be a Blob')
+const notAFormData = () => typeError('formData must be a FormData')
+const streamDestroyed = () => coded('stream was destroyed before it was scanned: its bytes cannot all be read', 'ERR_STREAM_DESTROYED')
+const streamConsumed = () => coded('stream was already read or has ended: its bytes cannot all be scanned', 'ERR_STREAM_ALREADY_FINISHED')
 
 function invalidOption(name, expected, value) {
   const err = new TypeError(`The "${name}" option must be ${expected}. Received ${util.inspect(value)}`)
@@ -107,4 +133,24 @@ class ScanFailedError extends Error {
   }
 }
 
-module.exports = { MaliciousUploadError, ScanFailedError, invalidOption, abortError, toError, streamTimeout, clientClosed, isUnreachable, ...require('./input-errors.js') }
+module.exports = {
+  MaliciousUploadError,
+  ScanFailedError,
+  invalidOption,
+  abortError,
+  toError,
+  streamTimeout,
+  clientClosed,
+  isUnreachable,
+  coded,
+  notAString,
+  fileNotFound,
+  directoryNotFound,
+  notABuffer,
+  emptyBuffer,
+  notAReadable,
+  notABlob,
+  notAFormData,
+  streamDestroyed,
+  streamConsumed,
+}

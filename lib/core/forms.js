@@ -3,7 +3,7 @@
 // in Next.js, Hono, Bun and Deno), each scanned as a Blob. Loaded on first use.
 
 const { Verdict } = require('./verdict.js')
-const inputErrors = require('./input-errors.js')
+const errors = require('./errors.js')
 
 /** Malicious over ScanError over Clean; a form without files is Clean. */
 function worstVerdict(files) {
@@ -31,7 +31,7 @@ function failedReport(err) {
  * scanned at once through `inspectBlob(file)`. Only a `formData` that is not a FormData rejects.
  */
 async function scanForm(formData, inspectBlob) {
-  if (typeof FormData !== 'function' || !(formData instanceof FormData)) throw inputErrors.notAFormData()
+  if (typeof FormData !== 'function' || !(formData instanceof FormData)) throw errors.notAFormData()
   const entries = []
   for (const [field, value] of formData) if (typeof value !== 'string') entries.push([field, value])
   const files = await Promise.all(

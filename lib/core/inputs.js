@@ -6,7 +6,7 @@
 
 const fs = require('node:fs')
 const util = require('node:util')
-const inputErrors = require('./input-errors.js')
+const errors = require('./errors.js')
 
 /** The kinds of input a call scans. */
 const FILE = 'file'
@@ -18,12 +18,12 @@ const BLOB = 'blob'
 const BLOB_SLICE = 256 * 1024
 
 async function assertFile(filePath) {
-  if (typeof filePath !== 'string') throw inputErrors.notAString('filePath')
+  if (typeof filePath !== 'string') throw errors.notAString('filePath')
   // pompelmi 1.x used existsSync: anything that cannot be stat'ed is "not found".
   try {
     return await fs.promises.stat(filePath)
   } catch {
-    throw inputErrors.fileNotFound(filePath)
+    throw errors.fileNotFound(filePath)
   }
 }
 
@@ -37,8 +37,8 @@ function asBuffer(input) {
 
 function checkBuffer(input) {
   const buffer = asBuffer(input)
-  if (buffer === null) throw inputErrors.notABuffer()
-  if (buffer.length === 0) throw inputErrors.emptyBuffer()
+  if (buffer === null) throw errors.notABuffer()
+  if (buffer.length === 0) throw errors.emptyBuffer()
   return buffer
 }
 
@@ -60,21 +60,21 @@ function checkStream(input) {
   // node:stream loads on the first stream call, not with the package (cold starts).
   const { Readable } = require('node:stream')
   if (input instanceof Readable) {
-    if (input.readableEnded || input.readableDidRead) throw inputErrors.streamConsumed()
-    if (input.destroyed || input.readableAborted) throw inputErrors.streamDestroyed()
-    if (Readable.isDisturbed(input)) throw inputErrors.streamConsumed()
+    if (input.readableEnded || input.readableDidRead) throw errors.streamConsumed()
+    if (input.destroyed || input.readableAborted) throw errors.streamDestroyed()
+    if (Readable.isDisturbed(input)) throw errors.streamConsumed()
     return input
   }
   if (isWebStream(input)) {
-    if (input.locked || Readable.isDisturbed(input)) throw inputErrors.streamConsumed()
+    if (input.locked || Readable.isDisturbed(input)) throw errors.streamConsumed()
     return input
   }
   if (isChunkIterable(input)) return input
-  throw inputErrors.notAReadable()
+  throw errors.notAReadable()
 }
 
 function checkBlob(input) {
-  if (typeof Blob !== 'function' || !(input instanceof Blob)) throw inputErrors.notABlob()
+  if (typeof Blob !== 'function' || !(input instanceof Blob)) throw errors.notABlob()
   return input
 }
 
@@ -87,7 +87,7 @@ function checkInput(kind, input) {
   if (kind === BUFFER) return checkBuffer(input)
   if (kind === STREAM) return checkStream(input)
   if (kind === BLOB) return checkBlob(input)
-  if (typeof input !== 'string') throw inputErrors.notAString('filePath')
+  if (typeof input !== 'string') throw errors.notAString('filePath')
   return input
 }
 
