@@ -191,8 +191,8 @@ async fn write_requests(
       // Something to check: the loop's checks run again.
       _ = shared.wake.notified() => continue,
       // Idle: ended SESSION_IDLE after its last request was answered (abandoned ones count as
-      // answered).
-      _ = tokio::time::sleep_until(idle_until), if idle_now => {
+      // answered). The timer is made only when idle (a disabled branch's future is still built).
+      _ = async { tokio::time::sleep_until(idle_until).await }, if idle_now => {
         let busy_until = shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE;
         if !shared.is_idle() || !rx.is_empty() || busy_until > tokio::time::Instant::now() {
           continue;
@@ -375,7 +375,13 @@ async fn write_instream(
     // timeout is the source's error (a stalled upload), not clamd's.
     let n = match idle {
       Some(d) => {
-        let next = tokio::time::timeout(d, source.next_frame(out)).await;
+        let next = {
+          let mut next = std::pin::pin!(source.next_frame(out));
+          match at_once(next.as_mut()).await {
+            Some(n) => Ok(n),
+            None => tokio::time::timeout(d, next).await,
+          }
+        };
         next.unwrap_or_else(|_| Err(source.idle_error(d)))?
       }
       None => source.next_frame(out).await?,
@@ -409,10 +415,25 @@ async fn with_idle<T>(
   idle: Option<Duration>,
   fut: impl std::future::Future<Output = Result<T, ClamError>>,
 ) -> Result<T, ClamError> {
-  match idle {
-    Some(d) => tokio::time::timeout(d, fut)
+  let Some(d) = idle else { return fut.await };
+  let mut fut = std::pin::pin!(fut);
+  match at_once(fut.as_mut()).await {
+    Some(done) => done,
+    None => tokio::time::timeout(d, fut)
       .await
       .unwrap_or(Err(ClamError::Timeout(d.as_millis() as u64))),
-    None => fut.await,
   }
+}
+
+/// Polls `fut` once: its output if it is ready at once, else `None` (its waker is registered, so
+/// it can go on being polled). Most steps are (a small write, a frame from memory), and a
+/// timer armed and cancelled for each was a measurable part of a small scan's CPU.
+async fn at_once<F: std::future::Future>(mut fut: std::pin::Pin<&mut F>) -> Option<F::Output> {
+  std::future::poll_fn(|cx| {
+    std::task::Poll::Ready(match fut.as_mut().poll(cx) {
+      std::task::Poll::Ready(out) => Some(out),
+      std::task::Poll::Pending => None,
+    })
+  })
+  .await
 }
