@@ -326,6 +326,8 @@ async function fleetScaling(dir, rows) {
  * Cold start in fresh processes: `require('pompelmi')`, and the first scanBuffer over UNIX after
  * it returns (connection included). Medians of COLD_STARTS runs, each contender in turn.
  */
+const EMPTY_MODULE = 'bound: an empty module'
+const ADDON_ALONE = 'bound: the native addon alone'
 function coldStart(rows) {
   const script = (mod, scanFirst) => `
     const t0 = process.hrtime.bigint()
@@ -335,7 +337,14 @@ function coldStart(rows) {
       const t2 = process.hrtime.bigint()
       console.log(JSON.stringify({ require: Number(t1 - t0) / 1e6, first: Number(t2 - t1) / 1e6 }))
     })`
-  const contenders = { [OURS]: require.resolve('..'), 'pure-JS, 1.x style': path.join(__dirname, 'pompelmi1x.js') }
+  // Bounds beside the package: an empty module (Node's own cost of a first require), and the
+  // native addon alone (lib/core/binding.js loading the .node).
+  const contenders = {
+    [OURS]: require.resolve('..'),
+    'pure-JS, 1.x style': path.join(__dirname, 'pompelmi1x.js'),
+    [EMPTY_MODULE]: path.join(__dirname, 'empty-module.js'),
+    [ADDON_ALONE]: require.resolve('../lib/core/binding.js'),
+  }
   const runs = {}
   for (let i = 0; i < COLD_STARTS; i++) {
     for (const [name, mod] of Object.entries(contenders)) {
@@ -383,6 +392,10 @@ function checkTargets(rows) {
   }
   const req = find('cold start: require()', '-')
   add('require(\'pompelmi\') ≤ 8 ms (median, fresh processes)', req && req.value, (v) => v <= 8, (v) => `${v.toFixed(2)} ms`)
+  // What bounds it on this machine: Node's cost of requiring anything, and of loading the addon.
+  const empty = find('cold start: require()', '-', EMPTY_MODULE)
+  const addon = find('cold start: require()', '-', ADDON_ALONE)
+  if (empty && addon) targets.push({ target: '  bound: an empty module / the native addon alone (no target)', measured: `${empty.value.toFixed(2)} ms / ${addon.value.toFixed(2)} ms`, met: null })
   const first = find('cold start: first scanBuffer', 'unix')
   add('first scanBuffer over UNIX within 5 ms of require()', first && first.value, (v) => v <= 5, (v) => `${v.toFixed(2)} ms`)
   const fileUnix = find(`one ${FILE_MB} MiB file`, 'unix')
