@@ -92,7 +92,7 @@ function streamTimeout(ms) {
 
 /** A client or pool that was closed: its calls reject with this. */
 function clientClosed(message = 'Client closed', code = 'ERR_CLIENT_CLOSED') {
-  return Object.assign(new Error(message), { code })
+  return coded(message, code)
 }
 
 /**
