@@ -14,7 +14,7 @@ use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi_derive::napi;
 use tokio::sync::{mpsc, oneshot};
 
-use clamd_client::client::{CallOptions, Cancel, Client, Payload};
+use clamd_client::client::{CallOptions, Cancel, Client, Done, Payload};
 use clamd_client::error::ClamError;
 use clamd_client::source::Source;
 use clamd_client::{file, local};
@@ -441,22 +441,34 @@ impl NativeClient {
     })
   }
 
-  /// Runs one scan on the runtime; its result goes to `onComplete` under `id`.
+  /// Runs one scan; its result goes to `onComplete` under `id`. A buffer scan starts right here
+  /// when nothing can make it wait (`Client::scan_direct`); any other runs as a task.
   fn run(&self, env: &Env, id: u32, payload: Payload, timeout: Option<f64>, cancel: Arc<Cancel>, verdict_only: bool) {
-    let client = self.client.clone();
     let completer = self.completer.clone();
     let call = CallOptions {
       timeout: timeout.map(ms),
       cancel,
     };
-    completer.started(env);
-    napi::bindgen_prelude::spawn(async move {
-      let result = match client.scan(payload, &call).await {
+    self.completer.started(env);
+    let done: Done = Box::new(move |result| {
+      let result = match result {
         Ok(o) if verdict_only => Either::A(convert::verdict_code(&o.reply)),
         other => Either::B(convert::scan_outcome(other)),
       };
       completer.complete(id, result);
     });
+    let (payload, call, done) = match payload {
+      Payload::Buffer(bytes) => {
+        let client = &self.client;
+        match napi::bindgen_prelude::within_runtime_if_available(|| client.scan_direct(bytes, call, done)) {
+          None => return,
+          Some((bytes, call, done)) => (Payload::Buffer(bytes), call, done),
+        }
+      }
+      other => (other, call, done),
+    };
+    let client = self.client.clone();
+    napi::bindgen_prelude::spawn(async move { done(client.scan(payload, &call).await) });
   }
 
   /// Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the

@@ -154,6 +154,11 @@ impl EndpointSet {
   /// no endpoint is left to try: with the error of the name that did not resolve (`ENOTFOUND`).
   /// A name that already failed does not hold up calls that have other endpoints: its refresh
   /// task is woken instead (and asks at most once a second).
+  /// Every discovered name has its first resolution (always, without discovery).
+  pub fn is_settled(&self) -> bool {
+    self.settled.load(Ordering::Acquire)
+  }
+
   pub async fn ready(&self) -> Result<(), ClamError> {
     if self.settled.load(Ordering::Acquire) {
       return Ok(());

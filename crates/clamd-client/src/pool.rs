@@ -20,11 +20,12 @@ const COOLDOWN_FIRST: Duration = Duration::from_secs(1);
 const COOLDOWN_MAX: Duration = Duration::from_secs(30);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct OutstandingGuard<'a>(&'a AtomicUsize);
+/// A call counted against an endpoint (see `EndpointPool::enter`).
+pub struct OutstandingGuard(Arc<EndpointPool>);
 
-impl Drop for OutstandingGuard<'_> {
+impl Drop for OutstandingGuard {
   fn drop(&mut self) {
-    self.0.fetch_sub(1, Ordering::SeqCst);
+    self.0.outstanding.fetch_sub(1, Ordering::SeqCst);
   }
 }
 
@@ -168,9 +169,9 @@ impl EndpointPool {
   }
 
   /// Counts a call against this endpoint until the guard is dropped.
-  pub fn enter(&self) -> OutstandingGuard<'_> {
+  pub fn enter(self: &Arc<Self>) -> OutstandingGuard {
     self.outstanding.fetch_add(1, Ordering::SeqCst);
-    OutstandingGuard(&self.outstanding)
+    OutstandingGuard(self.clone())
   }
 
   /// A request slot if one is free now.

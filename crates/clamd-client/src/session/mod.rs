@@ -21,14 +21,14 @@ mod reader;
 mod requests;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-pub use requests::{Answer, Body, Failure, Request, RequestHandle, Stage};
+pub use requests::{Answer, Body, Failure, QueueDeadline, Reply, Request, RequestHandle, Stage};
 use requests::{LoadToken, Pending};
 
 use crate::cancel::Cancel;
@@ -103,20 +103,27 @@ impl Lifecycle {
   }
 }
 
+/// Requests submitted and not yet taken by the writer.
+#[derive(Default)]
+struct Queue {
+  requests: VecDeque<Request>,
+  /// The writer is gone: a request submitted now is handed back at once.
+  closed: bool,
+}
+
 /// What the caller's handle, the writer and the reader share.
 struct Shared {
   lifecycle: AtomicU8,
   /// Requests queued or awaiting a reply (see `LoadToken`): the pool's load measure.
   load: Arc<AtomicUsize>,
   pending: Mutex<HashMap<u64, Pending>>,
-  /// Requests submitted and not yet taken by the writer.
-  waiting: AtomicUsize,
+  queue: Mutex<Queue>,
   /// The session is writing a stream: its next requests would wait behind a slow producer.
   streaming: AtomicBool,
   /// clamd answered the request being written before its upload was complete.
   answered_early: AtomicBool,
-  /// Wakes the writer: an answer came, the session is killed or retired, clamd answered early,
-  /// or the reader ended (`reader_error`).
+  /// Wakes the writer: a request was submitted, an answer came, the session is killed or
+  /// retired, clamd answered early, or the reader ended (`reader_error`).
   wake: Notify,
   /// Why the reader ended, once it has.
   reader_error: Mutex<Option<ClamError>>,
@@ -178,7 +185,6 @@ impl Shared {
 
 /// The caller's handle on a session.
 pub struct Session {
-  tx: mpsc::UnboundedSender<Request>,
   shared: Arc<Shared>,
   /// Carries FILDES requests only (see `EndpointPool::session`).
   fildes: bool,
@@ -192,12 +198,11 @@ impl Session {
     idle: Option<Duration>,
     connections: Arc<ConnectionCount>,
   ) -> Session {
-    let (tx, rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
       lifecycle: AtomicU8::new(Lifecycle::Connecting as u8),
       load: Arc::new(AtomicUsize::new(0)),
       pending: Mutex::new(HashMap::new()),
-      waiting: AtomicUsize::new(0),
+      queue: Mutex::new(Queue::default()),
       streaming: AtomicBool::new(false),
       answered_early: AtomicBool::new(false),
       wake: Notify::new(),
@@ -208,8 +213,8 @@ impl Session {
       last_read_ms: AtomicU64::new(0),
       last_busy_ms: AtomicU64::new(0),
     });
-    tokio::spawn(writer::run(connector, rx, shared.clone(), connections));
-    Session { tx, shared, fildes }
+    tokio::spawn(writer::run(connector, shared.clone(), connections));
+    Session { shared, fildes }
   }
 
   pub fn is_fildes(&self) -> bool {
@@ -238,77 +243,70 @@ impl Session {
     self.shared.lifecycle() >= Lifecycle::Retiring
   }
 
-  /// When bytes last came from clamd on this session (its open time before any did).
-  pub fn last_read(&self) -> tokio::time::Instant {
-    self.shared.at(self.shared.last_read_ms.load(Ordering::Relaxed))
-  }
-
   pub fn is_streaming(&self) -> bool {
     self.shared.streaming.load(Ordering::Relaxed)
   }
 
-  /// Queues a request; if the session is already gone the request is answered `NotSent`.
-  /// Returns its handle, and whether it may have to wait for its turn (other requests ahead of
-  /// it, a stream being written, or the session not connected yet): only then does its caller
-  /// arm a queue timer.
-  pub fn submit(self: &Arc<Self>, mut request: Request) -> (RequestHandle, bool) {
+  /// Queues a request; if the session is already gone the request is answered `NotSent` (or,
+  /// when it never connected, with its connect failure). Its reply timeout and queue deadline
+  /// are the session's to keep.
+  pub fn submit(self: &Arc<Self>, mut request: Request) -> RequestHandle {
     let handle = RequestHandle {
       session: self.clone(),
       state: request.state.clone(),
     };
     request.load = Some(LoadToken::new(&self.shared.load));
-    let ahead = self.shared.waiting.fetch_add(1, Ordering::SeqCst);
-    let may_wait = ahead > 0 || self.is_streaming() || self.shared.lifecycle() == Lifecycle::Connecting;
-    if let Err(mpsc::error::SendError(request)) = self.tx.send(request) {
-      self.shared.waiting.fetch_sub(1, Ordering::SeqCst);
-      // The session is gone: a failed connect is this request's connect failure too (not a
-      // hang-up: the caller must fail over, and report ECONNREFUSED, not ECONNRESET).
-      let connect_error = self.shared.connect_error.lock().unwrap().clone();
-      match connect_error {
-        Some(error) => request.hand_back(error, Stage::Connect),
-        None => request.hand_back(ClamError::HangUp, Stage::NotSent),
+    let refused = {
+      let mut queue = self.shared.queue.lock().unwrap();
+      if queue.closed {
+        Some(request)
+      } else {
+        queue.requests.push_back(request);
+        None
       }
-      return (handle, false);
+    };
+    match refused {
+      None => self.shared.wake.notify_one(),
+      Some(request) => {
+        // The session is gone: a failed connect is this request's connect failure too (not a
+        // hang-up: the caller must fail over, and report ECONNREFUSED, not ECONNRESET).
+        let connect_error = self.shared.connect_error.lock().unwrap().clone();
+        match connect_error {
+          Some(error) => request.hand_back(error, Stage::Connect),
+          None => request.hand_back(ClamError::HangUp, Stage::NotSent),
+        }
+      }
     }
-    (handle, may_wait)
+    handle
   }
 
   /// Forgets the caller of a sent request that was aborted: its reply is dropped when it comes.
-  /// Its slot stays taken while clamd still works on it, and if no reply comes within the idle
-  /// timeout the session is ended, so an abandoned request never holds a slot for good.
-  pub fn abandon(self: &Arc<Self>, cancel: &Arc<Cancel>) {
-    {
-      let mut pending = self.shared.pending.lock().unwrap();
-      let Some(p) = pending.values_mut().find(|p| Arc::ptr_eq(&p.cancel, cancel)) else {
-        return;
-      };
-      p.answer.take();
-      p.body.take();
-    }
-    self.shared.wake.notify_one();
-    let Some(idle) = self.shared.idle else { return };
-    let session = Arc::downgrade(self);
-    let cancel = cancel.clone();
-    tokio::spawn(async move {
-      tokio::time::sleep(idle).await;
-      if let Some(session) = session.upgrade() {
-        let still_pending = session
-          .shared
-          .pending
-          .lock()
-          .unwrap()
-          .values()
-          .any(|p| Arc::ptr_eq(&p.cancel, &cancel));
-        if still_pending {
-          session.kill();
-        }
+  /// Its slot stays taken while clamd still works on it, and if no reply comes within its reply
+  /// timeout the session is ended (as for any request), so an abandoned request never holds a
+  /// slot for good.
+  pub fn abandon(&self, cancel: &Arc<Cancel>) {
+    let mut pending = self.shared.pending.lock().unwrap();
+    if let Some(p) = pending.values_mut().find(|p| Arc::ptr_eq(&p.cancel, cancel)) {
+      if let Some(reply) = p.answer.take() {
+        reply.discard();
       }
-    });
+      p.body.take();
+      drop(pending);
+      // An idle session may start its idle countdown, a retired one end.
+      self.shared.wake.notify_one();
+    }
   }
 
   /// Ends the session now (a stuck request, an abort mid-upload, or `close()`); its other
   /// requests are handed back to their callers.
   pub fn kill(&self) {
     self.shared.close();
+  }
+}
+
+impl Drop for Session {
+  /// Nobody can submit to it any more: it ends once what it holds is answered.
+  fn drop(&mut self) {
+    self.retire();
   }
 }

@@ -5,8 +5,10 @@
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
 use super::Session;
 use crate::cancel::Cancel;
@@ -57,12 +59,51 @@ pub struct Failure {
 
 pub type Answer = Result<(ScanReply, u64), Failure>;
 
+/// Where a request's answer goes: called exactly once. A request dropped unanswered (a session
+/// torn down by a panic, a runtime shutting down) answers `Closed` on its way out, so that no
+/// caller ever waits for an answer that cannot come.
+pub struct Reply(Option<Box<dyn FnOnce(Answer) + Send>>);
+
+impl Reply {
+  pub fn new(f: impl FnOnce(Answer) + Send + 'static) -> Reply {
+    Reply(Some(Box::new(f)))
+  }
+
+  pub fn send(mut self, answer: Answer) {
+    if let Some(f) = self.0.take() {
+      f(answer)
+    }
+  }
+
+  /// The caller gave up on it (an abort): it is never called.
+  pub(super) fn discard(mut self) {
+    self.0.take();
+  }
+}
+
+impl Drop for Reply {
+  fn drop(&mut self) {
+    if let Some(f) = self.0.take() {
+      f(Err(Failure {
+        error: ClamError::Closed,
+        stage: Stage::Sent,
+        body: None,
+      }))
+    }
+  }
+}
+
+/// How long a request may wait in its session's queue, and the figure its timeout reports.
+#[derive(Clone, Copy)]
+pub struct QueueDeadline {
+  pub at: Instant,
+  pub ms: u64,
+}
+
 // A request's progress, owned by the session; its caller acts on it through a RequestHandle.
 pub(super) const QUEUED: u8 = 0;
 pub(super) const WRITING: u8 = 1;
 pub(super) const SENT: u8 = 2;
-/// The caller gave up on it while it was queued (its queue wait ran out): never written.
-pub(super) const WITHDRAWN: u8 = 3;
 
 /// One unit of a session's load, held by a request from its submission until it is answered,
 /// handed back or dropped: the load is derived from the requests the session holds.
@@ -98,35 +139,19 @@ impl RequestHandle {
       _ => {}
     }
   }
-
-  /// Takes back a request that is still queued (its queue wait ran out): true when it will never
-  /// be written, false once the writer has it.
-  pub fn withdraw(&self) -> bool {
-    self
-      .state
-      .compare_exchange(QUEUED, WITHDRAWN, Ordering::SeqCst, Ordering::SeqCst)
-      .is_ok()
-  }
-
-  /// When bytes last came from clamd on its session.
-  pub fn last_read(&self) -> tokio::time::Instant {
-    self.session.last_read()
-  }
-
-  /// Ends its session now (a stuck request); the session's other requests are handed back.
-  pub fn kill_session(&self) {
-    self.session.kill()
-  }
 }
 
 pub struct Request {
   pub(super) state: Arc<AtomicU8>,
   pub body: Body,
-  pub answer: oneshot::Sender<Answer>,
+  pub answer: Reply,
   /// The caller's abort switch; a queued request whose caller gave up is skipped.
   pub cancel: Arc<Cancel>,
-  /// Fired once the request is completely written: its reply timeout starts then.
-  pub sent: Option<oneshot::Sender<()>>,
+  /// The reply timeout, from when the request is completely written (restarted by every byte
+  /// clamd sends on the session).
+  pub timeout: Option<Duration>,
+  /// Still queued at this deadline: answered `QueueTimeout`, never written.
+  pub queue_deadline: Option<QueueDeadline>,
   /// The endpoint-wide request slot, released when the request is answered or dropped.
   pub slot: OwnedSemaphorePermit,
   /// The client's `maxFileSize`: a larger payload is not sent, or its upload stops there.
@@ -136,11 +161,13 @@ pub struct Request {
 }
 
 impl Request {
+  #[allow(clippy::too_many_arguments)]
   pub fn new(
     body: Body,
-    answer: oneshot::Sender<Answer>,
+    answer: Reply,
     cancel: Arc<Cancel>,
-    sent: oneshot::Sender<()>,
+    timeout: Option<Duration>,
+    queue_deadline: Option<QueueDeadline>,
     slot: OwnedSemaphorePermit,
     max_bytes: Option<u64>,
   ) -> Request {
@@ -149,7 +176,8 @@ impl Request {
       body,
       answer,
       cancel,
-      sent: Some(sent),
+      timeout,
+      queue_deadline,
       slot,
       max_bytes,
       load: None,
@@ -160,10 +188,20 @@ impl Request {
   /// Its load is gone before its caller hears the answer.
   pub(super) fn hand_back(mut self, error: ClamError, stage: Stage) {
     drop(self.load.take());
-    let _ = self.answer.send(Err(Failure {
+    self.answer.send(Err(Failure {
       error,
       stage,
       body: Some(self.body),
+    }));
+  }
+
+  /// Answers a request whose queue wait ran out: never written, and not to be sent elsewhere.
+  pub(super) fn queue_expired(mut self, ms: u64) {
+    drop(self.load.take());
+    self.answer.send(Err(Failure {
+      error: ClamError::QueueTimeout(ms),
+      stage: Stage::Final,
+      body: None,
     }));
   }
 }
@@ -172,7 +210,7 @@ impl Request {
 pub(super) struct Pending {
   /// None once the caller abandoned the request (an abort after it was sent): its reply, if
   /// it ever comes, is dropped.
-  pub(super) answer: Option<oneshot::Sender<Answer>>,
+  pub(super) answer: Option<Reply>,
   pub(super) body: Option<Body>,
   pub(super) kind: RequestKind,
   /// The request's last write (the one with the terminator, or the descriptor) has begun: a
@@ -184,14 +222,26 @@ pub(super) struct Pending {
   /// The endpoint-wide request slot, released with the entry (a reply, or the teardown).
   pub(super) _slot: OwnedSemaphorePermit,
   pub(super) load: Option<LoadToken>,
+  /// The request's reply timeout (see `Request::timeout`); it runs from `sent_at`.
+  pub(super) timeout: Option<Duration>,
+  /// When it was completely written.
+  pub(super) sent_at: Option<Instant>,
+  /// Its reply timeout ran out: the teardown answers it `Timeout`.
+  pub(super) timed_out: bool,
 }
 
 impl Pending {
   /// Answers the request; its load is gone before its caller hears the answer.
   pub(super) fn answer(mut self, answer: Answer) {
     drop(self.load.take());
-    if let Some(tx) = self.answer.take() {
-      let _ = tx.send(answer);
+    if let Some(reply) = self.answer.take() {
+      reply.send(answer);
     }
+  }
+
+  /// When its reply is due: its timeout after it was sent, or after clamd last sent bytes on the
+  /// session, whichever is later (an idle timeout, not a fixed one).
+  pub(super) fn reply_due(&self, last_read: Instant) -> Option<Instant> {
+    Some(self.sent_at?.max(last_read) + self.timeout?)
   }
 }

@@ -1,13 +1,21 @@
 //! The writer: the task that owns a session's connection. It connects, sends `IDSESSION`, writes
 //! queued requests one after another, ends the session (`zEND`) when it is idle or retired, and
 //! on any end hands every request it still holds back to its caller.
+//!
+//! Small requests from memory that queue up together go out in one write (clamd reads them one
+//! after another all the same): a burst of small scans costs a system call, not one each. What
+//! was gathered is written before the writer waits for anything else.
+//!
+//! It also keeps the session's deadlines (`Deadlines`): each sent request's reply timeout, and
+//! each queued request's queue deadline.
 
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
-use tokio::sync::mpsc;
+use tokio::time::{Instant, Sleep};
 
 use super::requests::{Pending, SENT, WRITING};
 use super::{reader, Body, ConnectionCount, Failure, Lifecycle, Request, Shared, Stage, SESSION_IDLE};
@@ -17,14 +25,10 @@ use crate::protocol::{self, ErrorReason, ScanReply};
 use crate::source::Source;
 use crate::transport::{ConnWrite, Endpoint};
 
-pub(super) async fn run(
-  connector: Arc<Connector>,
-  mut rx: mpsc::UnboundedReceiver<Request>,
-  shared: Arc<Shared>,
-  connections: Arc<ConnectionCount>,
-) {
+pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connections: Arc<ConnectionCount>) {
   let _guard = connections.opened();
   let endpoint = &connector.endpoint;
+  let mut deadlines = Deadlines::new();
   let connect = connector.connect();
   tokio::pin!(connect);
   let conn = loop {
@@ -34,6 +38,11 @@ pub(super) async fn run(
         if shared.lifecycle() == Lifecycle::Closing {
           break Err(ClamError::Closed);
         }
+        // A request queued meanwhile: its queue deadline may fall due before the connection opens.
+        deadlines.watch_queue(&shared);
+      }
+      _ = deadlines.fired() => {
+        deadlines.check(&shared);
       }
     }
   };
@@ -44,7 +53,7 @@ pub(super) async fn run(
       // marks the endpoint down and fails over.
       *shared.connect_error.lock().unwrap() = Some(error.clone());
       shared.advance(Lifecycle::Closing);
-      hand_back_queue(&shared, &mut rx, &error, Stage::Connect);
+      hand_back_queue(&shared, &error, Stage::Connect);
       return;
     }
   };
@@ -59,29 +68,151 @@ pub(super) async fn run(
       shared.wake.notify_one();
     })
   };
-  let error = tls_cause(endpoint, &shared, write_requests(wr, endpoint, &mut rx, &shared).await).await;
-  // Teardown: nothing more is accepted; every unanswered request goes back to its caller.
+  let error = write_requests(wr, endpoint, &shared, &mut deadlines).await;
+  let error = tls_cause(endpoint, &shared, error).await;
+  // Teardown: nothing more is accepted; every unanswered request goes back to its caller (a
+  // request whose reply timeout ran out, with its timeout).
   shared.advance(Lifecycle::Closing);
   let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
   for mut p in pending {
     let body = p.body.take();
+    let error = match (p.timed_out, p.timeout) {
+      (true, Some(d)) => ClamError::Timeout(d.as_millis() as u64),
+      _ => error.clone(),
+    };
     p.answer(Err(Failure {
-      error: error.clone(),
+      error,
       stage: Stage::Sent,
       body,
     }));
   }
-  hand_back_queue(&shared, &mut rx, &error, Stage::NotSent);
+  hand_back_queue(&shared, &error, Stage::NotSent);
   // Dropping both halves closes the connection.
   reader.abort();
 }
 
 /// Closes the queue and hands back every request still in it.
-fn hand_back_queue(shared: &Shared, rx: &mut mpsc::UnboundedReceiver<Request>, error: &ClamError, stage: Stage) {
-  rx.close();
-  while let Ok(request) = rx.try_recv() {
-    shared.waiting.fetch_sub(1, Ordering::SeqCst);
+fn hand_back_queue(shared: &Shared, error: &ClamError, stage: Stage) {
+  let requests = {
+    let mut queue = shared.queue.lock().unwrap();
+    queue.closed = true;
+    std::mem::take(&mut queue.requests)
+  };
+  for request in requests {
     request.hand_back(error.clone(), stage);
+  }
+}
+
+/// The session's one timer: the earliest of its sent requests' reply deadlines and its queued
+/// requests' queue deadlines. It is only ever moved earlier (a request sent with a later
+/// deadline costs nothing); when it fires, what is due is acted on and it is set again from
+/// what is left.
+struct Deadlines {
+  timer: Pin<Box<Sleep>>,
+  armed: Option<Instant>,
+}
+
+impl Deadlines {
+  fn new() -> Deadlines {
+    Deadlines {
+      timer: Box::pin(tokio::time::sleep_until(Instant::now())),
+      armed: None,
+    }
+  }
+
+  fn arm(&mut self, at: Instant) {
+    if self.armed.is_none_or(|armed| at < armed) {
+      self.timer.as_mut().reset(at);
+      self.armed = Some(at);
+    }
+  }
+
+  /// Resolves when the timer fires; never while it is not armed.
+  async fn fired(&mut self) {
+    if self.armed.is_none() {
+      return std::future::pending().await;
+    }
+    self.timer.as_mut().await;
+    self.armed = None;
+  }
+
+  /// Arms the queued requests' queue deadlines: the writer is about to be busy for a while.
+  fn watch_queue(&mut self, shared: &Shared) {
+    let queue = shared.queue.lock().unwrap();
+    for request in &queue.requests {
+      if let Some(q) = request.queue_deadline {
+        self.arm(q.at);
+      }
+    }
+  }
+
+  /// Acts on what is due: a queued request past its queue deadline is answered `QueueTimeout`,
+  /// never written; a sent one past its reply deadline ends the session (`Some(Closed)`; the
+  /// teardown answers it `Timeout`, and its session's other requests go elsewhere).
+  fn check(&mut self, shared: &Shared) -> Option<ClamError> {
+    let now = Instant::now();
+    self.armed = None;
+    let expired: std::collections::VecDeque<Request> = {
+      let mut queue = shared.queue.lock().unwrap();
+      let (expired, kept) = std::mem::take(&mut queue.requests)
+        .into_iter()
+        .partition(|r| r.queue_deadline.is_some_and(|q| q.at <= now));
+      queue.requests = kept;
+      expired
+    };
+    for request in expired {
+      let ms = request.queue_deadline.map_or(0, |q| q.ms);
+      request.queue_expired(ms);
+    }
+    self.watch_queue(shared);
+    let last_read = shared.at(shared.last_read_ms.load(Ordering::Relaxed));
+    let mut timed_out = false;
+    for p in shared.pending.lock().unwrap().values_mut() {
+      match p.reply_due(last_read) {
+        Some(due) if due <= now => {
+          p.timed_out = true;
+          timed_out = true;
+        }
+        Some(due) => self.arm(due),
+        None => {}
+      }
+    }
+    timed_out.then_some(ClamError::Closed)
+  }
+}
+
+/// Runs one write step while answers, the session's end and its deadlines are watched: `None`
+/// when clamd answered the request being written before its upload was complete.
+async fn drive<T>(
+  shared: &Shared,
+  deadlines: &mut Deadlines,
+  step: impl std::future::Future<Output = Result<T, ClamError>>,
+) -> Option<Result<T, ClamError>> {
+  let mut step = std::pin::pin!(step);
+  if let Some(done) = at_once(step.as_mut()).await {
+    return Some(done);
+  }
+  // It waits (clamd is not reading, a stream is slow): the queued requests' deadlines count.
+  deadlines.watch_queue(shared);
+  loop {
+    tokio::select! {
+      r = &mut step => return Some(r),
+      _ = shared.wake.notified() => {
+        if shared.answered_early.load(Ordering::SeqCst) {
+          return None;
+        }
+        if let Some(err) = stop_reason(shared) {
+          return Some(Err(err));
+        }
+        // An answer to an earlier request, or a request queued meanwhile: keep writing.
+        deadlines.watch_queue(shared);
+      }
+      _ = deadlines.fired() => {
+        if let Some(err) = deadlines.check(shared) {
+          return Some(Err(err));
+        }
+      }
+    }
   }
 }
 
@@ -152,21 +283,20 @@ impl Progress<'_> {
 async fn write_requests(
   mut wr: ConnWrite,
   endpoint: &Endpoint,
-  rx: &mut mpsc::UnboundedReceiver<Request>,
   shared: &Shared,
+  deadlines: &mut Deadlines,
 ) -> ClamError {
   let idle = shared.idle;
+  let write_err = |e: std::io::Error| endpoint.io_error(&e, Op::Write);
   if let Err(err) = with_idle(idle, async {
-    wr.write_all(&protocol::command("IDSESSION"))
-      .await
-      .map_err(|e| endpoint.io_error(&e, Op::Write))
+    wr.write_all(&protocol::command("IDSESSION")).await.map_err(write_err)
   })
   .await
   {
     return err;
   }
   let mut next_id: u64 = 0;
-  // One write buffer for the session's life: command, frames and terminator are gathered here.
+  // One write buffer for the session's life: commands, frames and terminators are gathered here.
   let mut out = Vec::with_capacity(2 * protocol::CHUNK_MAX + 16);
   shared.busy();
   shared.advance(Lifecycle::Open);
@@ -174,42 +304,47 @@ async fn write_requests(
     if let Some(err) = stop_reason(shared) {
       return err;
     }
-    if shared.lifecycle() == Lifecycle::Retiring && rx.is_empty() && shared.pending.lock().unwrap().is_empty() {
-      let _ = wr.write_all(&protocol::command("END")).await;
-      return ClamError::Closed;
-    }
-    let idle_now = shared.is_idle() && rx.is_empty();
-    let idle_until = shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE;
-    let request = tokio::select! {
-      r = rx.recv() => match r {
-        Some(r) => {
-          shared.waiting.fetch_sub(1, Ordering::SeqCst);
-          r
+    let next = shared.queue.lock().unwrap().requests.pop_front();
+    let Some(request) = next else {
+      // Nothing more to take: what was gathered goes out before the writer waits.
+      if !out.is_empty() {
+        if let Err(err) = flush(&mut wr, &mut out, idle, shared, deadlines, &write_err).await {
+          wait_for_reader(shared).await;
+          return err;
         }
-        None => return ClamError::Closed,
-      },
-      // Something to check: the loop's checks run again.
-      _ = shared.wake.notified() => continue,
-      // Idle: ended SESSION_IDLE after its last request was answered (abandoned ones count as
-      // answered). The timer is made only when idle (a disabled branch's future is still built).
-      _ = async { tokio::time::sleep_until(idle_until).await }, if idle_now => {
-        let busy_until = shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE;
-        if !shared.is_idle() || !rx.is_empty() || busy_until > tokio::time::Instant::now() {
-          continue;
-        }
-        shared.advance(Lifecycle::Closing);
+        continue;
+      }
+      if shared.lifecycle() == Lifecycle::Retiring && shared.pending.lock().unwrap().is_empty() {
         let _ = wr.write_all(&protocol::command("END")).await;
         return ClamError::Closed;
       }
+      let idle_now = shared.is_idle();
+      let idle_until = shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE;
+      tokio::select! {
+        // A request, or something to check: the loop's checks run again.
+        _ = shared.wake.notified() => {}
+        _ = deadlines.fired() => {
+          if let Some(err) = deadlines.check(shared) {
+            return err;
+          }
+        }
+        // Idle: ended SESSION_IDLE after its last request was answered (abandoned ones count as
+        // answered). The timer is made only when idle (a disabled branch's future is still built).
+        _ = async { tokio::time::sleep_until(idle_until).await }, if idle_now => {
+          let busy_until = shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE;
+          if !shared.is_idle() || !shared.queue.lock().unwrap().requests.is_empty() || busy_until > Instant::now() {
+            continue;
+          }
+          shared.advance(Lifecycle::Closing);
+          let _ = wr.write_all(&protocol::command("END")).await;
+          return ClamError::Closed;
+        }
+      }
+      continue;
     };
-    // Claimed for writing; a request aborted or withdrawn while queued is dropped unwritten
-    // (its load goes with it).
-    if request.cancel.is_cancelled()
-      || request
-        .state
-        .compare_exchange(super::requests::QUEUED, WRITING, Ordering::SeqCst, Ordering::SeqCst)
-        .is_err()
-    {
+    // A request whose caller aborted while it was queued is dropped unwritten (its load goes
+    // with it).
+    if request.cancel.is_cancelled() {
       continue;
     }
     if shared.lifecycle() >= Lifecycle::Draining {
@@ -217,17 +352,19 @@ async fn write_requests(
       request.hand_back(ClamError::Closed, Stage::NotSent);
       return ClamError::Closed;
     }
+    request.state.store(WRITING, Ordering::SeqCst);
     next_id += 1;
     let id = next_id;
     let Request {
       mut body,
       answer,
       state,
-      sent,
+      timeout,
       slot,
       cancel,
       max_bytes,
       load,
+      queue_deadline: _,
     } = request;
     shared.pending.lock().unwrap().insert(
       id,
@@ -240,38 +377,45 @@ async fn write_requests(
         cancel,
         _slot: slot,
         load,
+        timeout,
+        sent_at: None,
+        timed_out: false,
       },
     );
+    let in_memory = matches!(&body, Body::Instream(s) if !s.is_stream());
     let streaming = matches!(&body, Body::Instream(s) if s.is_stream());
     shared.streaming.store(streaming, Ordering::Relaxed);
-    let progress = Progress { shared, id };
-    let written = {
-      let write = write_body(&mut wr, &mut out, endpoint, idle, &mut body, max_bytes, &progress);
-      tokio::pin!(write);
-      loop {
-        tokio::select! {
-          r = &mut write => break r,
-          _ = shared.wake.notified() => {
-            if shared.answered_early.load(Ordering::SeqCst) {
-              break Ok(Written::AnsweredEarly);
-            }
-            if let Some(err) = stop_reason(shared) {
-              break Err(err);
-            }
-            // An answer to an earlier request: keep writing.
-          }
+    // What was gathered goes out before a body that may make the writer wait (a stream, a file),
+    // or that must travel on its own (a descriptor).
+    if !in_memory && !out.is_empty() {
+      if let Err(err) = flush(&mut wr, &mut out, idle, shared, deadlines, &write_err).await {
+        if let Some(p) = shared.pending.lock().unwrap().get_mut(&id) {
+          p.body = Some(body);
         }
+        wait_for_reader(shared).await;
+        return err;
       }
-    };
+    }
+    // A small request from memory with more queued behind it stays in `out`, to go out with them.
+    let gather = in_memory && !shared.queue.lock().unwrap().requests.is_empty();
+    let progress = Progress { shared, id };
+    let write = write_body(
+      &mut wr, &mut out, endpoint, idle, &mut body, max_bytes, &progress, gather,
+    );
+    let written = drive(shared, deadlines, write)
+      .await
+      .unwrap_or(Ok(Written::AnsweredEarly));
     shared.streaming.store(false, Ordering::Relaxed);
     match written {
       Ok(Written::Complete) => {
         state.store(SENT, Ordering::SeqCst);
+        let now = Instant::now();
         if let Some(p) = shared.pending.lock().unwrap().get_mut(&id) {
           p.body = Some(body);
+          p.sent_at = Some(now);
         }
-        if let Some(sent) = sent {
-          let _ = sent.send(());
+        if let Some(d) = timeout {
+          deadlines.arm(now + d);
         }
       }
       Ok(Written::TooLarge { on_wire }) => {
@@ -311,7 +455,27 @@ async fn write_requests(
   }
 }
 
-/// Writes one request (command and payload).
+/// Writes what was gathered in `out` (complete requests only).
+async fn flush(
+  wr: &mut ConnWrite,
+  out: &mut Vec<u8>,
+  idle: Option<Duration>,
+  shared: &Shared,
+  deadlines: &mut Deadlines,
+  write_err: &impl Fn(std::io::Error) -> ClamError,
+) -> Result<(), ClamError> {
+  let write = with_idle(idle, async { wr.write_all(out).await.map_err(write_err) });
+  // Every gathered request is complete: an answer cannot come early here.
+  drive(shared, deadlines, write)
+    .await
+    .unwrap_or(Err(ClamError::Closed))?;
+  out.clear();
+  Ok(())
+}
+
+/// Writes one request (command and payload). `gather`: a request from memory may be left whole in
+/// `out`, to go out with the requests after it.
+#[allow(clippy::too_many_arguments)]
 async fn write_body(
   wr: &mut ConnWrite,
   out: &mut Vec<u8>,
@@ -320,6 +484,7 @@ async fn write_body(
   body: &mut Body,
   max_bytes: Option<u64>,
   progress: &Progress<'_>,
+  gather: bool,
 ) -> Result<Written, ClamError> {
   let write_err = |e: std::io::Error| endpoint.io_error(&e, Op::Write);
   match body {
@@ -346,15 +511,16 @@ async fn write_body(
     }
     Body::File { file, path } => {
       let mut source = Source::file(file.clone(), path.clone());
-      write_instream(wr, out, &mut source, idle, max_bytes, progress, write_err).await
+      write_instream(wr, out, &mut source, idle, max_bytes, progress, write_err, false).await
     }
     Body::Instream(source) => {
       source.rewind();
-      write_instream(wr, out, source, idle, max_bytes, progress, write_err).await
+      write_instream(wr, out, source, idle, max_bytes, progress, write_err, gather).await
     }
   }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn write_instream(
   wr: &mut ConnWrite,
   out: &mut Vec<u8>,
@@ -363,10 +529,12 @@ async fn write_instream(
   max_bytes: Option<u64>,
   progress: &Progress<'_>,
   write_err: impl Fn(std::io::Error) -> ClamError,
+  gather: bool,
 ) -> Result<Written, ClamError> {
   // Command, frames and terminator are coalesced into writes of about 64 KiB: a small upload
   // is one write, which halves clamd's CPU time per small scan (measured: `npm run bench`).
-  out.clear();
+  // `out` may already hold earlier requests, gathered: they go out with this one's first write.
+  let start = out.len();
   protocol::instream_begin(out);
   let mut total = 0u64;
   let mut on_wire = false;
@@ -391,6 +559,10 @@ async fn write_instream(
     }
     total += n as u64;
     if max_bytes.is_some_and(|max| total > max) {
+      if !on_wire {
+        // None of it went out: the gathered requests before it still do.
+        out.truncate(start);
+      }
       return Ok(Written::TooLarge { on_wire });
     }
     if out.len() >= protocol::CHUNK_MAX {
@@ -406,7 +578,10 @@ async fn write_instream(
     p.bytes = total;
     p.complete = true;
   });
-  with_idle(idle, async { wr.write_all(out).await.map_err(&write_err) }).await?;
+  if !gather || out.len() >= protocol::CHUNK_MAX {
+    with_idle(idle, async { wr.write_all(out).await.map_err(&write_err) }).await?;
+    out.clear();
+  }
   Ok(Written::Complete)
 }
 
