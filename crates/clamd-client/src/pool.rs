@@ -30,7 +30,6 @@ impl Drop for OutstandingGuard {
 }
 
 struct Health {
-  down: bool,
   cooldown: Duration,
   /// Why it went down: what calls get while every endpoint is down.
   error: Option<ClamError>,
@@ -59,6 +58,9 @@ pub struct EndpointPool {
   slots: Arc<Semaphore>,
   outstanding: AtomicUsize,
   sessions: Mutex<Vec<Arc<Session>>>,
+  /// Down after a failed connect, until a probe or a request succeeds. Changed only under
+  /// `health`'s lock; read without it, since every scan asks (twice) and it rarely changes.
+  down: AtomicBool,
   health: Mutex<Health>,
   closed: AtomicBool,
   /// Left the endpoint set: no new work.
@@ -103,8 +105,8 @@ impl EndpointPool {
       slots: Arc::new(Semaphore::new(max_connections * PIPELINE)),
       outstanding: AtomicUsize::new(0),
       sessions: Mutex::new(Vec::new()),
+      down: AtomicBool::new(false),
       health: Mutex::new(Health {
-        down: false,
         cooldown: COOLDOWN_FIRST,
         error: None,
         next_trial: None,
@@ -124,7 +126,7 @@ impl EndpointPool {
   }
 
   pub fn is_down(&self) -> bool {
-    self.health.lock().unwrap().down
+    self.down.load(Ordering::Acquire)
   }
 
   /// The endpoint's state now, for `metrics()`.
@@ -144,8 +146,11 @@ impl EndpointPool {
 
   /// Whether the next attempt may use this endpoint; claims the trial of a down one.
   pub fn claim(&self) -> Availability {
+    if !self.is_down() {
+      return Availability::Up;
+    }
     let mut health = self.health.lock().unwrap();
-    if !health.down {
+    if !self.is_down() {
       return Availability::Up;
     }
     let now = tokio::time::Instant::now();
@@ -193,7 +198,8 @@ impl EndpointPool {
   pub fn session(&self, fildes: bool) -> Arc<Session> {
     let mut sessions = self.sessions.lock().unwrap();
     if let Some(max_age) = self.max_age {
-      for old in sessions.iter().filter(|s| s.age() >= max_age) {
+      let now = tokio::time::Instant::now();
+      for old in sessions.iter().filter(|s| s.opened_at() + max_age <= now) {
         old.retire();
       }
     }
@@ -267,10 +273,10 @@ impl EndpointPool {
       let mut health = self.health.lock().unwrap();
       health.error = Some(err.clone());
       health.next_trial = Some(tokio::time::Instant::now() + TRIAL_INTERVAL);
-      if health.down || self.closed.load(Ordering::Relaxed) {
+      if self.is_down() || self.closed.load(Ordering::Relaxed) {
         return;
       }
-      health.down = true;
+      self.down.store(true, Ordering::Release);
       health.cooldown
     };
     report(&self.observer, || Event::Down {
@@ -305,10 +311,13 @@ impl EndpointPool {
 
   /// Marks the endpoint up (a probe or a request succeeded) and resets its cooldown.
   pub fn mark_up(&self) {
+    if !self.is_down() {
+      // Nothing to reset: every field below is reset whenever the endpoint comes back up.
+      return;
+    }
     let was_down = {
       let mut health = self.health.lock().unwrap();
-      let was_down = health.down;
-      health.down = false;
+      let was_down = self.down.swap(false, Ordering::AcqRel);
       health.cooldown = COOLDOWN_FIRST;
       health.error = None;
       health.next_trial = None;

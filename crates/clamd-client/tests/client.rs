@@ -184,6 +184,66 @@ async fn a_session_pipelines_requests_and_matches_replies_out_of_order() {
   client.close().await;
 }
 
+/// Starts a buffer scan on the direct path; `None` when the call had to take `scan`'s way.
+fn direct(
+  client: &Arc<Client>,
+  bytes: &[u8],
+) -> Option<tokio::sync::oneshot::Receiver<Result<clamd_client::client::ScanOutcome, ClamError>>> {
+  let (tx, rx) = tokio::sync::oneshot::channel();
+  let done = Box::new(move |r: Result<_, clamd_client::client::CallError>| {
+    let _ = tx.send(r.map_err(|e| e.error));
+  });
+  let payload: clamd_client::source::SharedBytes = Arc::new(bytes.to_vec());
+  match client.scan_direct(payload, CallOptions::default(), done) {
+    None => Some(rx),
+    Some(_) => None,
+  }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_scans_share_sessions_and_a_failed_first_attempt_goes_on_as_a_scan() {
+  // The first session is closed at once: its request is replayed on a new one, a second attempt.
+  let slammed = fake(Mode::Clamd, 1).await;
+  let client = Arc::new(Client::new(config(vec![slammed.endpoint.clone()])));
+  let first = direct(&client, EICAR)
+    .expect("a free slot: the direct path")
+    .await
+    .unwrap()
+    .unwrap();
+  assert!(matches!(first.reply.verdict, Verdict::Malicious { .. }));
+  assert_eq!(first.attempts, 2);
+  assert_eq!(slammed.connections.load(Ordering::SeqCst), 2);
+  client.close().await;
+  let server = fake(Mode::Reversed, 0).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.max_connections = 1;
+  let client = Arc::new(Client::new(cfg));
+  // A burst started at once, answered out of order on one session: each gets its own verdict.
+  let burst: Vec<_> = (0..8)
+    .map(|i| {
+      let bytes: &[u8] = if i % 2 == 0 { EICAR } else { b"clean bytes" };
+      direct(&client, bytes).expect("a free slot: the direct path")
+    })
+    .collect();
+  for (i, rx) in burst.into_iter().enumerate() {
+    let outcome = rx.await.unwrap().unwrap();
+    assert_eq!(outcome.attempts, 1);
+    match outcome.reply.verdict {
+      Verdict::Malicious { .. } => assert_eq!(i % 2, 0, "request {i}"),
+      Verdict::Clean => assert_eq!(i % 2, 1, "request {i}"),
+      other => panic!("request {i}: {other:?}"),
+    }
+  }
+  assert_eq!(server.connections.load(Ordering::SeqCst), 1, "one session");
+  // Every slot taken: the next call must take scan()'s way (it may wait for a slot).
+  let busy: Vec<_> = (0..8).map(|_| direct(&client, b"x").expect("a free slot")).collect();
+  assert!(direct(&client, b"x").is_none(), "no free slot: not direct");
+  for rx in busy {
+    rx.await.unwrap().unwrap();
+  }
+  client.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_closed_right_after_accept_is_replayed_once() {
   let server = fake(Mode::Clamd, 1).await;

@@ -233,9 +233,9 @@ impl Session {
     self.shared.load.load(Ordering::Relaxed)
   }
 
-  /// How long ago the session was opened.
-  pub fn age(&self) -> Duration {
-    self.shared.epoch.elapsed()
+  /// When the session was opened.
+  pub fn opened_at(&self) -> tokio::time::Instant {
+    self.shared.epoch
   }
 
   /// Whether the pool must not give it new requests.
