@@ -30,7 +30,7 @@ const FILE_ROUNDS = QUICK ? 1 : 5
 const BUFFERS = QUICK ? 300 : 2000
 const CONCURRENCY = 16
 const FILE_MB = QUICK ? 20 : 100
-const STUB_SCANS = QUICK ? 1000 : 5000
+const STUB_SCANS = QUICK ? 2000 : 20000
 const STREAM_MB = QUICK ? 64 : 512
 
 const FLEET_SIZES = [1, 2, 4, 8]
