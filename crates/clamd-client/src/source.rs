@@ -153,6 +153,14 @@ impl Source {
     }
   }
 
+  /// The whole payload, for a buffer.
+  pub fn as_bytes(&self) -> Option<&[u8]> {
+    match self {
+      Source::Buffer { bytes, .. } => Some((**bytes).as_ref()),
+      Source::Channel { .. } => None,
+    }
+  }
+
   /// True for chunks pushed from JS (or a reader thread), which may arrive slowly.
   pub fn is_stream(&self) -> bool {
     matches!(self, Source::Channel { .. })

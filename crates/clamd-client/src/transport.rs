@@ -224,6 +224,22 @@ impl ConnRead {
 }
 
 impl ConnWrite {
+  /// Whether `try_write` can write: not on TLS, whose records are written by the session's task.
+  pub fn writes_at_once(&self) -> bool {
+    !matches!(self, ConnWrite::Tls(_))
+  }
+
+  /// Writes what the socket takes now, without waiting (`WouldBlock` when it takes nothing, and
+  /// always on TLS).
+  pub fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+    match self {
+      ConnWrite::Tcp(half) => half.try_write(bytes),
+      ConnWrite::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
+      #[cfg(unix)]
+      ConnWrite::Unix(half) => half.try_write(bytes),
+    }
+  }
+
   /// Sends `bytes` together with an open file descriptor in one SCM_RIGHTS message, as clamd's
   /// FILDES command expects.
   #[cfg(unix)]

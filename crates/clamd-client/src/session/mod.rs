@@ -1,14 +1,18 @@
-//! One IDSESSION connection to clamd: requests are written one after another by a writer, up to
-//! `PIPELINE` of them awaiting replies at once, while a reader matches clamd's numbered replies
+//! One IDSESSION connection to clamd: requests are written one after another, up to `PIPELINE`
+//! of them awaiting replies at once, while a reader matches clamd's numbered replies
 //! (`N: stream: OK`) to them, in whatever order they come.
 //!
-//! - `requests`: a request's life (its body, its caller's handle, its pending entry, its load);
-//! - `writer`: the task that owns the connection's lifecycle (connect, write, end, teardown);
+//! - `requests`: a request's life (its body, its answer, its caller's handle, its pending entry,
+//!   its load);
+//! - `writer`: the task that owns the connection's lifecycle (connect, write, deadlines, end,
+//!   teardown), and `write_now`, which writes a small request from the submitting thread when
+//!   the connection is free;
 //! - `reader`: the task that reads replies and hands each to its request.
 //!
-//! The session is one state machine: its `Lifecycle`, the requests it holds (its load is
-//! derived from them), and one `Notify` that wakes the writer when something it must act on
-//! happened (an answer, a kill, an early reply, the reader's end). When anything breaks, the
+//! The session is one state machine: its `Lifecycle`, its queue, the requests it holds (its
+//! load is derived from them), the write side whoever writes holds, and one `Notify` that wakes
+//! the writer when something it must act on happened (a request queued, an answer, a kill, an
+//! early reply, the reader's end). When anything breaks, the
 //! writer hands every unanswered request back to its caller with the body (so the caller can
 //! replay it) and the stage it reached, then closes the connection.
 //!
@@ -103,6 +107,16 @@ impl Lifecycle {
   }
 }
 
+/// The connection's writing end, and what must go out on it in order: whoever holds it writes
+/// (the writer task, or a caller writing a small request at once, see `writer::write_now`).
+struct WriteSide {
+  wr: crate::transport::ConnWrite,
+  /// Bytes of complete requests not written yet, in the order of their numbers.
+  out: Vec<u8>,
+  /// The number of the last request written: clamd numbers replies by the order requests arrive.
+  last_id: u64,
+}
+
 /// Requests submitted and not yet taken by the writer.
 #[derive(Default)]
 struct Queue {
@@ -118,6 +132,11 @@ struct Shared {
   load: Arc<AtomicUsize>,
   pending: Mutex<HashMap<u64, Pending>>,
   queue: Mutex<Queue>,
+  /// Set once connected, taken by the teardown.
+  write: tokio::sync::Mutex<Option<WriteSide>>,
+  /// When the writer's deadline timer fires (ms since `epoch`; `u64::MAX`: not armed), so that
+  /// a request written from another thread wakes it only when its own deadline is earlier.
+  armed_ms: AtomicU64,
   /// The session is writing a stream: its next requests would wait behind a slow producer.
   streaming: AtomicBool,
   /// clamd answered the request being written before its upload was complete.
@@ -203,6 +222,8 @@ impl Session {
       load: Arc::new(AtomicUsize::new(0)),
       pending: Mutex::new(HashMap::new()),
       queue: Mutex::new(Queue::default()),
+      write: tokio::sync::Mutex::new(None),
+      armed_ms: AtomicU64::new(u64::MAX),
       streaming: AtomicBool::new(false),
       answered_early: AtomicBool::new(false),
       wake: Notify::new(),
@@ -247,15 +268,19 @@ impl Session {
     self.shared.streaming.load(Ordering::Relaxed)
   }
 
-  /// Queues a request; if the session is already gone the request is answered `NotSent` (or,
-  /// when it never connected, with its connect failure). Its reply timeout and queue deadline
-  /// are the session's to keep.
+  /// Writes a small request from memory at once when the connection is free, else queues it; if
+  /// the session is already gone the request is answered `NotSent` (or, when it never connected,
+  /// with its connect failure). Its reply timeout and queue deadline are the session's to keep.
   pub fn submit(self: &Arc<Self>, mut request: Request) -> RequestHandle {
     let handle = RequestHandle {
       session: self.clone(),
       state: request.state.clone(),
     };
     request.load = Some(LoadToken::new(&self.shared.load));
+    let request = match writer::write_now(&self.shared, request) {
+      Ok(()) => return handle,
+      Err(request) => request,
+    };
     let refused = {
       let mut queue = self.shared.queue.lock().unwrap();
       if queue.closed {

@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::{Instant, Sleep};
 
 use super::requests::{Pending, SENT, WRITING};
-use super::{reader, Body, ConnectionCount, Failure, Lifecycle, Request, Shared, Stage, SESSION_IDLE};
+use super::{reader, Body, ConnectionCount, Failure, Lifecycle, Request, Shared, Stage, WriteSide, SESSION_IDLE};
 use crate::connector::Connector;
 use crate::error::{ClamError, Op};
 use crate::protocol::{self, ErrorReason, ScanReply};
@@ -28,7 +28,7 @@ use crate::transport::{ConnWrite, Endpoint};
 pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connections: Arc<ConnectionCount>) {
   let _guard = connections.opened();
   let endpoint = &connector.endpoint;
-  let mut deadlines = Deadlines::new();
+  let mut deadlines = Deadlines::new(shared.clone());
   let connect = connector.connect();
   tokio::pin!(connect);
   let conn = loop {
@@ -39,10 +39,10 @@ pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connecti
           break Err(ClamError::Closed);
         }
         // A request queued meanwhile: its queue deadline may fall due before the connection opens.
-        deadlines.watch_queue(&shared);
+        deadlines.watch_queue();
       }
       _ = deadlines.fired() => {
-        deadlines.check(&shared);
+        deadlines.check();
       }
     }
   };
@@ -69,10 +69,12 @@ pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connecti
     })
   };
   let error = write_requests(wr, endpoint, &shared, &mut deadlines).await;
-  let error = tls_cause(endpoint, &shared, error).await;
-  // Teardown: nothing more is accepted; every unanswered request goes back to its caller (a
-  // request whose reply timeout ran out, with its timeout).
+  // Teardown: nothing more is accepted, and once the write side is taken nothing more is written
+  // (a write from another thread checks the lifecycle holding it); every unanswered request goes
+  // back to its caller (a request whose reply timeout ran out, with its timeout).
   shared.advance(Lifecycle::Closing);
+  let write_side = shared.write.lock().await.take();
+  let error = tls_cause(endpoint, &shared, error).await;
   let pending: Vec<Pending> = shared.pending.lock().unwrap().drain().map(|(_, p)| p).collect();
   for mut p in pending {
     let body = p.body.take();
@@ -89,6 +91,7 @@ pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connecti
   hand_back_queue(&shared, &error, Stage::NotSent);
   // Dropping both halves closes the connection.
   reader.abort();
+  drop(write_side);
 }
 
 /// Closes the queue and hands back every request still in it.
@@ -106,17 +109,19 @@ fn hand_back_queue(shared: &Shared, error: &ClamError, stage: Stage) {
 /// The session's one timer: the earliest of its sent requests' reply deadlines and its queued
 /// requests' queue deadlines. It is only ever moved earlier (a request sent with a later
 /// deadline costs nothing); when it fires, what is due is acted on and it is set again from
-/// what is left.
+/// what is left. When it fires is mirrored in `Shared::armed_ms`.
 struct Deadlines {
   timer: Pin<Box<Sleep>>,
   armed: Option<Instant>,
+  shared: Arc<Shared>,
 }
 
 impl Deadlines {
-  fn new() -> Deadlines {
+  fn new(shared: Arc<Shared>) -> Deadlines {
     Deadlines {
       timer: Box::pin(tokio::time::sleep_until(Instant::now())),
       armed: None,
+      shared,
     }
   }
 
@@ -124,7 +129,14 @@ impl Deadlines {
     if self.armed.is_none_or(|armed| at < armed) {
       self.timer.as_mut().reset(at);
       self.armed = Some(at);
+      let ms = at.saturating_duration_since(self.shared.epoch).as_millis() as u64;
+      self.shared.armed_ms.store(ms, Ordering::SeqCst);
     }
+  }
+
+  fn disarm(&mut self) {
+    self.armed = None;
+    self.shared.armed_ms.store(u64::MAX, Ordering::SeqCst);
   }
 
   /// Resolves when the timer fires; never while it is not armed.
@@ -133,11 +145,12 @@ impl Deadlines {
       return std::future::pending().await;
     }
     self.timer.as_mut().await;
-    self.armed = None;
+    self.disarm();
   }
 
   /// Arms the queued requests' queue deadlines: the writer is about to be busy for a while.
-  fn watch_queue(&mut self, shared: &Shared) {
+  fn watch_queue(&mut self) {
+    let shared = self.shared.clone();
     let queue = shared.queue.lock().unwrap();
     for request in &queue.requests {
       if let Some(q) = request.queue_deadline {
@@ -146,12 +159,24 @@ impl Deadlines {
     }
   }
 
+  /// Arms the sent requests' reply deadlines (some were written from another thread).
+  fn watch_sent(&mut self) {
+    let shared = self.shared.clone();
+    let last_read = shared.at(shared.last_read_ms.load(Ordering::Relaxed));
+    for p in shared.pending.lock().unwrap().values() {
+      if let Some(due) = p.reply_due(last_read) {
+        self.arm(due);
+      }
+    }
+  }
+
   /// Acts on what is due: a queued request past its queue deadline is answered `QueueTimeout`,
   /// never written; a sent one past its reply deadline ends the session (`Some(Closed)`; the
   /// teardown answers it `Timeout`, and its session's other requests go elsewhere).
-  fn check(&mut self, shared: &Shared) -> Option<ClamError> {
+  fn check(&mut self) -> Option<ClamError> {
+    let shared = self.shared.clone();
     let now = Instant::now();
-    self.armed = None;
+    self.disarm();
     let expired: std::collections::VecDeque<Request> = {
       let mut queue = shared.queue.lock().unwrap();
       let (expired, kept) = std::mem::take(&mut queue.requests)
@@ -164,7 +189,7 @@ impl Deadlines {
       let ms = request.queue_deadline.map_or(0, |q| q.ms);
       request.queue_expired(ms);
     }
-    self.watch_queue(shared);
+    self.watch_queue();
     let last_read = shared.at(shared.last_read_ms.load(Ordering::Relaxed));
     let mut timed_out = false;
     for p in shared.pending.lock().unwrap().values_mut() {
@@ -193,7 +218,7 @@ async fn drive<T>(
     return Some(done);
   }
   // It waits (clamd is not reading, a stream is slow): the queued requests' deadlines count.
-  deadlines.watch_queue(shared);
+  deadlines.watch_queue();
   loop {
     tokio::select! {
       r = &mut step => return Some(r),
@@ -205,10 +230,10 @@ async fn drive<T>(
           return Some(Err(err));
         }
         // An answer to an earlier request, or a request queued meanwhile: keep writing.
-        deadlines.watch_queue(shared);
+        deadlines.watch_queue();
       }
       _ = deadlines.fired() => {
-        if let Some(err) = deadlines.check(shared) {
+        if let Some(err) = deadlines.check() {
           return Some(Err(err));
         }
       }
@@ -280,6 +305,8 @@ impl Progress<'_> {
 
 /// Writes queued requests until the session ends; returns why it ended, as its other requests
 /// will hear it (`Closed` when it was ended for one request's sake, so the others are sent again).
+/// The write side is held while a request is written and given up while the writer waits, so
+/// that a small request can be written at once from its caller's thread (`write_now`).
 async fn write_requests(
   mut wr: ConnWrite,
   endpoint: &Endpoint,
@@ -295,20 +322,26 @@ async fn write_requests(
   {
     return err;
   }
-  let mut next_id: u64 = 0;
   // One write buffer for the session's life: commands, frames and terminators are gathered here.
-  let mut out = Vec::with_capacity(2 * protocol::CHUNK_MAX + 16);
+  *shared.write.lock().await = Some(WriteSide {
+    wr,
+    out: Vec::with_capacity(2 * protocol::CHUNK_MAX + 16),
+    last_id: 0,
+  });
   shared.busy();
   shared.advance(Lifecycle::Open);
   loop {
     if let Some(err) = stop_reason(shared) {
       return err;
     }
+    let mut guard = shared.write.lock().await;
+    let WriteSide { wr, out, last_id } = guard.as_mut().expect("set when connected");
     let next = shared.queue.lock().unwrap().requests.pop_front();
     let Some(request) = next else {
-      // Nothing more to take: what was gathered goes out before the writer waits.
+      // Nothing more to take: what was gathered (or left by a write from another thread) goes
+      // out before the writer waits.
       if !out.is_empty() {
-        if let Err(err) = flush(&mut wr, &mut out, idle, shared, deadlines, &write_err).await {
+        if let Err(err) = flush(wr, out, idle, shared, deadlines, &write_err).await {
           wait_for_reader(shared).await;
           return err;
         }
@@ -318,25 +351,31 @@ async fn write_requests(
         let _ = wr.write_all(&protocol::command("END")).await;
         return ClamError::Closed;
       }
+      drop(guard);
       let idle_now = shared.is_idle();
       let idle_until = shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE;
       tokio::select! {
-        // A request, or something to check: the loop's checks run again.
-        _ = shared.wake.notified() => {}
+        // A request, an answer, or a request written from another thread whose reply deadline
+        // is the earliest: the loop's checks run again.
+        _ = shared.wake.notified() => deadlines.watch_sent(),
         _ = deadlines.fired() => {
-          if let Some(err) = deadlines.check(shared) {
+          if let Some(err) = deadlines.check() {
             return err;
           }
         }
         // Idle: ended SESSION_IDLE after its last request was answered (abandoned ones count as
         // answered). The timer is made only when idle (a disabled branch's future is still built).
         _ = async { tokio::time::sleep_until(idle_until).await }, if idle_now => {
+          // Checked again holding the write side: nothing can be written meanwhile.
+          let mut guard = shared.write.lock().await;
           let busy_until = shared.at(shared.last_busy_ms.load(Ordering::Relaxed)) + SESSION_IDLE;
           if !shared.is_idle() || !shared.queue.lock().unwrap().requests.is_empty() || busy_until > Instant::now() {
             continue;
           }
           shared.advance(Lifecycle::Closing);
-          let _ = wr.write_all(&protocol::command("END")).await;
+          if let Some(side) = guard.as_mut() {
+            let _ = side.wr.write_all(&protocol::command("END")).await;
+          }
           return ClamError::Closed;
         }
       }
@@ -353,8 +392,8 @@ async fn write_requests(
       return ClamError::Closed;
     }
     request.state.store(WRITING, Ordering::SeqCst);
-    next_id += 1;
-    let id = next_id;
+    *last_id += 1;
+    let id = *last_id;
     let Request {
       mut body,
       answer,
@@ -388,7 +427,7 @@ async fn write_requests(
     // What was gathered goes out before a body that may make the writer wait (a stream, a file),
     // or that must travel on its own (a descriptor).
     if !in_memory && !out.is_empty() {
-      if let Err(err) = flush(&mut wr, &mut out, idle, shared, deadlines, &write_err).await {
+      if let Err(err) = flush(wr, out, idle, shared, deadlines, &write_err).await {
         if let Some(p) = shared.pending.lock().unwrap().get_mut(&id) {
           p.body = Some(body);
         }
@@ -399,9 +438,7 @@ async fn write_requests(
     // A small request from memory with more queued behind it stays in `out`, to go out with them.
     let gather = in_memory && !shared.queue.lock().unwrap().requests.is_empty();
     let progress = Progress { shared, id };
-    let write = write_body(
-      &mut wr, &mut out, endpoint, idle, &mut body, max_bytes, &progress, gather,
-    );
+    let write = write_body(wr, out, endpoint, idle, &mut body, max_bytes, &progress, gather);
     let written = drive(shared, deadlines, write)
       .await
       .unwrap_or(Ok(Written::AnsweredEarly));
@@ -419,7 +456,8 @@ async fn write_requests(
         }
       }
       Ok(Written::TooLarge { on_wire }) => {
-        if let Some(p) = shared.pending.lock().unwrap().remove(&id) {
+        let removed = shared.pending.lock().unwrap().remove(&id);
+        if let Some(p) = removed {
           let bytes = p.bytes;
           p.answer(Ok((ScanReply::client_error(ErrorReason::TooLarge), bytes)));
         }
@@ -432,7 +470,8 @@ async fn write_requests(
       Ok(Written::AnsweredEarly) => return ClamError::Closed,
       Err(error) if error.is_payload_error() => {
         // The payload failed mid-request: clamd cannot be told to drop it, so the session ends.
-        if let Some(p) = shared.pending.lock().unwrap().remove(&id) {
+        let removed = shared.pending.lock().unwrap().remove(&id);
+        if let Some(p) = removed {
           p.answer(Err(Failure {
             error,
             stage: Stage::Final,
@@ -453,6 +492,88 @@ async fn write_requests(
       }
     }
   }
+}
+
+/// Writes a small request from memory at once, from the thread that submits it, when the
+/// connection is free: the session open, nothing queued, nothing being written. The writer task
+/// is not woken for it (against a real clamd, waking the runtime's thread to write each request
+/// cost more CPU than the write itself), unless the socket did not take it all (the writer
+/// writes the rest) or its reply deadline is earlier than the writer's timer. Gives the request
+/// back when it must queue.
+pub(super) fn write_now(shared: &Shared, request: Request) -> Result<(), Request> {
+  let size = match &request.body {
+    Body::Instream(source) => match source.as_bytes() {
+      Some(bytes) if bytes.len() <= protocol::CHUNK_MAX => bytes.len(),
+      _ => return Err(request),
+    },
+    _ => return Err(request),
+  };
+  if request.max_bytes.is_some_and(|max| size as u64 > max) || request.cancel.is_cancelled() {
+    return Err(request);
+  }
+  let Ok(mut guard) = shared.write.try_lock() else {
+    return Err(request);
+  };
+  let Some(WriteSide { wr, out, last_id }) = guard.as_mut() else {
+    return Err(request);
+  };
+  // Checked holding the write side: the teardown and the idle end take it before they close.
+  if shared.lifecycle() != Lifecycle::Open
+    || !wr.writes_at_once()
+    || !out.is_empty()
+    || !shared.queue.lock().unwrap().requests.is_empty()
+  {
+    return Err(request);
+  }
+  let Request {
+    body,
+    answer,
+    state,
+    timeout,
+    slot,
+    cancel,
+    load,
+    max_bytes: _,
+    queue_deadline: _,
+  } = request;
+  let Body::Instream(source) = &body else {
+    unreachable!("checked above")
+  };
+  protocol::instream_begin(out);
+  if size > 0 {
+    protocol::instream_chunk(out, source.as_bytes().expect("checked above"));
+  }
+  protocol::instream_end(out);
+  *last_id += 1;
+  let now = Instant::now();
+  state.store(SENT, Ordering::SeqCst);
+  shared.pending.lock().unwrap().insert(
+    *last_id,
+    Pending {
+      answer: Some(answer),
+      body: Some(body),
+      kind: protocol::RequestKind::Instream,
+      complete: true,
+      bytes: size as u64,
+      cancel,
+      _slot: slot,
+      load,
+      timeout,
+      sent_at: Some(now),
+      timed_out: false,
+    },
+  );
+  // What the socket does not take (or a failed write, which the writer meets again) is left in
+  // `out` for the writer.
+  let written = wr.try_write(out).unwrap_or(0);
+  out.drain(..written);
+  let due_ms = timeout.map(|d| (now + d).saturating_duration_since(shared.epoch).as_millis() as u64);
+  let wake = !out.is_empty() || due_ms.is_some_and(|due| due < shared.armed_ms.load(Ordering::SeqCst));
+  drop(guard);
+  if wake {
+    shared.wake.notify_one();
+  }
+  Ok(())
 }
 
 /// Writes what was gathered in `out` (complete requests only).
