@@ -317,9 +317,9 @@ impl Client {
   /// after it, on a task then. Gives everything back when the call must take `scan`'s way.
   /// Call it within the runtime's context (a new session's task is spawned here).
   ///
-  /// Against a stub clamd that answers at once, a task per scan was a third of the client's CPU
-  /// per scan, and submitting from the caller's thread lets a burst of small scans go out in one
-  /// write (`npm run bench`).
+  /// A task per scan (its future, its polls, its channels) was the largest part of the runtime
+  /// thread's CPU per small scan, and submitting from the caller's thread lets a burst of small
+  /// scans go out in one write (README, Benchmark).
   pub fn scan_direct(
     self: &Arc<Self>,
     bytes: SharedBytes,
