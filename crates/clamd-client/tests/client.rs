@@ -27,6 +27,8 @@ enum Mode {
   Slam,
   /// Answers a session's requests in reverse order, once two are pending.
   Reversed,
+  /// Like clamd, after reading nothing for its first 300 ms: the client's writes back up.
+  Sluggish,
 }
 
 struct Fake {
@@ -63,6 +65,9 @@ async fn fake(mode: Mode, slam_first: usize) -> Fake {
 async fn serve(mut socket: TcpStream, mode: Mode) {
   if mode == Mode::Slam {
     return;
+  }
+  if mode == Mode::Sluggish {
+    tokio::time::sleep(Duration::from_millis(300)).await;
   }
   let mut buf = Vec::new();
   let mut session = false;
@@ -235,12 +240,57 @@ async fn direct_scans_share_sessions_and_a_failed_first_attempt_goes_on_as_a_sca
     }
   }
   assert_eq!(server.connections.load(Ordering::SeqCst), 1, "one session");
-  // Every slot taken: the next call must take scan()'s way (it may wait for a slot).
+  client.close().await;
+  // Every slot taken (a peer that never answers): the next call must take scan()'s way, where it
+  // may wait for a slot.
+  let silent = fake(Mode::Silent, 0).await;
+  let mut cfg = config(vec![silent.endpoint.clone()]);
+  cfg.max_connections = 1;
+  let client = Arc::new(Client::new(cfg));
   let busy: Vec<_> = (0..8).map(|_| direct(&client, b"x").expect("a free slot")).collect();
   assert!(direct(&client, b"x").is_none(), "no free slot: not direct");
+  client.close().await;
   for rx in busy {
-    rx.await.unwrap().unwrap();
+    let err = rx.await.unwrap().unwrap_err();
+    assert!(matches!(err, ClamError::Closed), "{err:?}");
   }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_scans_the_socket_cannot_take_at_once_are_finished_by_the_writer() {
+  // Eight 64 KiB requests written from this thread while the peer reads nothing: the socket takes
+  // part, the writer task writes the rest once the peer reads, and every reply still matches.
+  let server = fake(Mode::Sluggish, 0).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.max_connections = 1;
+  let client = Arc::new(Client::new(cfg));
+  // The session opens (and the peer starts reading late) with a first, small scan.
+  let first = direct(&client, b"x").expect("the direct path");
+  first.await.unwrap().unwrap();
+  let calls: Vec<_> = (0..8u8)
+    .map(|i| {
+      let mut payload = vec![i; 64 * 1024];
+      if i % 3 == 0 {
+        payload[1000..1000 + EICAR.len()].copy_from_slice(EICAR);
+      }
+      (i, direct(&client, &payload).expect("a free slot: the direct path"))
+    })
+    .collect();
+  for (i, rx) in calls {
+    let outcome = tokio::time::timeout(Duration::from_secs(10), rx)
+      .await
+      .expect("answered")
+      .unwrap()
+      .unwrap();
+    assert_eq!(outcome.bytes, 64 * 1024);
+    assert_eq!(
+      matches!(outcome.reply.verdict, Verdict::Malicious { .. }),
+      i % 3 == 0,
+      "request {i}: {:?}",
+      outcome.reply.verdict
+    );
+  }
+  assert_eq!(server.connections.load(Ordering::SeqCst), 1);
   client.close().await;
 }
 

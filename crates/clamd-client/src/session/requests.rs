@@ -185,20 +185,28 @@ impl Request {
   }
 
   /// Answers a request that was never written: its caller may send it elsewhere, body intact.
-  /// Its load is gone before its caller hears the answer.
-  pub(super) fn hand_back(mut self, error: ClamError, stage: Stage) {
-    drop(self.load.take());
-    self.answer.send(Err(Failure {
+  /// Its load and its request slot are gone before its caller hears the answer.
+  pub(super) fn hand_back(self, error: ClamError, stage: Stage) {
+    let Request {
+      body,
+      answer,
+      slot,
+      load,
+      ..
+    } = self;
+    drop((slot, load));
+    answer.send(Err(Failure {
       error,
       stage,
-      body: Some(self.body),
+      body: Some(body),
     }));
   }
 
   /// Answers a request whose queue wait ran out: never written, and not to be sent elsewhere.
-  pub(super) fn queue_expired(mut self, ms: u64) {
-    drop(self.load.take());
-    self.answer.send(Err(Failure {
+  pub(super) fn queue_expired(self, ms: u64) {
+    let Request { answer, slot, load, .. } = self;
+    drop((slot, load));
+    answer.send(Err(Failure {
       error: ClamError::QueueTimeout(ms),
       stage: Stage::Final,
       body: None,
@@ -221,7 +229,7 @@ pub(super) struct Pending {
   pub(super) cancel: Arc<Cancel>,
   /// The endpoint-wide request slot, released with the entry (a reply, or the teardown).
   pub(super) _slot: OwnedSemaphorePermit,
-  pub(super) load: Option<LoadToken>,
+  pub(super) _load: Option<LoadToken>,
   /// The request's reply timeout (see `Request::timeout`); it runs from `sent_at`.
   pub(super) timeout: Option<Duration>,
   /// When it was completely written.
@@ -231,10 +239,12 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-  /// Answers the request; its load is gone before its caller hears the answer.
+  /// Answers the request; its load and its request slot are gone before its caller hears the
+  /// answer (a caller that scans again at once finds the slot free).
   pub(super) fn answer(mut self, answer: Answer) {
-    drop(self.load.take());
-    if let Some(reply) = self.answer.take() {
+    let reply = self.answer.take();
+    drop(self);
+    if let Some(reply) = reply {
       reply.send(answer);
     }
   }
