@@ -202,6 +202,36 @@ impl Request {
     }));
   }
 
+  /// Takes the request out of the queue for writing: its pending entry (no body yet, nothing
+  /// written, not sent), with the body, its progress and its size guard apart.
+  pub(super) fn into_pending(self) -> (Pending, Body, Arc<AtomicU8>, Option<u64>) {
+    let Request {
+      state,
+      body,
+      answer,
+      cancel,
+      timeout,
+      queue_deadline: _,
+      slot,
+      max_bytes,
+      load,
+    } = self;
+    let pending = Pending {
+      answer: Some(answer),
+      body: None,
+      kind: body.kind(),
+      complete: false,
+      bytes: 0,
+      cancel,
+      _slot: slot,
+      _load: load,
+      timeout,
+      sent_at: None,
+      timed_out: false,
+    };
+    (pending, body, state, max_bytes)
+  }
+
   /// Answers a request whose queue wait ran out: never written, and not to be sent elsewhere.
   pub(super) fn queue_expired(self, ms: u64) {
     let Request { answer, slot, load, .. } = self;

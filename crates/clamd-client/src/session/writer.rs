@@ -394,33 +394,9 @@ async fn write_requests(
     request.state.store(WRITING, Ordering::SeqCst);
     *last_id += 1;
     let id = *last_id;
-    let Request {
-      mut body,
-      answer,
-      state,
-      timeout,
-      slot,
-      cancel,
-      max_bytes,
-      load,
-      queue_deadline: _,
-    } = request;
-    shared.pending.lock().unwrap().insert(
-      id,
-      Pending {
-        answer: Some(answer),
-        body: None,
-        kind: body.kind(),
-        complete: false,
-        bytes: 0,
-        cancel,
-        _slot: slot,
-        _load: load,
-        timeout,
-        sent_at: None,
-        timed_out: false,
-      },
-    );
+    let (pending, mut body, state, max_bytes) = request.into_pending();
+    let timeout = pending.timeout;
+    shared.pending.lock().unwrap().insert(id, pending);
     let in_memory = matches!(&body, Body::Instream(s) if !s.is_stream());
     let streaming = matches!(&body, Body::Instream(s) if s.is_stream());
     shared.streaming.store(streaming, Ordering::Relaxed);
@@ -525,17 +501,7 @@ pub(super) fn write_now(shared: &Shared, request: Request) -> Result<(), Request
   {
     return Err(request);
   }
-  let Request {
-    body,
-    answer,
-    state,
-    timeout,
-    slot,
-    cancel,
-    load,
-    max_bytes: _,
-    queue_deadline: _,
-  } = request;
+  let (mut pending, body, state, _) = request.into_pending();
   let Body::Instream(source) = &body else {
     unreachable!("checked above")
   };
@@ -546,23 +512,13 @@ pub(super) fn write_now(shared: &Shared, request: Request) -> Result<(), Request
   protocol::instream_end(out);
   *last_id += 1;
   let now = Instant::now();
+  let timeout = pending.timeout;
+  pending.body = Some(body);
+  pending.complete = true;
+  pending.bytes = size as u64;
+  pending.sent_at = Some(now);
   state.store(SENT, Ordering::SeqCst);
-  shared.pending.lock().unwrap().insert(
-    *last_id,
-    Pending {
-      answer: Some(answer),
-      body: Some(body),
-      kind: protocol::RequestKind::Instream,
-      complete: true,
-      bytes: size as u64,
-      cancel,
-      _slot: slot,
-      _load: load,
-      timeout,
-      sent_at: Some(now),
-      timed_out: false,
-    },
-  );
+  shared.pending.lock().unwrap().insert(*last_id, pending);
   // What the socket does not take (or a failed write, which the writer meets again) is left in
   // `out` for the writer.
   let written = wr.try_write(out).unwrap_or(0);
