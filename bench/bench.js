@@ -38,11 +38,13 @@ const FLEET_SERVICE_MS = 2
 const FLEET_SLOTS = 2
 const COLD_STARTS = QUICK ? 7 : 20
 const FLOOR_BIN = path.join(__dirname, 'floor', 'target', 'release', 'clamd-floor')
+const { floorScans } = require('./floor-js.js')
 // Today's build before issue 18, when scripts/bench.sh built it (BENCH_BASELINE=1): a contender.
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR
 const baseline = BASELINE_DIR && fs.existsSync(path.join(BASELINE_DIR, 'index.js')) ? require(BASELINE_DIR) : null
 const BASELINE = 'pompelmi before issue 18 (37673d5)'
 const FLOOR = 'floor: minimal pipelined client (Rust)'
+const NODE_FLOOR = 'floor: minimal pipelined client (Node, node:net)'
 const OURS = 'pompelmi (native)'
 const TEE = 'pompelmi tee → file'
 /** The same scans with the pompelmi:scan tracing check taken out, and with one subscriber. */
@@ -56,14 +58,15 @@ const LOOP_DELAY_ROUNDS = QUICK ? 2 : 5
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 
 /**
- * The floor client over `target` (unix:/path or tcp:host:port), at the package's concurrency
- * (4 sessions × 4 in flight = 16): scans/s, timed by the floor itself (payloads made first).
+ * The Rust floor over `target` (unix:/path or tcp:host:port), at the package's concurrency
+ * (4 sessions × 4 in flight = 16): scans/s, timed by the floor itself (payloads made first), and
+ * its own CPU per scan over the same part (µs).
  */
 function floorRun(target, count) {
   const child = spawnSync(FLOOR_BIN, [target, String(count), '4096', '4', '4'], { encoding: 'utf8' })
   if (child.status !== 0) throw new Error(`floor: ${child.stderr || child.error}`)
-  const { scans, seconds } = JSON.parse(child.stdout)
-  return scans / seconds
+  const { scans, seconds, cpuSeconds } = JSON.parse(child.stdout)
+  return { rate: scans / seconds, cpuUs: (cpuSeconds * 1e6) / scans }
 }
 
 /** `list` starting at its `r`-th entry: each round another contender goes first (no place favours one). */
@@ -372,6 +375,29 @@ function checkTargets(rows) {
   for (const transport of ['unix', 'tcp']) {
     const row = find(buffers, transport)
     add(`4 KiB buffers over ${transport.toUpperCase()}: ≥ 0.95× the floor`, row && row.vsFloor, (v) => v >= 0.95, x)
+    // What CPU alone predicts: on two busy cores a scan costs clamd's CPU plus the client's, so
+    // the ratio cannot pass (clamd + floor) / (clamd + this package) by much.
+    const cpuOf = (contender) => find(`client's own CPU per 4 KiB scan`, transport, contender)
+    const clamdOurs = find(`clamd's own CPU per 4 KiB scan (while ${OURS}`, transport, 'clamd')
+    const clamdFloor = find(`clamd's own CPU per 4 KiB scan (while the floor`, transport, 'clamd')
+    const [ours, floor] = [cpuOf(OURS), cpuOf(FLOOR)]
+    if (ours && floor && clamdOurs && clamdFloor) {
+      targets.push({
+        target: '  bound: what CPU alone predicts, (clamd + floor) / (clamd + this package), per scan',
+        measured: `${x((clamdFloor.value + floor.value) / (clamdOurs.value + ours.value))} (client ${ours.value.toFixed(1)} vs ${floor.value.toFixed(1)} µs, clamd ${clamdOurs.value.toFixed(0)} vs ${clamdFloor.value.toFixed(0)} µs)`,
+        met: null,
+      })
+    }
+    // What any Node client pays: the Node floor against the Rust floor, and this package
+    // against the Node floor (round by round).
+    const nodeFloor = find(buffers, transport, NODE_FLOOR)
+    const rustFloor = find(buffers, transport, FLOOR)
+    if (row && nodeFloor && rustFloor) {
+      const paired = (a, b) => median(a.rounds.map((v, i) => v / b.rounds[i]))
+      const nodeCpu = cpuOf(NODE_FLOOR)
+      targets.push({ target: '  bound: the minimal Node client (bench/floor-js.js) vs the Rust floor', measured: `${x(paired(nodeFloor, rustFloor))}${nodeCpu ? ` (client ${nodeCpu.value.toFixed(1)} µs per scan)` : ''}`, met: null })
+      targets.push({ target: '  this package vs the minimal Node client', measured: x(paired(row, nodeFloor)), met: null })
+    }
   }
   const unix = find(buffers, 'unix')
   add('4 KiB buffers over UNIX: ≥ 1.25× the best peer', unix && unix.vsBestPeer, (v) => v >= 1.25, x)
@@ -440,21 +466,49 @@ async function main() {
       // machine hits all of them alike; each contender's median is reported.
       const rates = {}
       const floorTarget = transport === 'unix' ? `unix:${UNIX.socket}` : `tcp:${TCP.host}:${TCP.port}`
-      const clamdCpu = []
+      // CPU per scan, of clamd and of the client, while this package and while the floor scans:
+      // on two cores every µs a client spends is taken from clamd.
+      const cpuPerScan = { clamd: [], clamdFloor: [], [OURS]: [], [FLOOR]: [], [NODE_FLOOR]: [] }
+      // Both floors, Rust then Node, right beside this package (see below). The Node floor runs
+      // in this process, warm like the package, and is measured the same way.
+      const nodeTarget = transport === 'unix' ? { path: UNIX.socket } : { host: TCP.host, port: TCP.port }
+      const runFloors = async () => {
+        const clamd0 = cpuOfPid(env.CLAMD_PID)
+        const run = floorRun(floorTarget, BUFFERS)
+        cpuPerScan.clamdFloor.push((cpuOfPid(env.CLAMD_PID) - clamd0) / BUFFERS)
+        collectGarbage()
+        const payloads = Array.from({ length: BUFFERS }, () => crypto.randomBytes(4096))
+        const cpu0 = process.cpuUsage()
+        const started = process.hrtime.bigint()
+        await floorScans(nodeTarget, payloads)
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9
+        const used = process.cpuUsage(cpu0)
+        const nodeRun = { rate: BUFFERS / seconds, cpuUs: (used.user + used.system) / BUFFERS }
+        for (const [name, { rate, cpuUs }] of [[FLOOR, run], [NODE_FLOOR, nodeRun]]) {
+          cpuPerScan[name].push(cpuUs)
+          ;(rates[name] ||= []).push(rate)
+        }
+      }
       for (let r = 0; r < ROUNDS; r++) {
         for (const [name, c] of rotated(Object.entries(list), r)) {
           if (!c.buffer) continue
           collectGarbage()
           // The floor runs right beside this package, in alternating order, so that each of
           // their paired ratios sees one moment of the machine.
-          if (name === OURS && r % 2 === 1) (rates[FLOOR] ||= []).push(floorRun(floorTarget, BUFFERS))
-          const cpu0 = name === OURS ? cpuOfPid(env.CLAMD_PID) : 0
-          ;(rates[name] ||= []).push(await buffersPerSecond(c.buffer))
-          if (name === OURS) clamdCpu.push((cpuOfPid(env.CLAMD_PID) - cpu0) / BUFFERS)
-          if (name === OURS && r % 2 === 0) (rates[FLOOR] ||= []).push(floorRun(floorTarget, BUFFERS))
+          if (name === OURS && r % 2 === 1) await runFloors()
+          const clamd0 = name === OURS ? cpuOfPid(env.CLAMD_PID) : 0
+          const cpu = name === OURS ? {} : null
+          ;(rates[name] ||= []).push(await buffersPerSecond(c.buffer, BUFFERS, cpu))
+          if (name === OURS) {
+            cpuPerScan.clamd.push((cpuOfPid(env.CLAMD_PID) - clamd0) / BUFFERS)
+            cpuPerScan[OURS].push(cpu.us)
+          }
+          if (name === OURS && r % 2 === 0) await runFloors()
         }
       }
-      add(`clamd's own CPU per 4 KiB scan (while ${OURS} scans)`, transport, 'clamd', median(clamdCpu), 'µs', 'lower', clamdCpu)
+      add(`clamd's own CPU per 4 KiB scan (while ${OURS} scans)`, transport, 'clamd', median(cpuPerScan.clamd), 'µs', 'lower', cpuPerScan.clamd)
+      add(`clamd's own CPU per 4 KiB scan (while the floor scans)`, transport, 'clamd', median(cpuPerScan.clamdFloor), 'µs', 'lower', cpuPerScan.clamdFloor)
+      for (const name of [OURS, FLOOR, NODE_FLOOR]) add(`client's own CPU per 4 KiB scan against clamd`, transport, name, median(cpuPerScan[name]), 'µs', 'lower', cpuPerScan[name])
       for (const [name, values] of Object.entries(rates)) {
         add(`${BUFFERS} × 4 KiB buffers, ${CONCURRENCY} concurrent`, transport, name, median(values), 'scans/s', 'higher', values)
         console.error(`buffers ${transport} ${name}: ${median(values).toFixed(0)} scans/s`)
@@ -523,12 +577,12 @@ async function main() {
 
   // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
   // ratio is taken round by round (paired: same moment of the machine) and its median reported.
-  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, BASELINE, 'clamd'])
+  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, NODE_FLOOR, BASELINE, 'clamd'])
   for (const row of rows) {
     if (row.contender !== OURS) continue
     const same = (r) => r.scenario === row.scenario && r.transport === row.transport
     const floor = rows.find((r) => same(r) && r.contender === FLOOR)
-    if (floor) row.vsFloor = median(row.rounds.map((v, i) => v / floor.rounds[i]))
+    if (floor) row.vsFloor = median(row.rounds.map((v, i) => (row.better === 'higher' ? v / floor.rounds[i] : floor.rounds[i] / v)))
     const untraced = rows.find((r) => same(r) && r.contender === NO_TRACE_CHECK)
     if (untraced) row.vsNoTraceCheck = median(row.rounds.map((v, i) => (row.better === 'higher' ? v / untraced.rounds[i] : untraced.rounds[i] / v)))
     const before = rows.find((r) => same(r) && r.contender === BASELINE)

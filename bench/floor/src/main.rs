@@ -4,7 +4,9 @@
 //! timeouts, no checks beyond "every reply is `N: stream: OK`".
 //!
 //! Usage: clamd-floor unix:/path|tcp:host:port COUNT SIZE SESSIONS IN_FLIGHT
-//! Prints `{"scans":N,"seconds":S}`.
+//! Prints `{"scans":N,"seconds":S,"cpuSeconds":C}`: C is the process's CPU time (user + system,
+//! every thread) over the timed part only, so that the bench can set the floor's cost per scan
+//! beside the package's.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -88,7 +90,11 @@ fn session(target: &str, payloads: &[Vec<u8>], next: &AtomicUsize, in_flight: us
     have += n;
     while let Some(end) = buf[..have].iter().position(|&b| b == 0) {
       let reply = &buf[..end];
-      assert!(reply.ends_with(b": stream: OK"), "unexpected reply {:?}", String::from_utf8_lossy(reply));
+      assert!(
+        reply.ends_with(b": stream: OK"),
+        "unexpected reply {:?}",
+        String::from_utf8_lossy(reply)
+      );
       buf.copy_within(end + 1..have, 0);
       have -= end + 1;
       outstanding -= 1;
@@ -102,6 +108,34 @@ fn session(target: &str, payloads: &[Vec<u8>], next: &AtomicUsize, in_flight: us
   done
 }
 
+/// This process's CPU time so far (user + system, all threads), in seconds.
+fn cpu_seconds() -> f64 {
+  #[repr(C)]
+  struct Timeval {
+    sec: i64,
+    usec: i64,
+  }
+  #[repr(C)]
+  struct Rusage {
+    utime: Timeval,
+    stime: Timeval,
+    rest: [i64; 14],
+  }
+  extern "C" {
+    fn getrusage(who: i32, usage: *mut Rusage) -> i32;
+  }
+  const RUSAGE_SELF: i32 = 0;
+  let mut usage = Rusage {
+    utime: Timeval { sec: 0, usec: 0 },
+    stime: Timeval { sec: 0, usec: 0 },
+    rest: [0; 14],
+  };
+  // SAFETY: `usage` has struct rusage's layout on 64-bit Linux (two timevals, then 14 longs).
+  assert_eq!(unsafe { getrusage(RUSAGE_SELF, &mut usage) }, 0);
+  let t = |tv: &Timeval| tv.sec as f64 + tv.usec as f64 / 1e6;
+  t(&usage.utime) + t(&usage.stime)
+}
+
 fn main() {
   let args: Vec<String> = std::env::args().collect();
   let [_, target, count, size, sessions, in_flight] = &args[..] else {
@@ -112,6 +146,7 @@ fn main() {
   let sessions: usize = sessions.parse().unwrap();
   let in_flight: usize = in_flight.parse().unwrap();
   let next = Arc::new(AtomicUsize::new(0));
+  let cpu_before = cpu_seconds();
   let started = Instant::now();
   let threads: Vec<_> = (0..sessions)
     .map(|_| {
@@ -121,6 +156,7 @@ fn main() {
     .collect();
   let scans: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
   let seconds = started.elapsed().as_secs_f64();
+  let cpu = cpu_seconds() - cpu_before;
   assert_eq!(scans, count);
-  println!("{{\"scans\":{scans},\"seconds\":{seconds}}}");
+  println!("{{\"scans\":{scans},\"seconds\":{seconds},\"cpuSeconds\":{cpu}}}");
 }
