@@ -140,25 +140,35 @@ async function contenders(transport, target) {
 }
 
 /** scans/s for `count` unique 4 KiB buffers, CONCURRENCY at a time; `cpu` gets the client's CPU µs per scan. */
-async function buffersPerSecond(scanBuffer, count = BUFFERS, cpu = null) {
+function buffersPerSecond(scanBuffer, count = BUFFERS, cpu = null) {
+  return timedScans(count, cpu, async (payloads) => {
+    let next = 0
+    let wrong = 0
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < payloads.length) {
+          if ((await scanBuffer(payloads[next++])) !== 'Clean') wrong++
+        }
+      }),
+    )
+    if (wrong) throw new Error(`${wrong} wrong verdicts`)
+  })
+}
+
+/**
+ * scans/s of `scanAll(payloads)` over `count` unique 4 KiB buffers made first; `cpu` gets this
+ * process's CPU µs per scan over the same part.
+ */
+async function timedScans(count, cpu, scanAll) {
   const payloads = Array.from({ length: count }, () => crypto.randomBytes(4096))
-  let next = 0
-  let wrong = 0
   const cpu0 = process.cpuUsage()
   const started = process.hrtime.bigint()
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      while (next < payloads.length) {
-        if ((await scanBuffer(payloads[next++])) !== 'Clean') wrong++
-      }
-    }),
-  )
+  await scanAll(payloads)
   const seconds = Number(process.hrtime.bigint() - started) / 1e9
   if (cpu) {
     const used = process.cpuUsage(cpu0)
     cpu.us = (used.user + used.system) / count
   }
-  if (wrong) throw new Error(`${wrong} wrong verdicts`)
   return count / seconds
 }
 
@@ -477,13 +487,9 @@ async function main() {
         const run = floorRun(floorTarget, BUFFERS)
         cpuPerScan.clamdFloor.push((cpuOfPid(env.CLAMD_PID) - clamd0) / BUFFERS)
         collectGarbage()
-        const payloads = Array.from({ length: BUFFERS }, () => crypto.randomBytes(4096))
-        const cpu0 = process.cpuUsage()
-        const started = process.hrtime.bigint()
-        await floorScans(nodeTarget, payloads)
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9
-        const used = process.cpuUsage(cpu0)
-        const nodeRun = { rate: BUFFERS / seconds, cpuUs: (used.user + used.system) / BUFFERS }
+        const cpu = {}
+        const rate = await timedScans(BUFFERS, cpu, (payloads) => floorScans(nodeTarget, payloads))
+        const nodeRun = { rate, cpuUs: cpu.us }
         for (const [name, { rate, cpuUs }] of [[FLOOR, run], [NODE_FLOOR, nodeRun]]) {
           cpuPerScan[name].push(cpuUs)
           ;(rates[name] ||= []).push(rate)
@@ -493,7 +499,7 @@ async function main() {
         for (const [name, c] of rotated(Object.entries(list), r)) {
           if (!c.buffer) continue
           collectGarbage()
-          // The floor runs right beside this package, in alternating order, so that each of
+          // The floors run right beside this package, in alternating order, so that each of
           // their paired ratios sees one moment of the machine.
           if (name === OURS && r % 2 === 1) await runFloors()
           const clamd0 = name === OURS ? cpuOfPid(env.CLAMD_PID) : 0
