@@ -4,6 +4,8 @@
 # off, then the side-by-side benchmark. BENCH_QUICK=1 runs a smaller version.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The clamd instances this run starts are stopped when it ends.
+source scripts/clamd-cleanup.sh
 scripts/setup.sh
 if [[ ! -d bench/node_modules/clamscan || ! -d bench/node_modules/clamdjs ]]; then
   npm install --prefix bench --no-audit --no-fund --loglevel=error >&2

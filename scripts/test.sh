@@ -4,19 +4,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The tests stop every clamd they started; one that was running before (the demo's) stays.
-base="${POMPELMI_CLAMD_DIR:-/tmp/pompelmi-clamd}"
-already=" "
-for d in "$base"/*/; do
-  [[ -f "$d/clamd.pid" ]] && kill -0 "$(cat "$d/clamd.pid")" 2>/dev/null && already+="$(basename "$d") "
-done
-stop_started() {
-  for d in "$base"/*/; do
-    [[ -d "$d" ]] || continue
-    local name; name="$(basename "$d")"
-    [[ "$already" == *" $name "* ]] || scripts/clamd.sh stop "$name"
-  done
-}
-trap stop_started EXIT
+source scripts/clamd-cleanup.sh
 scripts/setup.sh
 scripts/setup-test.sh
 echo "== cargo fmt --check, clippy"
