@@ -1,7 +1,7 @@
 'use strict'
 // Scans a clean file and the EICAR test file with scan, scanBuffer and scanStream, the web shapes
 // (a Uint8Array, a web ReadableStream, a File) and the scanning tee, over TCP, the UNIX socket and
-// local clamscan, against the private clamd started by scripts/setup.sh.
+// local clamscan, against the private clamd started by scripts/demo.sh.
 const { execFileSync } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
