@@ -168,6 +168,13 @@ fn buffer(bytes: &[u8]) -> Payload {
   Payload::Buffer(Arc::new(bytes.to_vec()))
 }
 
+/// A client of one session on `endpoint`, so that every request shares that connection.
+fn one_session(endpoint: &Endpoint) -> Arc<Client> {
+  let mut cfg = config(vec![endpoint.clone()]);
+  cfg.max_connections = 1;
+  Arc::new(Client::new(cfg))
+}
+
 async fn verdict(client: &Client, bytes: &[u8]) -> Result<Verdict, ClamError> {
   client
     .scan(buffer(bytes), &CallOptions::default())
@@ -179,9 +186,7 @@ async fn verdict(client: &Client, bytes: &[u8]) -> Result<Verdict, ClamError> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_pipelines_requests_and_matches_replies_out_of_order() {
   let server = fake(Mode::Reversed, 0).await;
-  let mut cfg = config(vec![server.endpoint.clone()]);
-  cfg.max_connections = 1;
-  let client = Arc::new(Client::new(cfg));
+  let client = one_session(&server.endpoint);
   let (a, b) = tokio::join!(verdict(&client, EICAR), verdict(&client, b"clean bytes"));
   assert!(matches!(a.unwrap(), Verdict::Malicious { viruses } if viruses == ["Eicar-Test-Signature"]));
   assert_eq!(b.unwrap(), Verdict::Clean);
@@ -220,9 +225,7 @@ async fn direct_scans_share_sessions_and_a_failed_first_attempt_goes_on_as_a_sca
   assert_eq!(slammed.connections.load(Ordering::SeqCst), 2);
   client.close().await;
   let server = fake(Mode::Reversed, 0).await;
-  let mut cfg = config(vec![server.endpoint.clone()]);
-  cfg.max_connections = 1;
-  let client = Arc::new(Client::new(cfg));
+  let client = one_session(&server.endpoint);
   // A burst started at once, answered out of order on one session: each gets its own verdict.
   let burst: Vec<_> = (0..8)
     .map(|i| {
@@ -244,9 +247,7 @@ async fn direct_scans_share_sessions_and_a_failed_first_attempt_goes_on_as_a_sca
   // Every slot taken (a peer that never answers): the next call must take scan()'s way, where it
   // may wait for a slot.
   let silent = fake(Mode::Silent, 0).await;
-  let mut cfg = config(vec![silent.endpoint.clone()]);
-  cfg.max_connections = 1;
-  let client = Arc::new(Client::new(cfg));
+  let client = one_session(&silent.endpoint);
   let busy: Vec<_> = (0..8).map(|_| direct(&client, b"x").expect("a free slot")).collect();
   assert!(direct(&client, b"x").is_none(), "no free slot: not direct");
   client.close().await;
@@ -261,9 +262,7 @@ async fn direct_scans_the_socket_cannot_take_at_once_are_finished_by_the_writer(
   // Eight 64 KiB requests written from this thread while the peer reads nothing: the socket takes
   // part, the writer task writes the rest once the peer reads, and every reply still matches.
   let server = fake(Mode::Sluggish, 0).await;
-  let mut cfg = config(vec![server.endpoint.clone()]);
-  cfg.max_connections = 1;
-  let client = Arc::new(Client::new(cfg));
+  let client = one_session(&server.endpoint);
   // The session opens (and the peer starts reading late) with a first, small scan.
   let first = direct(&client, b"x").expect("the direct path");
   first.await.unwrap().unwrap();
