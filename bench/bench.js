@@ -39,12 +39,14 @@ const FLEET_SLOTS = 2
 const COLD_STARTS = QUICK ? 7 : 20
 const FLOOR_BIN = path.join(__dirname, 'floor', 'target', 'release', 'clamd-floor')
 const { floorScans } = require('./floor-js.js')
+const ADDON_FLOOR_LIB = path.join(__dirname, 'floor-addon', 'target', 'release', 'libclamd_floor_addon.so')
 // Today's build before issue 18, when scripts/bench.sh built it (BENCH_BASELINE=1): a contender.
 const BASELINE_DIR = process.env.BENCH_BASELINE_DIR
 const baseline = BASELINE_DIR && fs.existsSync(path.join(BASELINE_DIR, 'index.js')) ? require(BASELINE_DIR) : null
 const BASELINE = 'pompelmi before issue 18 (37673d5)'
 const FLOOR = 'floor: minimal pipelined client (Rust)'
 const NODE_FLOOR = 'floor: minimal pipelined client (Node, node:net)'
+const ADDON_FLOOR = 'floor: minimal pipelined client (Node addon, replies read on the JS thread)'
 const OURS = 'pompelmi (native)'
 const TEE = 'pompelmi tee → file'
 /** The same scans with the pompelmi:scan tracing check taken out, and with one subscriber. */
@@ -67,6 +69,26 @@ function floorRun(target, count) {
   if (child.status !== 0) throw new Error(`floor: ${child.stderr || child.error}`)
   const { scans, seconds, cpuSeconds } = JSON.parse(child.stdout)
   return { rate: scans / seconds, cpuUs: (cpuSeconds * 1e6) / scans }
+}
+
+/** bench/floor-addon, built by scripts/bench.sh (a cdylib: loaded by path, whatever its name). */
+function loadAddonFloor() {
+  const mod = { exports: {} }
+  process.dlopen(mod, ADDON_FLOOR_LIB)
+  return mod.exports
+}
+
+/**
+ * The Node addon floor over `target`, in this process and with this package's harness (16
+ * concurrent awaits, a promise per scan): scans/s; `cpu` gets this process's CPU µs per scan.
+ */
+async function addonFloorRun(addonFloor, target, cpu) {
+  addonFloor.open(target, 4)
+  try {
+    return await buffersPerSecond((b) => addonFloor.scan(b).then((ok) => (ok ? 'Clean' : 'ScanError')), BUFFERS, cpu)
+  } finally {
+    addonFloor.close()
+  }
 }
 
 /** `list` starting at its `r`-th entry: each round another contender goes first (no place favours one). */
@@ -408,6 +430,16 @@ function checkTargets(rows) {
       targets.push({ target: '  bound: the minimal Node client (bench/floor-js.js) vs the Rust floor', measured: `${x(paired(nodeFloor, rustFloor))}${nodeCpu ? ` (client ${nodeCpu.value.toFixed(1)} µs per scan)` : ''}`, met: null })
       targets.push({ target: '  this package vs the minimal Node client', measured: x(paired(row, nodeFloor)), met: null })
     }
+    // What reading replies on the JS thread gives a native client (bench/floor-addon): one
+    // wake-up per reply, as the Rust floor, where this package wakes its runtime thread and then
+    // the JS thread.
+    const addonFloor = find(buffers, transport, ADDON_FLOOR)
+    if (row && addonFloor && rustFloor) {
+      const paired = (a, b) => median(a.rounds.map((v, i) => v / b.rounds[i]))
+      const addonCpu = cpuOf(ADDON_FLOOR)
+      targets.push({ target: '  bound: the minimal Node addon reading on the JS thread (bench/floor-addon) vs the Rust floor', measured: `${x(paired(addonFloor, rustFloor))}${addonCpu ? ` (client ${addonCpu.value.toFixed(1)} µs per scan)` : ''}`, met: null })
+      targets.push({ target: '  this package vs the minimal Node addon', measured: x(paired(row, addonFloor)), met: null })
+    }
   }
   const unix = find(buffers, 'unix')
   add('4 KiB buffers over UNIX: ≥ 1.25× the best peer', unix && unix.vsBestPeer, (v) => v >= 1.25, x)
@@ -466,6 +498,7 @@ async function main() {
   const add = (scenario, transport, contender, value, unit, better, rounds) => rows.push({ scenario, transport, contender, value, unit, better, rounds })
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pompelmi-bench-'))
   fs.chmodSync(dir, 0o755) // clamd (user clamav) opens files here for clamscan's path SCAN
+  const addonFloor = loadAddonFloor()
 
   try {
     for (const transport of ['unix', 'tcp']) {
@@ -478,9 +511,9 @@ async function main() {
       const floorTarget = transport === 'unix' ? `unix:${UNIX.socket}` : `tcp:${TCP.host}:${TCP.port}`
       // CPU per scan, of clamd and of the client, while this package and while the floor scans:
       // on two cores every µs a client spends is taken from clamd.
-      const cpuPerScan = { clamd: [], clamdFloor: [], [OURS]: [], [FLOOR]: [], [NODE_FLOOR]: [] }
-      // Both floors, Rust then Node, right beside this package (see below). The Node floor runs
-      // in this process, warm like the package, and is measured the same way.
+      const cpuPerScan = { clamd: [], clamdFloor: [], [OURS]: [], [FLOOR]: [], [NODE_FLOOR]: [], [ADDON_FLOOR]: [] }
+      // The floors, Rust, Node and Node addon, right beside this package (see below). The Node
+      // floors run in this process, warm like the package, and are measured the same way.
       const nodeTarget = transport === 'unix' ? { path: UNIX.socket } : { host: TCP.host, port: TCP.port }
       const runFloors = async () => {
         const clamd0 = cpuOfPid(env.CLAMD_PID)
@@ -490,7 +523,10 @@ async function main() {
         const cpu = {}
         const rate = await timedScans(BUFFERS, cpu, (payloads) => floorScans(nodeTarget, payloads))
         const nodeRun = { rate, cpuUs: cpu.us }
-        for (const [name, { rate, cpuUs }] of [[FLOOR, run], [NODE_FLOOR, nodeRun]]) {
+        collectGarbage()
+        const addonCpu = {}
+        const addonRun = { rate: await addonFloorRun(addonFloor, floorTarget, addonCpu), cpuUs: addonCpu.us }
+        for (const [name, { rate, cpuUs }] of [[FLOOR, run], [NODE_FLOOR, nodeRun], [ADDON_FLOOR, addonRun]]) {
           cpuPerScan[name].push(cpuUs)
           ;(rates[name] ||= []).push(rate)
         }
@@ -514,7 +550,7 @@ async function main() {
       }
       add(`clamd's own CPU per 4 KiB scan (while ${OURS} scans)`, transport, 'clamd', median(cpuPerScan.clamd), 'µs', 'lower', cpuPerScan.clamd)
       add(`clamd's own CPU per 4 KiB scan (while the floor scans)`, transport, 'clamd', median(cpuPerScan.clamdFloor), 'µs', 'lower', cpuPerScan.clamdFloor)
-      for (const name of [OURS, FLOOR, NODE_FLOOR]) add(`client's own CPU per 4 KiB scan against clamd`, transport, name, median(cpuPerScan[name]), 'µs', 'lower', cpuPerScan[name])
+      for (const name of [OURS, FLOOR, NODE_FLOOR, ADDON_FLOOR]) add(`client's own CPU per 4 KiB scan against clamd`, transport, name, median(cpuPerScan[name]), 'µs', 'lower', cpuPerScan[name])
       for (const [name, values] of Object.entries(rates)) {
         add(`${BUFFERS} × 4 KiB buffers, ${CONCURRENCY} concurrent`, transport, name, median(values), 'scans/s', 'higher', values)
         console.error(`buffers ${transport} ${name}: ${median(values).toFixed(0)} scans/s`)
@@ -583,7 +619,7 @@ async function main() {
 
   // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
   // ratio is taken round by round (paired: same moment of the machine) and its median reported.
-  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, NODE_FLOOR, BASELINE, 'clamd'])
+  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, NODE_FLOOR, ADDON_FLOOR, BASELINE, 'clamd'])
   for (const row of rows) {
     if (row.contender !== OURS) continue
     const same = (r) => r.scenario === row.scenario && r.transport === row.transport

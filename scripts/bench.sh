@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `npm run bench`: set-up, the peers (bench/node_modules only), the floor client (bench/floor), the
-# build before issue 18 as a contender (bench/.baseline, from git), a private clamd with its cache
-# off, then the side-by-side benchmark. BENCH_QUICK=1 runs a smaller version.
+# `npm run bench`: set-up, the peers (bench/node_modules only), the floor clients (bench/floor and
+# bench/floor-addon), the build before issue 18 as a contender (bench/.baseline, from git), a private
+# clamd with its cache off, then the side-by-side benchmark. BENCH_QUICK=1 runs a smaller version.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The clamd instances this run starts are stopped when it ends.
@@ -12,6 +12,8 @@ if [[ ! -d bench/node_modules/clamscan || ! -d bench/node_modules/clamdjs ]]; th
 fi
 echo "bench: building the floor client" >&2
 cargo build --release --quiet --manifest-path bench/floor/Cargo.toml
+echo "bench: building the floor addon" >&2
+cargo build --release --quiet --manifest-path bench/floor-addon/Cargo.toml
 baseline_commit=37673d5
 baseline=bench/.baseline
 if ! ls "$baseline"/pompelmi.*.node >/dev/null 2>&1; then
