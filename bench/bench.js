@@ -356,11 +356,14 @@ async function fleetScaling(dir, rows) {
 
 /**
  * Cold start in fresh processes: `require('pompelmi')`, and the first scanBuffer over UNIX after
- * it returns (connection included). Medians of COLD_STARTS runs, each contender in turn.
+ * it returns (connection included). Medians of COLD_STARTS runs, each contender in turn. Each is
+ * timed twice: from `node -e` (the target's measure), where this is the process's first
+ * `require` and pays for Node's loader warming up, and from an entry file, the way a server or a
+ * serverless handler loads it (its own file has warmed the loader).
  */
 const EMPTY_MODULE = 'bound: an empty module'
 const ADDON_ALONE = 'bound: the native addon alone'
-function coldStart(rows) {
+function coldStart(rows, dir) {
   const script = (mod, scanFirst) => `
     const t0 = process.hrtime.bigint()
     const p = require(${JSON.stringify(mod)})
@@ -378,12 +381,28 @@ function coldStart(rows) {
     [ADDON_ALONE]: require.resolve('../lib/core/binding.js'),
   }
   const runs = {}
+  const fromFile = {}
+  const entries = Object.fromEntries(
+    Object.entries(contenders).map(([name, mod], i) => {
+      const file = path.join(dir, `cold-start-${i}.js`)
+      fs.writeFileSync(file, script(mod, false))
+      return [name, file]
+    }),
+  )
+  const spawn = (name, args) => {
+    const child = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CLAMD_SOCKET: env.CLAMD_SOCKET } })
+    if (child.status !== 0) throw new Error(`cold start ${name}: ${child.stderr}`)
+    return JSON.parse(child.stdout)
+  }
   for (let i = 0; i < COLD_STARTS; i++) {
     for (const [name, mod] of Object.entries(contenders)) {
-      const child = spawnSync(process.execPath, ['-e', script(mod, name === OURS)], { encoding: 'utf8', env: { ...process.env, CLAMD_SOCKET: env.CLAMD_SOCKET } })
-      if (child.status !== 0) throw new Error(`cold start ${name}: ${child.stderr}`)
-      ;(runs[name] ||= []).push(JSON.parse(child.stdout))
+      ;(runs[name] ||= []).push(spawn(name, ['-e', script(mod, name === OURS)]))
+      ;(fromFile[name] ||= []).push(spawn(name, [entries[name]]).require)
     }
+  }
+  for (const [name, req] of Object.entries(fromFile)) {
+    rows.push({ scenario: `cold start: require() from an entry file, fresh process, median of ${COLD_STARTS}`, transport: '-', contender: name, value: median(req), unit: 'ms', better: 'lower', rounds: req })
+    console.error(`cold start ${name}: require from an entry file ${median(req).toFixed(2)} ms`)
   }
   for (const [name, values] of Object.entries(runs)) {
     const req = values.map((v) => v.require)
@@ -455,12 +474,17 @@ function checkTargets(rows) {
     const row = rows.find((r) => r.endpoints === k)
     add(`fleet: ${k} endpoints ≥ 0.9 × ${k} × one endpoint`, row && row.vsLinear, (v) => v >= 0.9)
   }
-  const req = find('cold start: require()', '-')
+  const req = find('cold start: require(), fresh process', '-')
   add('require(\'pompelmi\') ≤ 8 ms (median, fresh processes)', req && req.value, (v) => v <= 8, (v) => `${v.toFixed(2)} ms`)
   // What bounds it on this machine: Node's cost of requiring anything, and of loading the addon.
-  const empty = find('cold start: require()', '-', EMPTY_MODULE)
-  const addon = find('cold start: require()', '-', ADDON_ALONE)
+  const empty = find('cold start: require(), fresh process', '-', EMPTY_MODULE)
+  const addon = find('cold start: require(), fresh process', '-', ADDON_ALONE)
   if (empty && addon) targets.push({ target: '  bound: an empty module / the native addon alone (no target)', measured: `${empty.value.toFixed(2)} ms / ${addon.value.toFixed(2)} ms`, met: null })
+  // The same from an entry file, as a server or a serverless handler requires it.
+  const [reqFile, emptyFile, addonFile] = [OURS, EMPTY_MODULE, ADDON_ALONE].map((c) => find('cold start: require() from an entry file', '-', c))
+  if (reqFile && emptyFile && addonFile) {
+    targets.push({ target: '  from an entry file: this package; an empty module / the native addon alone (no target)', measured: `${reqFile.value.toFixed(2)} ms; ${emptyFile.value.toFixed(2)} ms / ${addonFile.value.toFixed(2)} ms`, met: null })
+  }
   const first = find('cold start: first scanBuffer', 'unix')
   add('first scanBuffer over UNIX within 5 ms of require()', first && first.value, (v) => v <= 5, (v) => `${v.toFixed(2)} ms`)
   const fileUnix = find(`one ${FILE_MB} MiB file`, 'unix')
@@ -515,18 +539,29 @@ async function main() {
       // The floors, Rust, Node and Node addon, right beside this package (see below). The Node
       // floors run in this process, warm like the package, and are measured the same way.
       const nodeTarget = transport === 'unix' ? { path: UNIX.socket } : { host: TCP.host, port: TCP.port }
-      const runFloors = async () => {
-        const clamd0 = cpuOfPid(env.CLAMD_PID)
-        const run = floorRun(floorTarget, BUFFERS)
-        cpuPerScan.clamdFloor.push((cpuOfPid(env.CLAMD_PID) - clamd0) / BUFFERS)
-        collectGarbage()
-        const cpu = {}
-        const rate = await timedScans(BUFFERS, cpu, (payloads) => floorScans(nodeTarget, payloads))
-        const nodeRun = { rate, cpuUs: cpu.us }
-        collectGarbage()
-        const addonCpu = {}
-        const addonRun = { rate: await addonFloorRun(addonFloor, floorTarget, addonCpu), cpuUs: addonCpu.us }
-        for (const [name, { rate, cpuUs }] of [[FLOOR, run], [NODE_FLOOR, nodeRun], [ADDON_FLOOR, addonRun]]) {
+      const floorRuns = {
+        [FLOOR]: async () => {
+          const clamd0 = cpuOfPid(env.CLAMD_PID)
+          const run = floorRun(floorTarget, BUFFERS)
+          cpuPerScan.clamdFloor.push((cpuOfPid(env.CLAMD_PID) - clamd0) / BUFFERS)
+          return run
+        },
+        [ADDON_FLOOR]: async () => {
+          const cpu = {}
+          return { rate: await addonFloorRun(addonFloor, floorTarget, cpu), cpuUs: cpu.us }
+        },
+        [NODE_FLOOR]: async () => {
+          const cpu = {}
+          return { rate: await timedScans(BUFFERS, cpu, (payloads) => floorScans(nodeTarget, payloads)), cpuUs: cpu.us }
+        },
+      }
+      // The Rust floor next to this package, the addon floor next to the Rust floor: each paired
+      // ratio compares neighbours in time. `afterOurs`: this package has just run.
+      const runFloors = async (afterOurs) => {
+        const order = afterOurs ? [FLOOR, ADDON_FLOOR, NODE_FLOOR] : [NODE_FLOOR, ADDON_FLOOR, FLOOR]
+        for (const name of order) {
+          collectGarbage()
+          const { rate, cpuUs } = await floorRuns[name]()
           cpuPerScan[name].push(cpuUs)
           ;(rates[name] ||= []).push(rate)
         }
@@ -537,7 +572,7 @@ async function main() {
           collectGarbage()
           // The floors run right beside this package, in alternating order, so that each of
           // their paired ratios sees one moment of the machine.
-          if (name === OURS && r % 2 === 1) await runFloors()
+          if (name === OURS && r % 2 === 1) await runFloors(false)
           const clamd0 = name === OURS ? cpuOfPid(env.CLAMD_PID) : 0
           const cpu = name === OURS ? {} : null
           ;(rates[name] ||= []).push(await buffersPerSecond(c.buffer, BUFFERS, cpu))
@@ -545,7 +580,7 @@ async function main() {
             cpuPerScan.clamd.push((cpuOfPid(env.CLAMD_PID) - clamd0) / BUFFERS)
             cpuPerScan[OURS].push(cpu.us)
           }
-          if (name === OURS && r % 2 === 0) await runFloors()
+          if (name === OURS && r % 2 === 0) await runFloors(true)
         }
       }
       add(`clamd's own CPU per 4 KiB scan (while ${OURS} scans)`, transport, 'clamd', median(cpuPerScan.clamd), 'µs', 'lower', cpuPerScan.clamd)
@@ -610,7 +645,7 @@ async function main() {
       stub.child.kill()
     }
     await fleetScaling(dir, rows)
-    coldStart(rows)
+    coldStart(rows, dir)
     await streamsAndTee(rows)
     await blobVsBuffer(rows)
   } finally {
