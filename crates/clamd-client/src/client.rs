@@ -27,6 +27,7 @@ use crate::metrics::ScanMetrics;
 use crate::observe::{report, Event, Observer};
 use crate::pool::{Availability, EndpointPool, PoolState};
 use crate::protocol::{ErrorReason, ScanReply};
+use crate::reply_watch::ReplyWatcher;
 use crate::session::{Body, ConnectionCount, Failure, QueueDeadline, Reply, Request, RequestHandle, Stage};
 use crate::source::{SharedBytes, Source};
 use crate::transport::Endpoint;
@@ -191,6 +192,16 @@ impl Client {
 
   /// A client whose endpoints' events (down, up, failover, retry, discovery) go to `observer`.
   pub fn with_observer(config: ClientConfig, observer: Option<Observer>) -> Self {
+    Client::with_hooks(config, observer, None)
+  }
+
+  /// A client with an observer (see `with_observer`) whose TCP and UNIX sessions' replies are
+  /// read by `reply_watcher` (see `reply_watch`) when there is one.
+  pub fn with_hooks(
+    config: ClientConfig,
+    observer: Option<Observer>,
+    reply_watcher: Option<Arc<dyn ReplyWatcher>>,
+  ) -> Self {
     let connections = Arc::new(ConnectionCount::default());
     let endpoints = EndpointSet::new(
       config.endpoints.clone(),
@@ -209,6 +220,7 @@ impl Client {
         max_age: config.max_connection_age,
         connections: connections.clone(),
         observer: observer.clone(),
+        reply_watcher,
       },
     );
     Client {

@@ -17,6 +17,7 @@ use crate::discovery::Resolver;
 use crate::error::ClamError;
 use crate::observe::{report, Event, Observer};
 use crate::pool::{EndpointPool, PoolState};
+use crate::reply_watch::ReplyWatcher;
 use crate::session::ConnectionCount;
 use crate::transport::Endpoint;
 
@@ -31,12 +32,18 @@ pub struct PoolSettings {
   pub max_age: Option<Duration>,
   pub connections: Arc<ConnectionCount>,
   pub observer: Option<Observer>,
+  pub reply_watcher: Option<Arc<dyn ReplyWatcher>>,
 }
 
 impl PoolSettings {
   fn pool(&self, endpoint: Endpoint) -> Arc<EndpointPool> {
     EndpointPool::new(
-      Connector::new(endpoint, self.connect_timeout, self.observer.clone()),
+      Connector::new(
+        endpoint,
+        self.connect_timeout,
+        self.observer.clone(),
+        self.reply_watcher.clone(),
+      ),
       self.idle,
       self.max_connections,
       self.connections.clone(),
@@ -384,6 +391,7 @@ mod tests {
         max_age: None,
         connections: Arc::new(ConnectionCount::default()),
         observer: Some(observer),
+        reply_watcher: None,
       },
     );
     (set, events)

@@ -3,8 +3,8 @@
 //! failover, replay and retry rules, and local `clamscan`. One error type, [`error::ClamError`].
 //!
 //! Layers, each importing only those above it in this list: `error`, `cancel`, `tls`, `transport`,
-//! `observe`, `connector`, `discovery`, `metrics`, `file`, `source`, `command`, `session`, `pool`,
-//! `endpoints`, `client`, `local`.
+//! `observe`, `reply_watch`, `connector`, `discovery`, `metrics`, `file`, `source`, `command`,
+//! `session`, `pool`, `endpoints`, `client`, `local`.
 
 #![deny(clippy::all)]
 // A failed request carries its body back for a replay; failures are rare, so no boxing.
@@ -24,6 +24,7 @@ pub mod local;
 pub mod metrics;
 pub mod observe;
 pub mod pool;
+pub mod reply_watch;
 pub mod session;
 pub mod source;
 pub mod tls;

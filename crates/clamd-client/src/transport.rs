@@ -161,10 +161,151 @@ pub enum ConnWrite {
   Tls(tokio::io::WriteHalf<TlsTcp>),
   #[cfg(unix)]
   Unix(tokio::net::unix::OwnedWriteHalf),
+  /// A TCP or UNIX socket whose replies are read off the runtime (`Reading::Elsewhere`).
+  #[cfg(unix)]
+  Watched(WatchedWrite),
+}
+
+/// Who reads a connection's replies.
+pub enum Reading {
+  /// The runtime, through this reading end.
+  Runtime(ConnRead),
+  /// Whoever is given this descriptor of the socket (`reply_watch`).
+  #[cfg(unix)]
+  Elsewhere(std::os::fd::OwnedFd),
+}
+
+/// The writing end of a socket whose replies another thread reads. The runtime watches it only
+/// while a write waits for room: a registration would wake the runtime's thread on every reply
+/// and every read clamd makes (both signal the socket). Dropping it shuts the socket down, so
+/// that the reading thread sees the end at once and closes its descriptor too.
+#[cfg(unix)]
+pub struct WatchedWrite {
+  /// The runtime's watch while a write waits for room (dropped before `fd`: fields drop in order).
+  waiting: std::sync::Mutex<Option<tokio::io::unix::AsyncFd<RawSocket>>>,
+  fd: std::os::fd::OwnedFd,
+  unix: bool,
+}
+
+/// A socket's descriptor, owned elsewhere (by the `WatchedWrite` it is registered for).
+#[cfg(unix)]
+struct RawSocket(std::os::fd::RawFd);
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for RawSocket {
+  fn as_raw_fd(&self) -> std::os::fd::RawFd {
+    self.0
+  }
+}
+
+#[cfg(unix)]
+impl WatchedWrite {
+  fn raw(&self) -> std::os::fd::RawFd {
+    use std::os::fd::AsRawFd;
+    self.fd.as_raw_fd()
+  }
+
+  /// The runtime's watch of the socket for room, made now if there is none.
+  fn watch_for_room(
+    &self,
+    waiting: &mut Option<tokio::io::unix::AsyncFd<RawSocket>>,
+  ) -> io::Result<tokio::io::unix::AsyncFd<RawSocket>> {
+    match waiting.take() {
+      Some(watch) => Ok(watch),
+      // SAFETY: `fd` stays open, the same socket, for as long as the watch lives (it is dropped
+      // before `fd`, or earlier).
+      None => Ok(unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(RawSocket(self.raw()), tokio::io::Interest::WRITABLE)?
+      }),
+    }
+  }
+
+  /// Runs `op` (a send that does not block) until it has room, waiting for room in between.
+  fn poll_send<R>(
+    &self,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut(std::os::fd::RawFd) -> io::Result<R>,
+  ) -> Poll<io::Result<R>> {
+    let mut waiting = self.waiting.lock().unwrap();
+    loop {
+      if waiting.is_none() {
+        match op(self.raw()) {
+          Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+          done => return Poll::Ready(done),
+        }
+      }
+      let watch = self.watch_for_room(&mut waiting)?;
+      let polled = watch
+        .poll_write_ready(cx)
+        .map(|ready| ready.map(|mut ready| ready.try_io(|io| op(io.get_ref().0))));
+      match polled {
+        Poll::Pending => {
+          *waiting = Some(watch);
+          return Poll::Pending;
+        }
+        Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+        // Room, and the send went through (or failed otherwise): the watch goes.
+        Poll::Ready(Ok(Ok(done))) => return Poll::Ready(done),
+        // It was full again (readiness cleared): wait on.
+        Poll::Ready(Ok(Err(_would_block))) => *waiting = Some(watch),
+      }
+    }
+  }
+}
+
+#[cfg(unix)]
+impl Drop for WatchedWrite {
+  fn drop(&mut self) {
+    // SAFETY: shutdown on the socket this struct owns, which is still open.
+    unsafe { libc::shutdown(self.raw(), libc::SHUT_RDWR) };
+  }
+}
+
+/// `send` without SIGPIPE (a peer that closed makes it fail with EPIPE instead).
+#[cfg(unix)]
+fn send(fd: std::os::fd::RawFd, bytes: &[u8]) -> io::Result<usize> {
+  #[cfg(target_os = "linux")]
+  let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT;
+  #[cfg(not(target_os = "linux"))]
+  let flags = libc::MSG_DONTWAIT;
+  // SAFETY: a live socket and a buffer of `bytes.len()` bytes.
+  let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), flags) };
+  if n < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(n as usize)
+  }
 }
 
 impl Conn {
-  /// Splits the connection so that replies are read while requests are written.
+  /// Splits the connection so that replies are read while requests are written. With
+  /// `elsewhere`, a TCP or UNIX connection's replies are to be read off the runtime: the reading
+  /// side is a second descriptor of the socket (TLS is always read by the runtime).
+  pub fn split(self, elsewhere: bool) -> io::Result<(Reading, ConnWrite)> {
+    #[cfg(unix)]
+    if elsewhere {
+      use std::os::fd::OwnedFd;
+      let (fd, unix): (OwnedFd, bool) = match self {
+        Conn::Tcp(s) => (s.into_std()?.into(), false),
+        Conn::Unix(s) => (s.into_std()?.into(), true),
+        tls => {
+          let (rd, wr) = tls.into_split();
+          return Ok((Reading::Runtime(rd), wr));
+        }
+      };
+      let reading = fd.try_clone()?;
+      let write = WatchedWrite {
+        waiting: std::sync::Mutex::new(None),
+        fd,
+        unix,
+      };
+      return Ok((Reading::Elsewhere(reading), ConnWrite::Watched(write)));
+    }
+    let _ = elsewhere;
+    let (rd, wr) = self.into_split();
+    Ok((Reading::Runtime(rd), wr))
+  }
+
   pub fn into_split(self) -> (ConnRead, ConnWrite) {
     match self {
       Conn::Tcp(s) => {
@@ -192,9 +333,7 @@ impl Conn {
 }
 
 impl ConnRead {
-  /// Acknowledges received data at once. clamd writes each pipelined reply separately with
-  /// Nagle's algorithm on, so without this every second reply waits for our delayed ACK (up
-  /// to 40 ms on Linux). Linux resets the flag by itself, hence a call after every read.
+  /// Acknowledges received data at once (see `quick_ack`).
   pub fn quick_ack(&self) {
     #[cfg(target_os = "linux")]
     let fd = match self {
@@ -208,19 +347,33 @@ impl ConnRead {
     };
     #[cfg(target_os = "linux")]
     if let Some(fd) = fd {
-      let one: libc::c_int = 1;
-      // SAFETY: setsockopt on a live TCP socket with a c_int option value.
-      unsafe {
-        libc::setsockopt(
-          fd,
-          libc::IPPROTO_TCP,
-          libc::TCP_QUICKACK,
-          &one as *const libc::c_int as *const libc::c_void,
-          std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-      }
+      quick_ack(fd);
     }
   }
+}
+
+/// Acknowledges received data on TCP socket `fd` at once. clamd writes each pipelined reply
+/// separately with Nagle's algorithm on, so without this every second reply waits for our
+/// delayed ACK (up to 40 ms on Linux). Linux resets the flag by itself, hence a call after every
+/// read. Does nothing elsewhere.
+#[cfg(unix)]
+pub fn quick_ack(fd: std::os::fd::RawFd) {
+  #[cfg(target_os = "linux")]
+  {
+    let one: libc::c_int = 1;
+    // SAFETY: setsockopt on a live TCP socket with a c_int option value.
+    unsafe {
+      libc::setsockopt(
+        fd,
+        libc::IPPROTO_TCP,
+        libc::TCP_QUICKACK,
+        &one as *const libc::c_int as *const libc::c_void,
+        std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+      );
+    }
+  }
+  #[cfg(not(target_os = "linux"))]
+  let _ = fd;
 }
 
 impl ConnWrite {
@@ -237,6 +390,18 @@ impl ConnWrite {
       ConnWrite::Tls(_) => Err(io::ErrorKind::WouldBlock.into()),
       #[cfg(unix)]
       ConnWrite::Unix(half) => half.try_write(bytes),
+      #[cfg(unix)]
+      ConnWrite::Watched(w) => send(w.raw(), bytes),
+    }
+  }
+
+  /// The socket's descriptor when its replies are read off the runtime: the session reads it
+  /// itself when a reply deadline falls due (the reading thread may be busy).
+  #[cfg(unix)]
+  pub fn watched_fd(&self) -> Option<std::os::fd::RawFd> {
+    match self {
+      ConnWrite::Watched(w) => Some(w.raw()),
+      _ => None,
     }
   }
 
@@ -244,6 +409,12 @@ impl ConnWrite {
   /// FILDES command expects.
   #[cfg(unix)]
   pub async fn send_with_fd(&self, bytes: &[u8], fd: std::os::fd::RawFd) -> io::Result<()> {
+    if let ConnWrite::Watched(w) = self {
+      if !w.unix {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "FILDES needs a UNIX socket"));
+      }
+      return std::future::poll_fn(|cx| w.poll_send(cx, |sock| send_fd(sock, bytes, fd))).await;
+    }
     let ConnWrite::Unix(half) = self else {
       return Err(io::Error::new(io::ErrorKind::Unsupported, "FILDES needs a UNIX socket"));
     };
@@ -278,6 +449,8 @@ impl AsyncWrite for ConnWrite {
       ConnWrite::Tls(s) => Pin::new(s).poll_write(cx, buf),
       #[cfg(unix)]
       ConnWrite::Unix(s) => Pin::new(s).poll_write(cx, buf),
+      #[cfg(unix)]
+      ConnWrite::Watched(w) => w.poll_send(cx, |sock| send(sock, buf)),
     }
   }
 
@@ -287,6 +460,8 @@ impl AsyncWrite for ConnWrite {
       ConnWrite::Tls(s) => Pin::new(s).poll_flush(cx),
       #[cfg(unix)]
       ConnWrite::Unix(s) => Pin::new(s).poll_flush(cx),
+      #[cfg(unix)]
+      ConnWrite::Watched(_) => Poll::Ready(Ok(())),
     }
   }
 
@@ -296,6 +471,16 @@ impl AsyncWrite for ConnWrite {
       ConnWrite::Tls(s) => Pin::new(s).poll_shutdown(cx),
       #[cfg(unix)]
       ConnWrite::Unix(s) => Pin::new(s).poll_shutdown(cx),
+      #[cfg(unix)]
+      ConnWrite::Watched(w) => {
+        // SAFETY: shutdown on the live socket `w` owns.
+        let rc = unsafe { libc::shutdown(w.raw(), libc::SHUT_WR) };
+        Poll::Ready(if rc < 0 {
+          Err(io::Error::last_os_error())
+        } else {
+          Ok(())
+        })
+      }
     }
   }
 }

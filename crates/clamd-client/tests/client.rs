@@ -1,6 +1,7 @@
 //! The client without Node: sessions, pipelining, replay, failover, aborts and timeouts against
 //! an in-process fake clamd (a tokio TCP listener that speaks just enough of the protocol).
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use clamd_client::client::{CallOptions, Client, ClientConfig, Payload};
 use clamd_client::discovery::ResolverSpec;
 use clamd_client::error::ClamError;
 use clamd_client::protocol::Verdict;
+use clamd_client::reply_watch::{ReplySink, ReplyWatcher};
 use clamd_client::transport::Endpoint;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -511,4 +513,95 @@ async fn a_discovered_name_becomes_one_endpoint_per_address() {
   let err = missing.scan(buffer(b"x"), &CallOptions::default()).await.unwrap_err();
   assert_eq!(err.error.code(), "ENOTFOUND");
   assert!(missing.pool_states().is_empty());
+}
+
+/// A reply watcher on plain threads, as the Node binding's is on the JS thread: one thread per
+/// socket, polling it and reading through the session's sink until the session stops reading.
+struct ThreadWatcher {
+  watched: AtomicUsize,
+  refuse: bool,
+}
+
+impl ReplyWatcher for ThreadWatcher {
+  fn watch(&self, fd: OwnedFd, sink: Arc<dyn ReplySink>) -> Result<(), (OwnedFd, Arc<dyn ReplySink>)> {
+    if self.refuse {
+      return Err((fd, sink));
+    }
+    self.watched.fetch_add(1, Ordering::SeqCst);
+    std::thread::spawn(move || loop {
+      let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+      };
+      // SAFETY: one pollfd for a descriptor this thread owns.
+      unsafe { libc::poll(&mut poll, 1, 1000) };
+      if poll.revents != 0 && !sink.readable(fd.as_raw_fd()) {
+        return; // the descriptor closes with `fd`
+      }
+    });
+    Ok(())
+  }
+}
+
+fn watched_client(cfg: ClientConfig, refuse: bool) -> (Arc<Client>, Arc<ThreadWatcher>) {
+  let watcher = Arc::new(ThreadWatcher {
+    watched: AtomicUsize::new(0),
+    refuse,
+  });
+  let client = Arc::new(Client::with_hooks(cfg, None, Some(watcher.clone())));
+  (client, watcher)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_read_by_a_watcher_are_matched_out_of_order_on_one_session() {
+  let server = fake(Mode::Reversed, 0).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.max_connections = 1;
+  let (client, watcher) = watched_client(cfg, false);
+  let (a, b) = tokio::join!(verdict(&client, EICAR), verdict(&client, b"clean bytes"));
+  assert!(matches!(a.unwrap(), Verdict::Malicious { viruses } if viruses == ["Eicar-Test-Signature"]));
+  assert_eq!(b.unwrap(), Verdict::Clean);
+  assert_eq!(server.connections.load(Ordering::SeqCst), 1, "both on one session");
+  assert_eq!(
+    watcher.watched.load(Ordering::SeqCst),
+    1,
+    "its replies were read by the watcher"
+  );
+  client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_watcher_a_hang_up_is_replayed_once_and_silence_times_out() {
+  let server = fake(Mode::Clamd, 1).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.max_connections = 1;
+  let (client, watcher) = watched_client(cfg, false);
+  assert_eq!(verdict(&client, b"x").await.unwrap(), Verdict::Clean);
+  assert_eq!(
+    server.connections.load(Ordering::SeqCst),
+    2,
+    "the slammed session was replayed"
+  );
+  assert_eq!(watcher.watched.load(Ordering::SeqCst), 2);
+
+  let silent = fake(Mode::Silent, 0).await;
+  let mut cfg = config(vec![silent.endpoint.clone()]);
+  cfg.idle_timeout = Some(Duration::from_millis(200));
+  let (client, _) = watched_client(cfg, false);
+  let started = Instant::now();
+  assert_eq!(verdict(&client, b"x").await.unwrap_err().code(), "ETIMEDOUT");
+  assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_nobody_can_watch_ends_and_its_scan_is_never_clean() {
+  let server = fake(Mode::Clamd, 0).await;
+  let mut cfg = config(vec![server.endpoint.clone()]);
+  cfg.idle_timeout = Some(Duration::from_millis(500));
+  let (client, _) = watched_client(cfg, true);
+  let started = Instant::now();
+  let err = verdict(&client, b"x").await.unwrap_err();
+  assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+  assert_eq!(err.code(), "ERR_CLAMD_SESSION_CLOSED", "{err:?}");
 }

@@ -23,7 +23,7 @@ use crate::connector::Connector;
 use crate::error::{ClamError, Op};
 use crate::protocol::{self, ErrorReason, ScanReply};
 use crate::source::Source;
-use crate::transport::{ConnWrite, Endpoint};
+use crate::transport::{ConnWrite, Endpoint, Reading};
 
 pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connections: Arc<ConnectionCount>) {
   let _guard = connections.opened();
@@ -57,16 +57,38 @@ pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connecti
       return;
     }
   };
-  let (rd, wr) = conn.into_split();
-  let reader = {
-    let shared = shared.clone();
-    let connector = connector.clone();
-    tokio::spawn(async move {
-      let endpoint = &connector.endpoint;
-      let err = reader::read_replies(rd, endpoint, &shared).await;
-      *shared.reader_error.lock().unwrap() = Some(err);
-      shared.wake.notify_one();
-    })
+  let (reading, wr) = match conn.split(connector.reply_watcher.is_some()) {
+    Ok(split) => split,
+    Err(err) => {
+      let error = endpoint.io_error(&err, Op::Connect);
+      *shared.connect_error.lock().unwrap() = Some(error.clone());
+      shared.advance(Lifecycle::Closing);
+      hand_back_queue(&shared, &error, Stage::Connect);
+      return;
+    }
+  };
+  let reader = match reading {
+    Reading::Runtime(rd) => {
+      let shared = shared.clone();
+      let connector = connector.clone();
+      Reader::Task(tokio::spawn(async move {
+        let endpoint = &connector.endpoint;
+        let err = reader::read_replies(rd, endpoint, &shared).await;
+        *shared.reader_error.lock().unwrap() = Some(err);
+        shared.wake.notify_one();
+      }))
+    }
+    #[cfg(unix)]
+    Reading::Elsewhere(fd) => {
+      let replies = Arc::new(reader::WatchedReplies::new(shared.clone(), endpoint.clone()));
+      let watcher = connector.reply_watcher.as_ref().expect("asked for");
+      if watcher.watch(fd, replies.clone()).is_err() {
+        // The watcher's thread is gone (its JS environment is ending): nobody would hear clamd.
+        replies.unwatched();
+      }
+      deadlines.replies = wr.watched_fd().map(|fd| (replies.clone(), fd));
+      Reader::Watched(replies)
+    }
   };
   let error = write_requests(wr, endpoint, &shared, &mut deadlines).await;
   // Teardown: nothing more is accepted, and once the write side is taken nothing more is written
@@ -89,9 +111,22 @@ pub(super) async fn run(connector: Arc<Connector>, shared: Arc<Shared>, connecti
     }));
   }
   hand_back_queue(&shared, &error, Stage::NotSent);
-  // Dropping both halves closes the connection.
-  reader.abort();
+  // Dropping both halves closes the connection (a watched socket is shut down, so its watcher
+  // sees the end and closes its own descriptor).
+  deadlines.replies = None;
+  match reader {
+    Reader::Task(task) => task.abort(),
+    #[cfg(unix)]
+    Reader::Watched(replies) => replies.stop(),
+  }
   drop(write_side);
+}
+
+/// Who reads the session's replies (see `reader`).
+enum Reader {
+  Task(tokio::task::JoinHandle<()>),
+  #[cfg(unix)]
+  Watched(Arc<reader::WatchedReplies>),
 }
 
 /// Closes the queue and hands back every request still in it.
@@ -114,6 +149,10 @@ struct Deadlines {
   timer: Pin<Box<Sleep>>,
   armed: Option<Instant>,
   shared: Arc<Shared>,
+  /// Replies read off the runtime, and the socket: read here before a reply deadline is judged,
+  /// in case their thread is busy (a reply sitting unread is not a timeout).
+  #[cfg(unix)]
+  replies: Option<(Arc<reader::WatchedReplies>, std::os::fd::RawFd)>,
 }
 
 impl Deadlines {
@@ -122,6 +161,8 @@ impl Deadlines {
       timer: Box::pin(tokio::time::sleep_until(Instant::now())),
       armed: None,
       shared,
+      #[cfg(unix)]
+      replies: None,
     }
   }
 
@@ -175,6 +216,10 @@ impl Deadlines {
   /// teardown answers it `Timeout`, and its session's other requests go elsewhere).
   fn check(&mut self) -> Option<ClamError> {
     let shared = self.shared.clone();
+    #[cfg(unix)]
+    if let Some((replies, fd)) = &self.replies {
+      replies.read_now(*fd);
+    }
     let now = Instant::now();
     self.disarm();
     let expired: std::collections::VecDeque<Request> = {
