@@ -8,7 +8,7 @@ const path = require('node:path')
 const { Readable } = require('node:stream')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
 
-const { scan, scanBuffer, scanStream, Verdict } = require('..')
+const { scan, scanBuffer, scanStream, createClient, Verdict } = require('..')
 const { startClamd } = require('./helpers/clamd.js')
 const { EICAR, CLEAN_FILE, MD5_SAMPLE, SHA256_SAMPLE, tempDir, writeFile, pompelmiTempEntries } = require('./helpers/samples.js')
 
@@ -47,6 +47,24 @@ for (const [name, opts] of Object.entries(transports)) {
     assert.equal(await scanStream(fs.createReadStream(CLEAN_FILE), opts), Verdict.Clean)
     assert.equal(await scanStream(Readable.from([EICAR.subarray(0, 10), EICAR.subarray(10)]), opts), Verdict.Malicious)
     assert.equal(await scanStream(Readable.from([]), opts), Verdict.Clean)
+  })
+}
+
+for (const [name, opts] of Object.entries(transports)) {
+  // clamd's replies are read on the JS thread (src/reply_watch.rs). A session reads them itself
+  // before it judges a reply deadline, so a busy JS thread is not a clamd that timed out.
+  test(`${name}: replies that come while the JS thread is busy past the reply timeout are still the verdicts`, async (t) => {
+    const c = createClient({ ...opts, timeout: 300, retries: 0 })
+    t.after(() => c.close())
+    assert.equal(await c.scanBuffer(Buffer.from('warm')), Verdict.Clean) // the session is open
+    const clean = c.inspectBuffer(Buffer.from('clean bytes'))
+    const eicar = c.inspectBuffer(Buffer.from(EICAR))
+    const until = Date.now() + 1200 // four reply timeouts, the JS thread never yielding
+    while (Date.now() < until);
+    assert.equal((await clean).verdict, Verdict.Clean)
+    const malicious = await eicar
+    assert.equal(malicious.verdict, Verdict.Malicious)
+    assert.equal(malicious.viruses.length, 1)
   })
 }
 

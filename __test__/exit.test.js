@@ -42,6 +42,26 @@ for (const [name, body] of Object.entries(scripts)) {
   })
 }
 
+// Each environment reads its clients' replies on its own loop (src/reply_watch.rs): a worker's
+// loop must close with none of those watches open, or Node aborts the process.
+test('a worker terminated with its sessions open exits cleanly, and the main thread scans on', () => {
+  const child = runChild(`
+    const { Worker } = require('worker_threads')
+    const w = new Worker(\`const p = require(${JSON.stringify(ROOT)}); const { parentPort } = require('worker_threads');
+      const c = p.createClient({ endpoints: [{ port: ${clamd.port} }, { socket: ${JSON.stringify(clamd.socket)} }] });
+      Promise.all([c.scanBuffer(Buffer.from('x')), c.scanBuffer(Buffer.from('y'))]).then((v) => {
+        parentPort.postMessage(v.map((x) => x.description).join(' '))
+        setInterval(() => {}, 1000) // alive, its sessions open, until terminated
+      })\`, { eval: true })
+    w.on('message', async (m) => {
+      await w.terminate()
+      const v = await pompelmi.scanBuffer(Buffer.from('x'), { socket: ${JSON.stringify(clamd.socket)} })
+      console.log(m + ' ' + v.description)
+    })`)
+  assert.equal(child.status, 0, child.stderr)
+  assert.equal(child.stdout.trim(), 'Clean Clean Clean')
+})
+
 test('a pending scan keeps the process alive until it settles (like a Node socket)', () => {
   const child = runChild(`
     const net = require('net')

@@ -20,6 +20,8 @@ use clamd_client::source::Source;
 use clamd_client::{file, local};
 
 mod convert;
+#[cfg(unix)]
+mod reply_watch;
 
 use convert::{call_failed, failed, ms, reply_outcome};
 
@@ -385,6 +387,25 @@ impl Completer {
   }
 }
 
+/// The JS thread reads its clients' replies (see `reply_watch`) on Node, whose libuv can watch
+/// sockets; elsewhere (Bun and Deno load Node addons without libuv) the runtime reads them.
+fn reply_watcher(env: &Env) -> Result<Option<Arc<dyn clamd_client::reply_watch::ReplyWatcher>>> {
+  #[cfg(unix)]
+  {
+    let versions: Object = env
+      .get_global()?
+      .get_named_property::<Object>("process")?
+      .get_named_property("versions")?;
+    if !versions.has_named_property("bun")? && !versions.has_named_property("deno")? {
+      if let Some(watcher) = reply_watch::for_env(env.raw())? {
+        return Ok(Some(watcher));
+      }
+    }
+  }
+  let _ = env;
+  Ok(None)
+}
+
 /// A clamd client for one set of connection options: pooled IDSESSION connections to one or
 /// more endpoints.
 #[napi]
@@ -398,6 +419,7 @@ impl NativeClient {
   /// `onComplete(ids, results)` receives finished file and buffer scans, in batches.
   #[napi(constructor)]
   pub fn new(
+    env: Env,
     options: ClientOptions,
     #[napi(ts_arg_type = "(ids: number[], results: Array<number | Outcome>) => void")] on_complete: Function<Batch, ()>,
     #[napi(ts_arg_type = "(event: ClientEvent) => void")] on_event: Option<Function<ClientEvent, ()>>,
@@ -436,7 +458,7 @@ impl NativeClient {
       }
     });
     Ok(NativeClient {
-      client: Arc::new(Client::with_observer(config, observer)),
+      client: Arc::new(Client::with_hooks(config, observer, reply_watcher(&env)?)),
       completer,
     })
   }
