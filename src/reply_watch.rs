@@ -165,6 +165,9 @@ pub fn for_env(env: sys::napi_env) -> napi::Result<Option<Arc<UvReplyWatcher>>> 
   if uv().is_none() {
     return Ok(None);
   }
+  // A new environment on a thread whose last one ended (embedders; Node gives each worker a
+  // thread of its own).
+  ENDING.set(None);
   let watcher = Arc::new(UvReplyWatcher {
     inner: Mutex::new(Inner {
       queue: Vec::new(),
