@@ -176,9 +176,11 @@ pub enum Reading {
 }
 
 /// The writing end of a socket whose replies another thread reads. The runtime watches it only
-/// while a write waits for room: a registration would wake the runtime's thread on every reply
-/// and every read clamd makes (both signal the socket). Dropping it shuts the socket down, so
-/// that the reading thread sees the end at once and closes its descriptor too.
+/// while a write waits for room: registered for writing all along, it would be woken each time
+/// room frees up in the send buffer, that is as clamd reads each request (and over TCP with each
+/// acknowledgement), which is about once per scan (`strace`: 0.84 `epoll_wait` per scan). Dropping
+/// it shuts the socket down, so that the reading thread sees the end at once and closes its
+/// descriptor too.
 #[cfg(unix)]
 pub struct WatchedWrite {
   /// The runtime's watch while a write waits for room (dropped before `fd`: fields drop in order).

@@ -603,5 +603,7 @@ async fn a_session_nobody_can_watch_ends_and_its_scan_is_never_clean() {
   let started = Instant::now();
   let err = verdict(&client, b"x").await.unwrap_err();
   assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
-  assert_eq!(err.code(), "ERR_CLAMD_SESSION_CLOSED", "{err:?}");
+  // The session ends before or while the call is written to it (`Closed`), or the replay finds
+  // it gone (`HangUp`): either way an error, never a verdict.
+  assert!(matches!(err, ClamError::Closed | ClamError::HangUp), "{err:?}");
 }
