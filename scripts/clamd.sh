@@ -100,6 +100,8 @@ start() {
   install_clamav
   mkdir -p "$dir"
   exec 9>"$dir/lock"; flock 9   # parallel test files may ask for the same instance
+  # The script this runs under uses the instance (see scripts/clamd-cleanup.sh).
+  if [[ -n "${POMPELMI_CLAMD_USER:-}" ]]; then mkdir -p "$dir/users" && : > "$dir/users/$POMPELMI_CLAMD_USER"; fi
   local user_line=""
   # Running as an unprivileged user, as packaged clamd does, is what makes the FILDES test
   # meaningful: clamd can then scan a descriptor for a file it could not open by path.
@@ -171,11 +173,17 @@ stop() {
   [[ "$name" == all ]] && dirs=("$base"/*)
   for d in "${dirs[@]}"; do
     [[ -f "$d/clamd.pid" ]] || continue
-    local pid; pid="$(cat "$d/clamd.pid")"
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    rm -f "$d/clamd.pid" "$d/clamd.sock"
+    (
+      # Not while a `start` of the same instance runs (it holds the lock until clamd answers).
+      exec 9>"$d/lock"; flock 9
+      [[ -f "$d/clamd.pid" ]] || exit 0
+      pid="$(cat "$d/clamd.pid")"
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+      rm -f "$d/clamd.pid" "$d/clamd.sock"
+      rm -rf "$d/users"
+    )
   done
 }
 
