@@ -115,6 +115,21 @@ impl ReplyWatcher for UvReplyWatcher {
   }
 }
 
+impl UvReplyWatcher {
+  /// Nothing more is handed over (the environment is ending); what was and is not taken yet is
+  /// told nobody reads.
+  fn stop_handovers(&self) {
+    let queue = {
+      let mut inner = self.inner.lock().unwrap();
+      inner.tsfn = None;
+      std::mem::take(&mut inner.queue)
+    };
+    for (_fd, sink) in queue {
+      sink.unwatched();
+    }
+  }
+}
+
 /// A socket being watched: the handle's data.
 struct Watch {
   fd: OwnedFd,
@@ -229,14 +244,7 @@ fn check(status: sys::napi_status) -> napi::Result<()> {
 unsafe extern "C" fn finalized(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
   // SAFETY: the reference made for this in `for_env`.
   let watcher = unsafe { Arc::from_raw(data as *const UvReplyWatcher) };
-  let queue = {
-    let mut inner = watcher.inner.lock().unwrap();
-    inner.tsfn = None;
-    std::mem::take(&mut inner.queue)
-  };
-  for (_fd, sink) in queue {
-    sink.unwatched();
-  }
+  watcher.stop_handovers();
 }
 
 /// On the JS thread: starts watching what was handed over.
@@ -340,15 +348,7 @@ unsafe extern "C" fn environment_ends(hook: AsyncCleanupHandle, watcher: *mut c_
   ENDING.set(Some(hook));
   // SAFETY: the watcher, alive (this thread's WATCHER holds it until below).
   let watcher = unsafe { &*(watcher as *const UvReplyWatcher) };
-  // Nothing more is handed over; what was is told nobody reads.
-  let queue = {
-    let mut inner = watcher.inner.lock().unwrap();
-    inner.tsfn = None;
-    std::mem::take(&mut inner.queue)
-  };
-  for (_fd, sink) in queue {
-    sink.unwatched();
-  }
+  watcher.stop_handovers();
   let handles = HANDLES.with(|h| std::mem::take(&mut *h.borrow_mut()));
   for handle in handles {
     // SAFETY: handles of this thread's loop, still open (removed from the list when stopped).
