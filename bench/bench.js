@@ -439,25 +439,20 @@ function checkTargets(rows) {
         met: null,
       })
     }
-    // What any Node client pays: the Node floor against the Rust floor, and this package
-    // against the Node floor (round by round).
-    const nodeFloor = find(buffers, transport, NODE_FLOOR)
+    // What a client inside Node pays: each Node floor against the Rust floor, and this package
+    // against it (round by round). The node:net client (bench/floor-js.js) is what a bare socket
+    // costs; the addon (bench/floor-addon) reads replies on the JS thread, as this package does.
     const rustFloor = find(buffers, transport, FLOOR)
-    if (row && nodeFloor && rustFloor) {
-      const paired = (a, b) => median(a.rounds.map((v, i) => v / b.rounds[i]))
-      const nodeCpu = cpuOf(NODE_FLOOR)
-      targets.push({ target: '  bound: the minimal Node client (bench/floor-js.js) vs the Rust floor', measured: `${x(paired(nodeFloor, rustFloor))}${nodeCpu ? ` (client ${nodeCpu.value.toFixed(1)} µs per scan)` : ''}`, met: null })
-      targets.push({ target: '  this package vs the minimal Node client', measured: x(paired(row, nodeFloor)), met: null })
-    }
-    // What reading replies on the JS thread gives a native client (bench/floor-addon): one
-    // wake-up per reply, as the Rust floor, where this package wakes its runtime thread and then
-    // the JS thread.
-    const addonFloor = find(buffers, transport, ADDON_FLOOR)
-    if (row && addonFloor && rustFloor) {
-      const paired = (a, b) => median(a.rounds.map((v, i) => v / b.rounds[i]))
-      const addonCpu = cpuOf(ADDON_FLOOR)
-      targets.push({ target: '  bound: the minimal Node addon reading on the JS thread (bench/floor-addon) vs the Rust floor', measured: `${x(paired(addonFloor, rustFloor))}${addonCpu ? ` (client ${addonCpu.value.toFixed(1)} µs per scan)` : ''}`, met: null })
-      targets.push({ target: '  this package vs the minimal Node addon', measured: x(paired(row, addonFloor)), met: null })
+    const paired = (a, b) => median(a.rounds.map((v, i) => v / b.rounds[i]))
+    for (const [name, what, source] of [
+      [NODE_FLOOR, 'the minimal Node client', 'bench/floor-js.js'],
+      [ADDON_FLOOR, 'the minimal Node addon reading on the JS thread', 'bench/floor-addon'],
+    ]) {
+      const nodeFloor = find(buffers, transport, name)
+      if (!row || !nodeFloor || !rustFloor) continue
+      const cpu = cpuOf(name)
+      targets.push({ target: `  bound: ${what} (${source}) vs the Rust floor`, measured: `${x(paired(nodeFloor, rustFloor))}${cpu ? ` (client ${cpu.value.toFixed(1)} µs per scan)` : ''}`, met: null })
+      targets.push({ target: `  this package vs ${what.replace(' reading on the JS thread', '')}`, measured: x(paired(row, nodeFloor)), met: null })
     }
   }
   const unix = find(buffers, 'unix')

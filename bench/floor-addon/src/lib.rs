@@ -6,8 +6,8 @@
 //! runtime, no threadsafe function. No pooling, failover, timeouts or checks beyond "the reply is
 //! `N: stream: OK`".
 //!
-//! It shows what reading replies on the JS thread would give this package, whose replies are read
-//! on its runtime's thread and handed to the JS thread (two wake-ups per reply instead of one).
+//! It shows what a client inside Node can reach at the least: this package also reads replies on
+//! the JS thread (`src/reply_watch.rs`), and does its own work per call besides.
 //! Usage (bench/bench.js): `open('unix:/path' | 'tcp:host:port', sessions)`, then `scan(buffer)`
 //! → `Promise<boolean>` (true for OK), then `close()`. One client per thread, on that thread.
 

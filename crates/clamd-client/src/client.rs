@@ -325,7 +325,8 @@ impl Client {
 
   /// Starts a buffer scan without a task of its own when nothing can make it wait: no abort
   /// switch, discovered names resolved, an endpoint up with a free request slot. The session
-  /// hands the answer to `done` on a runtime thread; a failed attempt goes on as `scan` would
+  /// hands the answer to `done` on the thread that read it (a runtime thread, or the client's
+  /// reply watcher's, see `reply_watch`); a failed attempt goes on as `scan` would
   /// after it, on a task then. Gives everything back when the call must take `scan`'s way.
   /// Call it within the runtime's context (a new session's task is spawned here).
   ///
