@@ -7,7 +7,7 @@ const crypto = require('node:crypto')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { execFileSync, spawnSync } = require('node:child_process')
+const { execFile, execFileSync, spawnSync } = require('node:child_process')
 const { Readable } = require('node:stream')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
 
@@ -26,7 +26,7 @@ const TCP = { host: '127.0.0.1', port: Number(env.CLAMD_PORT) }
 const UNIX = { socket: env.CLAMD_SOCKET }
 const QUICK = process.env.BENCH_QUICK === '1'
 const ROUNDS = QUICK ? 1 : 7
-const FILE_ROUNDS = QUICK ? 1 : 5
+const FILE_ROUNDS = QUICK ? 1 : 7
 const BUFFERS = QUICK ? 300 : 2000
 const CONCURRENCY = 16
 const FILE_MB = QUICK ? 20 : 100
@@ -47,6 +47,7 @@ const BASELINE = 'pompelmi before issue 18 (37673d5)'
 const FLOOR = 'floor: minimal pipelined client (Rust)'
 const NODE_FLOOR = 'floor: minimal pipelined client (Node, node:net)'
 const ADDON_FLOOR = 'floor: minimal pipelined client (Node addon, replies read on the JS thread)'
+const BARE_FILDES = 'bound: one bare FILDES (bench/floor)'
 const OURS = 'pompelmi (native)'
 const TEE = 'pompelmi tee → file'
 /** The same scans with the pompelmi:scan tracing check taken out, and with one subscriber. */
@@ -150,6 +151,14 @@ async function contenders(transport, target) {
   if (transport === 'unix') {
     // clamscan's isInfected() sends the path (SCAN): clamd opens the file itself.
     list['clamscan (npm), path SCAN'] = { file: (p) => nc.isInfected(p).then(verdictOf.clamscan) }
+    // What clamd's descriptor scan costs with no client around it: the bound for this package's
+    // files over UNIX, which it passes as descriptors.
+    list[BARE_FILDES] = {
+      file: (p) =>
+        new Promise((resolve, reject) =>
+          execFile(FLOOR_BIN, ['fildes', opts.socket, p], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(/: OK$/.test(out.trim()) ? 'Clean' : out.trim()))),
+        ),
+    }
   } else {
     const scanner = clamdjs.createScanner(opts.host, opts.port)
     list['clamdjs (npm)'] = {
@@ -486,12 +495,20 @@ function checkTargets(rows) {
   add(`${FILE_MB} MiB file over UNIX: ≥ 1.25× the best INSTREAM peer`, fileUnix && fileUnix.vsBestPeer, (v) => v >= 1.25, x)
   // What bounds it: no client can beat clamd reading the file itself (path SCAN, nothing sent).
   const pathScan = find(`one ${FILE_MB} MiB file`, 'unix', 'clamscan (npm), path SCAN')
-  const instream = rows.filter((r) => r.scenario === (fileUnix && fileUnix.scenario) && r.transport === 'unix' && !r.contender.includes('path SCAN') && r.contender !== OURS)
+  const instream = rows.filter((r) => r.scenario === (fileUnix && fileUnix.scenario) && r.transport === 'unix' && !r.contender.includes('path SCAN') && r.contender !== OURS && r.contender !== BARE_FILDES)
   if (pathScan && instream.length) {
     const bound = median(pathScan.rounds.map((v, i) => Math.min(...instream.map((r) => r.rounds[i])) / v))
     targets.push({ target: `  bound: clamd's own path SCAN vs the best INSTREAM peer (no client can beat path SCAN)`, measured: x(bound), met: null })
   }
   add(`${FILE_MB} MiB file over UNIX: no slower than path SCAN`, fileUnix && fileUnix.vsPathScan, (v) => v >= 1.0, x)
+  // What bounds it: this package passes the file as a descriptor (FILDES), and clamd's own
+  // descriptor scan, asked by a bare client, is what it is against path SCAN.
+  const bareFildes = find(`one ${FILE_MB} MiB file`, 'unix', BARE_FILDES)
+  if (pathScan && bareFildes && fileUnix) {
+    const paired = (a, b) => median(a.rounds.map((v, i) => v / b.rounds[i]))
+    targets.push({ target: `  bound: clamd's own FILDES (one bare request) vs path SCAN`, measured: x(paired(pathScan, bareFildes)), met: null })
+    targets.push({ target: `  this package vs one bare FILDES`, measured: x(paired(bareFildes, fileUnix)), met: null })
+  }
   const fileTcp = find(`one ${FILE_MB} MiB file`, 'tcp')
   add(`${FILE_MB} MiB file over TCP: ≥ 1.0× the best peer`, fileTcp && fileTcp.vsBestPeer, (v) => v >= 1.0, x)
   const rss = find(`${STREAM_MB} MiB generated stream, scanStream()`, 'unix')
@@ -649,7 +666,7 @@ async function main() {
 
   // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
   // ratio is taken round by round (paired: same moment of the machine) and its median reported.
-  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, NODE_FLOOR, ADDON_FLOOR, BASELINE, 'clamd'])
+  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, NODE_FLOOR, ADDON_FLOOR, BARE_FILDES, BASELINE, 'clamd'])
   for (const row of rows) {
     if (row.contender !== OURS) continue
     const same = (r) => r.scenario === row.scenario && r.transport === row.transport

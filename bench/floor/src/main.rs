@@ -7,6 +7,10 @@
 //! Prints `{"scans":N,"seconds":S,"cpuSeconds":C}`: C is the process's CPU time (user + system,
 //! every thread) over the timed part only, so that the bench can set the floor's cost per scan
 //! beside the package's.
+//!
+//! Usage: clamd-floor fildes /path/to/clamd.sock FILE
+//! One bare FILDES request (the file's descriptor passed over the UNIX socket, nothing else); prints
+//! clamd's reply. The bench times it beside path SCAN: what clamd's own descriptor scan costs.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -136,8 +140,75 @@ fn cpu_seconds() -> f64 {
   t(&usage.utime) + t(&usage.stime)
 }
 
+/// Sends `fd` over `sock` as SCM_RIGHTS ancillary data, with one byte of payload.
+fn send_fd(sock: &std::os::unix::net::UnixStream, fd: i32) {
+  #[repr(C)]
+  struct IoVec {
+    base: *const u8,
+    len: usize,
+  }
+  #[repr(C)]
+  struct MsgHdr {
+    name: *mut std::ffi::c_void,
+    namelen: u32,
+    iov: *const IoVec,
+    iovlen: usize,
+    control: *mut u8,
+    controllen: usize,
+    flags: i32,
+  }
+  extern "C" {
+    fn sendmsg(fd: i32, msg: *const MsgHdr, flags: i32) -> isize;
+  }
+  const SOL_SOCKET: i32 = 1;
+  const SCM_RIGHTS: i32 = 1;
+  // struct cmsghdr { size_t len; int level; int type; } then the int, padded to 8: CMSG_SPACE(4).
+  let mut control = [0u8; 24];
+  control[..8].copy_from_slice(&20usize.to_ne_bytes()); // CMSG_LEN(4)
+  control[8..12].copy_from_slice(&SOL_SOCKET.to_ne_bytes());
+  control[12..16].copy_from_slice(&SCM_RIGHTS.to_ne_bytes());
+  control[16..20].copy_from_slice(&fd.to_ne_bytes());
+  let byte = [0u8];
+  let iov = IoVec {
+    base: byte.as_ptr(),
+    len: 1,
+  };
+  let msg = MsgHdr {
+    name: std::ptr::null_mut(),
+    namelen: 0,
+    iov: &iov,
+    iovlen: 1,
+    control: control.as_mut_ptr(),
+    controllen: control.len(),
+    flags: 0,
+  };
+  // SAFETY: `msg` points at live buffers laid out as struct msghdr / iovec / cmsghdr on 64-bit Linux.
+  assert_eq!(
+    unsafe { sendmsg(std::os::fd::AsRawFd::as_raw_fd(sock), &msg, 0) },
+    1,
+    "sendmsg"
+  );
+}
+
+/// One bare FILDES: the command, then the descriptor in a separate send (clamd rejects ancillary
+/// data that arrives with the command), then the reply.
+fn fildes(socket: &str, file: &str) {
+  let mut conn = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+  let file = std::fs::File::open(file).expect("open");
+  conn.write_all(b"zFILDES\0").unwrap();
+  send_fd(&conn, std::os::fd::AsRawFd::as_raw_fd(&file));
+  let mut reply = Vec::new();
+  conn.read_to_end(&mut reply).unwrap();
+  let reply = String::from_utf8_lossy(&reply);
+  println!("{}", reply.trim_end_matches('\0'));
+}
+
 fn main() {
   let args: Vec<String> = std::env::args().collect();
+  if let [_, mode, socket, file] = &args[..] {
+    assert_eq!(mode, "fildes", "usage: clamd-floor fildes SOCKET FILE");
+    return fildes(socket, file);
+  }
   let [_, target, count, size, sessions, in_flight] = &args[..] else {
     panic!("usage: clamd-floor unix:/path|tcp:host:port COUNT SIZE SESSIONS IN_FLIGHT");
   };
