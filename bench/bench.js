@@ -156,7 +156,7 @@ async function contenders(transport, target) {
     list[BARE_FILDES] = {
       file: (p) =>
         new Promise((resolve, reject) =>
-          execFile(FLOOR_BIN, ['fildes', opts.socket, p], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(/: OK$/.test(out.trim()) ? 'Clean' : out.trim()))),
+          execFile(FLOOR_BIN, ['fildes', opts.socket, p], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out.trim().endsWith(': OK') ? 'Clean' : out.trim()))),
         ),
     }
   } else {
