@@ -7,6 +7,7 @@ const fs = require('node:fs')
 const path = require('node:path')
 const { Readable } = require('node:stream')
 const { monitorEventLoopDelay } = require('node:perf_hooks')
+const { AsyncLocalStorage } = require('node:async_hooks')
 
 const { scan, scanBuffer, scanStream, createClient, Verdict } = require('..')
 const { startClamd } = require('./helpers/clamd.js')
@@ -65,6 +66,25 @@ for (const [name, opts] of Object.entries(transports)) {
     const malicious = await eicar
     assert.equal(malicious.verdict, Verdict.Malicious)
     assert.equal(malicious.viruses.length, 1)
+  })
+
+  // Verdicts read on the JS thread are handed to JS at the end of the loop turn that read them,
+  // many at once, in a callback scope of their own: each caller still resumes in its own context.
+  test(`${name}: concurrent scans resume in their callers' AsyncLocalStorage contexts, each with its own verdict`, async (t) => {
+    const als = new AsyncLocalStorage()
+    const c = createClient(opts)
+    t.after(() => c.close())
+    const upload = (i) => (i % 4 === 0 ? Buffer.concat([Buffer.from(`upload ${i} `), EICAR]) : Buffer.from(`upload ${i}`))
+    const seen = await Promise.all(
+      Array.from({ length: 48 }, (_, i) =>
+        als.run({ i }, async () => {
+          const verdict = await c.scanBuffer(upload(i))
+          await new Promise((resolve) => process.nextTick(resolve))
+          return [als.getStore().i, verdict]
+        }),
+      ),
+    )
+    assert.deepEqual(seen, Array.from({ length: 48 }, (_, i) => [i, i % 4 === 0 ? Verdict.Malicious : Verdict.Clean]))
   })
 }
 

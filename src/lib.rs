@@ -347,21 +347,117 @@ type CompleteFn = ThreadsafeFunction<(), (), Batch, Status, false, true>;
 /// busy client wakes the JS thread once for many scans (a promise per call would create and
 /// tear down a threadsafe function per call). The function is unref'd while no scan is pending,
 /// so an idle client never keeps the process alive, and ref'd while one is.
+///
+/// Results read on the JS thread itself (`reply_watch`) skip the threadsafe function, which would
+/// only signal this same thread: they are handed to `onComplete` at the end of the loop turn that
+/// read them (`reply_watch::after_reads`), through `direct`.
 struct Completer {
   queue: Mutex<Vec<(u32, ScanResult)>>,
   deliver: CompleteFn,
   /// Scans started and not yet delivered; only touched on the JS thread.
   pending: std::sync::atomic::AtomicUsize,
+  /// `onComplete` itself, while the client lives; only touched on the JS thread of `direct.env`.
+  direct: Mutex<Option<DirectCall>>,
+}
+
+/// A reference to `onComplete` and the async context it is called in (as Node calls an
+/// addon's callbacks: async hooks see it, and microtasks run after it). Copied to be called;
+/// deleted once, by the client.
+#[derive(Clone, Copy)]
+struct DirectCall {
+  env: napi::sys::napi_env,
+  func: napi::sys::napi_ref,
+  context: napi::sys::napi_async_context,
+}
+// SAFETY: made, used and deleted on the JS thread of `env` only (see `Completer::after_reads` and
+// `NativeClient`'s `Drop`); the mutex around it is what crosses threads.
+unsafe impl Send for DirectCall {}
+
+impl DirectCall {
+  fn new(env: &Env, on_complete: &Function<Batch, ()>) -> Result<Self> {
+    use napi::sys;
+    let raw = env.raw();
+    let mut func = std::ptr::null_mut();
+    let mut context = std::ptr::null_mut();
+    let name = env.create_string("pompelmi:scan")?;
+    // SAFETY: napi calls on this env from its thread, with out-pointers to locals.
+    unsafe {
+      check_status!(sys::napi_create_reference(raw, on_complete.raw(), 1, &mut func))?;
+      let status = sys::napi_async_init(raw, std::ptr::null_mut(), name.raw(), &mut context);
+      if status != sys::Status::napi_ok {
+        sys::napi_delete_reference(raw, func);
+        check_status!(status)?;
+      }
+    }
+    Ok(DirectCall {
+      env: raw,
+      func,
+      context,
+    })
+  }
+
+  /// On the JS thread, outside any JS frame (a libuv callback): calls `onComplete` with what
+  /// `take` gives; what it throws is uncaught, as it would be from the threadsafe function.
+  /// False, with nothing taken, when JS cannot be called.
+  fn call(&self, take: impl FnOnce() -> (Vec<u32>, Vec<ScanResult>)) -> bool {
+    use napi::sys::{self, Status};
+    let env = self.env;
+    // SAFETY: on the JS thread of `env`; every value lives in the handle scope opened here.
+    unsafe {
+      let mut scope = std::ptr::null_mut();
+      if sys::napi_open_handle_scope(env, &mut scope) != Status::napi_ok {
+        return false;
+      }
+      let (mut func, mut recv) = (std::ptr::null_mut(), std::ptr::null_mut());
+      let ready = sys::napi_get_reference_value(env, self.func, &mut func) == Status::napi_ok
+        && !func.is_null()
+        && sys::napi_get_global(env, &mut recv) == Status::napi_ok;
+      if ready {
+        let (ids, results) = take();
+        if let (false, Ok(ids), Ok(results)) = (
+          ids.is_empty(),
+          Vec::to_napi_value(env, ids),
+          Vec::to_napi_value(env, results),
+        ) {
+          let mut result = std::ptr::null_mut();
+          if sys::napi_make_callback(env, self.context, recv, func, 2, [ids, results].as_ptr(), &mut result)
+            == Status::napi_pending_exception
+          {
+            let mut error = std::ptr::null_mut();
+            sys::napi_get_and_clear_last_exception(env, &mut error);
+            sys::napi_fatal_exception(env, error);
+          }
+        }
+      }
+      sys::napi_close_handle_scope(env, scope);
+      ready
+    }
+  }
+
+  /// On the JS thread: the reference and the context go.
+  fn delete(self) {
+    // SAFETY: on the JS thread of `env`, each deleted once.
+    unsafe {
+      napi::sys::napi_delete_reference(self.env, self.func);
+      napi::sys::napi_async_destroy(self.env, self.context);
+    }
+  }
 }
 
 impl Completer {
-  fn complete(&self, id: u32, result: ScanResult) {
+  fn complete(self: &Arc<Self>, id: u32, result: ScanResult) {
     let first = {
       let mut queue = self.queue.lock().unwrap();
       queue.push((id, result));
       queue.len() == 1
     };
     if first {
+      #[cfg(unix)]
+      if let Some(env) = self.direct.lock().unwrap().as_ref().map(|d| d.env) {
+        if reply_watch::after_reads(env, self.clone()).is_ok() {
+          return;
+        }
+      }
       self.deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
     }
   }
@@ -376,14 +472,26 @@ impl Completer {
   }
 
   /// On the JS thread: takes the queued results.
-  fn take(&self, env: &Env) -> (Vec<u32>, Vec<ScanResult>) {
+  fn take(&self, env: napi::sys::napi_env) -> (Vec<u32>, Vec<ScanResult>) {
     use std::sync::atomic::Ordering;
     let batch = std::mem::take(&mut *self.queue.lock().unwrap());
     if !batch.is_empty() && self.pending.fetch_sub(batch.len(), Ordering::Relaxed) == batch.len() {
       // SAFETY: as in `started`.
-      unsafe { napi::sys::napi_unref_threadsafe_function(env.raw(), self.deliver.raw()) };
+      unsafe { napi::sys::napi_unref_threadsafe_function(env, self.deliver.raw()) };
     }
     batch.into_iter().unzip()
+  }
+}
+
+#[cfg(unix)]
+impl reply_watch::AfterReads for Completer {
+  fn after_reads(&self, env: napi::sys::napi_env) {
+    let direct = *self.direct.lock().unwrap();
+    // Without `onComplete` (the client was collected meanwhile), or where JS cannot be called,
+    // the threadsafe function delivers, as for results from any other thread.
+    if !direct.is_some_and(|d| d.call(|| self.take(env))) {
+      self.deliver.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    }
   }
 }
 
@@ -439,6 +547,12 @@ impl NativeClient {
       }
       None => None,
     };
+    let reply_watcher = reply_watcher(&env)?;
+    // Results read on the JS thread go to `onComplete` directly (see `Completer`).
+    let direct = match reply_watcher {
+      Some(_) => Some(DirectCall::new(&env, &on_complete)?),
+      None => None,
+    };
     let completer = Arc::new_cyclic(|this: &std::sync::Weak<Completer>| {
       let this = this.clone();
       let deliver = on_complete
@@ -447,7 +561,7 @@ impl NativeClient {
         .weak::<true>()
         .build_callback(move |ctx| {
           Ok(match this.upgrade() {
-            Some(completer) => FnArgs::from(completer.take(&ctx.env)),
+            Some(completer) => FnArgs::from(completer.take(ctx.env.raw())),
             None => FnArgs::from((vec![], vec![])),
           })
         });
@@ -455,10 +569,11 @@ impl NativeClient {
         queue: Mutex::new(Vec::new()),
         deliver: deliver.expect("threadsafe function"),
         pending: Default::default(),
+        direct: Mutex::new(direct),
       }
     });
     Ok(NativeClient {
-      client: Arc::new(Client::with_hooks(config, observer, reply_watcher(&env)?)),
+      client: Arc::new(Client::with_hooks(config, observer, reply_watcher)),
       completer,
     })
   }
@@ -629,6 +744,16 @@ impl NativeClient {
   #[napi]
   pub async fn close(&self) {
     self.client.close().await;
+  }
+}
+
+/// Collected, on the JS thread: `onComplete`'s reference goes (scans still in flight are
+/// delivered through the threadsafe function).
+impl Drop for NativeClient {
+  fn drop(&mut self) {
+    if let Some(direct) = self.completer.direct.lock().unwrap().take() {
+      direct.delete();
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 //! The JS thread as the reply watcher of its clients' sessions (`clamd_client::reply_watch`):
 //! each TCP or UNIX session's socket is watched by a `uv_poll` on the event loop of the JS
 //! environment that made the client, and its replies are read there, so that a verdict wakes the
-//! JS thread only, not the runtime's thread first.
+//! JS thread only, not the runtime's thread first. What the reads finish can be handed to JS at
+//! the end of the same loop turn (`after_reads`), with no threadsafe function, which would only
+//! signal this very thread.
 //!
 //! The runtime's threads hand sockets over through a threadsafe function that calls no JS. Every
 //! watch is closed when the session stops reading, and all of them when the environment ends,
@@ -26,6 +28,9 @@ struct Uv {
   poll_init: PollInit,
   poll_start: PollStart,
   poll_stop: HandleFn,
+  check_init: CheckInit,
+  check_start: CheckStart,
+  check_stop: HandleFn,
   close: Close,
   unref: Unref,
   set_data: SetData,
@@ -36,11 +41,14 @@ type PollInit = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int) -> c_int;
 type PollCb = unsafe extern "C" fn(*mut c_void, c_int, c_int);
 type PollStart = unsafe extern "C" fn(*mut c_void, c_int, PollCb) -> c_int;
 type HandleFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+type CheckInit = unsafe extern "C" fn(*mut c_void, *mut c_void) -> c_int;
+type CheckStart = unsafe extern "C" fn(*mut c_void, unsafe extern "C" fn(*mut c_void)) -> c_int;
 type Close = unsafe extern "C" fn(*mut c_void, unsafe extern "C" fn(*mut c_void));
 type Unref = unsafe extern "C" fn(*mut c_void);
 type SetData = unsafe extern "C" fn(*mut c_void, *mut c_void);
 type GetData = unsafe extern "C" fn(*const c_void) -> *mut c_void;
-/// `UV_POLL` in libuv's `uv_handle_type`, and `UV_READABLE`.
+/// `UV_CHECK` and `UV_POLL` in libuv's `uv_handle_type`, and `UV_READABLE`.
+const UV_CHECK: c_int = 2;
 const UV_POLL: c_int = 8;
 const UV_READABLE: c_int = 1;
 
@@ -60,6 +68,9 @@ fn uv() -> Option<&'static Uv> {
         poll_init: std::mem::transmute::<*mut c_void, PollInit>(find(c"uv_poll_init")?),
         poll_start: std::mem::transmute::<*mut c_void, PollStart>(find(c"uv_poll_start")?),
         poll_stop: std::mem::transmute::<*mut c_void, HandleFn>(find(c"uv_poll_stop")?),
+        check_init: std::mem::transmute::<*mut c_void, CheckInit>(find(c"uv_check_init")?),
+        check_start: std::mem::transmute::<*mut c_void, CheckStart>(find(c"uv_check_start")?),
+        check_stop: std::mem::transmute::<*mut c_void, HandleFn>(find(c"uv_check_stop")?),
         close: std::mem::transmute::<*mut c_void, Close>(find(c"uv_close")?),
         unref: std::mem::transmute::<*mut c_void, Unref>(find(c"uv_unref")?),
         set_data: std::mem::transmute::<*mut c_void, SetData>(find(c"uv_handle_set_data")?),
@@ -136,9 +147,23 @@ struct Watch {
   sink: Arc<dyn ReplySink>,
 }
 
+/// Work for the JS thread once the replies read in this turn of its event loop are in.
+pub trait AfterReads {
+  /// On the JS thread of `env`, after the loop's poll phase (as `setImmediate` callbacks run):
+  /// JS may be called.
+  fn after_reads(&self, env: sys::napi_env);
+}
+
 thread_local! {
   /// This thread's (environment's) watcher, made with its first client.
   static WATCHER: RefCell<Option<Arc<UvReplyWatcher>>> = const { RefCell::new(None) };
+  /// The environment whose watcher this thread runs, and its `uv_check` handle (0 once closed)
+  /// that runs `AFTER_READS` at the end of a loop turn's poll phase.
+  static ENV: std::cell::Cell<(sys::napi_env, usize)> = const { std::cell::Cell::new((ptr::null_mut(), 0)) };
+  /// True while a watch reads on this thread.
+  static READING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+  /// What the reads of this loop turn left for JS.
+  static AFTER_READS: RefCell<Vec<Arc<dyn AfterReads>>> = const { RefCell::new(Vec::new()) };
   /// The open `uv_poll` handles, closed when the environment ends.
   static HANDLES: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
   /// Handles closed whose close callback has not run yet.
@@ -227,7 +252,66 @@ pub fn for_env(env: sys::napi_env) -> napi::Result<Option<Arc<UvReplyWatcher>>> 
   }
   watcher.inner.lock().unwrap().tsfn = Some(Tsfn(tsfn));
   WATCHER.with(|w| *w.borrow_mut() = Some(watcher.clone()));
+  ENV.set((env, new_check(env)));
   Ok(Some(watcher))
+}
+
+/// The `uv_check` handle that runs `AFTER_READS` on `env`'s loop (unref'd: it never keeps the
+/// loop alive); 0 if none could be made (work is then never deferred).
+fn new_check(env: sys::napi_env) -> usize {
+  let mut event_loop = ptr::null_mut();
+  // SAFETY: on the JS thread of `env`; a handle of uv_check_t's size, initialised on its loop and
+  // freed in `check_closed`.
+  unsafe {
+    if sys::napi_get_uv_event_loop(env, &mut event_loop) != sys::Status::napi_ok {
+      return 0;
+    }
+    let uv = uv_loaded();
+    let handle = libc::malloc((uv.handle_size)(UV_CHECK));
+    if handle.is_null() || (uv.check_init)(event_loop.cast(), handle) != 0 {
+      libc::free(handle);
+      return 0;
+    }
+    (uv.unref)(handle);
+    handle as usize
+  }
+}
+
+/// Called while a watch reads on the JS thread of `env`: `work` runs at the end of this loop
+/// turn's poll phase, once for all the reads of the turn. Anywhere else it is given back.
+pub fn after_reads(env: sys::napi_env, work: Arc<dyn AfterReads>) -> Result<(), Arc<dyn AfterReads>> {
+  let (this_env, check) = ENV.get();
+  if !READING.get() || this_env != env || check == 0 {
+    return Err(work);
+  }
+  let first = AFTER_READS.with(|a| {
+    let mut a = a.borrow_mut();
+    a.push(work);
+    a.len() == 1
+  });
+  if first {
+    // SAFETY: this thread's live check handle; starting a started one is a no-op.
+    unsafe { (uv_loaded().check_start)(check as *mut c_void, run_after_reads) };
+  }
+  Ok(())
+}
+
+/// libuv, after the poll phase: what the reads left for JS runs.
+unsafe extern "C" fn run_after_reads(handle: *mut c_void) {
+  // SAFETY: the started check handle of this thread's loop.
+  unsafe { (uv_loaded().check_stop)(handle) };
+  let env = ENV.get().0;
+  for work in AFTER_READS.with(|a| std::mem::take(&mut *a.borrow_mut())) {
+    work.after_reads(env);
+  }
+}
+
+/// libuv is done with the check handle.
+unsafe extern "C" fn check_closed(handle: *mut c_void) {
+  // SAFETY: the allocation made in `new_check`, given back once.
+  unsafe { libc::free(handle) };
+  CLOSING.set(CLOSING.get() - 1);
+  finish_ending();
 }
 
 fn check(status: sys::napi_status) -> napi::Result<()> {
@@ -297,7 +381,10 @@ unsafe fn start(event_loop: *mut c_void, watch: Watch) {
 unsafe extern "C" fn readable(handle: *mut c_void, _status: c_int, _events: c_int) {
   // SAFETY: the data set in `start`, alive until `closed`.
   let watch = unsafe { &*((uv_loaded().get_data)(handle) as *const Watch) };
-  if !watch.sink.readable(watch.fd.as_raw_fd()) {
+  READING.set(true);
+  let more = watch.sink.readable(watch.fd.as_raw_fd());
+  READING.set(false);
+  if !more {
     // SAFETY: a started handle of this thread's loop.
     unsafe { stop(handle, false) };
   }
@@ -353,6 +440,18 @@ unsafe extern "C" fn environment_ends(hook: AsyncCleanupHandle, watcher: *mut c_
   for handle in handles {
     // SAFETY: handles of this thread's loop, still open (removed from the list when stopped).
     unsafe { stop(handle as *mut c_void, true) };
+  }
+  // Nothing is read any more, and what was left for JS will not be called for.
+  AFTER_READS.with(|a| a.borrow_mut().clear());
+  let (_, check) = ENV.replace((ptr::null_mut(), 0));
+  if check != 0 {
+    CLOSING.set(CLOSING.get() + 1);
+    let uv = uv_loaded();
+    // SAFETY: this thread's check handle, open until now.
+    unsafe {
+      (uv.check_stop)(check as *mut c_void);
+      (uv.close)(check as *mut c_void, check_closed);
+    }
   }
   WATCHER.with(|w| w.borrow_mut().take());
   finish_ending();
