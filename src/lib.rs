@@ -379,7 +379,7 @@ impl DirectCall {
     let raw = env.raw();
     let mut func = std::ptr::null_mut();
     let mut context = std::ptr::null_mut();
-    let name = env.create_string("pompelmi:scan")?;
+    let name = env.create_string("pompelmi:results")?;
     // SAFETY: napi calls on this env from its thread, with out-pointers to locals.
     unsafe {
       check_status!(sys::napi_create_reference(raw, on_complete.raw(), 1, &mut func))?;
