@@ -48,11 +48,14 @@ const FLOOR = 'floor: minimal pipelined client (Rust)'
 const NODE_FLOOR = 'floor: minimal pipelined client (Node, node:net)'
 const ADDON_FLOOR = 'floor: minimal pipelined client (Node addon, replies read on the JS thread)'
 const BARE_FILDES = 'bound: one bare FILDES (bench/floor)'
+const BARE_INSTREAM = 'bound: one bare INSTREAM (bench/floor)'
 const OURS = 'pompelmi (native)'
 const TEE = 'pompelmi tee → file'
 /** The same scans with the pompelmi:scan tracing check taken out, and with one subscriber. */
 const NO_TRACE_CHECK = 'pompelmi (native), tracing check removed'
 const TRACED = 'pompelmi (native), one pompelmi:scan subscriber'
+/** Contenders that are not peers: ratios "vs the best peer" leave them out. */
+const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, NODE_FLOOR, ADDON_FLOOR, BARE_FILDES, BARE_INSTREAM, BASELINE, 'clamd'])
 const PURE_JS = 'pure-JS, 1.x style'
 /** Rounds of the large single-payload runs (the 512 MiB stream, the 100 MiB Blob). */
 const STREAM_ROUNDS = QUICK ? 1 : 3
@@ -153,12 +156,7 @@ async function contenders(transport, target) {
     list['clamscan (npm), path SCAN'] = { file: (p) => nc.isInfected(p).then(verdictOf.clamscan) }
     // What clamd's descriptor scan costs with no client around it: the bound for this package's
     // files over UNIX, which it passes as descriptors.
-    list[BARE_FILDES] = {
-      file: (p) =>
-        new Promise((resolve, reject) =>
-          execFile(FLOOR_BIN, ['fildes', opts.socket, p], { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out.trim().endsWith(': OK') ? 'Clean' : out.trim()))),
-        ),
-    }
+    list[BARE_FILDES] = { file: (p) => floorFile(['fildes', opts.socket, p]) }
   } else {
     const scanner = clamdjs.createScanner(opts.host, opts.port)
     list['clamdjs (npm)'] = {
@@ -166,6 +164,9 @@ async function contenders(transport, target) {
       file: (p) => scanner.scanFile(p, 120000, 65536).then(verdictOf.clamdjs),
       stream: (s) => scanner.scanStream(s, 120000).then(verdictOf.clamdjs),
     }
+    // What receiving and scanning the file costs clamd with a client that adds nothing: the
+    // bound for every INSTREAM client's file over TCP.
+    list[BARE_INSTREAM] = { file: (p) => floorFile(['instream', `tcp:${opts.host}:${opts.port}`, p]) }
   }
   return list
 }
@@ -216,6 +217,13 @@ function randomFile(dir, mb) {
   for (let i = 0; i < mb; i++) fs.writeSync(fd, crypto.randomBytes(1024 * 1024))
   fs.closeSync(fd)
   return file
+}
+
+/** One bare request of the floor's binary (`fildes` or `instream`) for a file → a verdict string. */
+function floorFile(args) {
+  return new Promise((resolve, reject) =>
+    execFile(FLOOR_BIN, args, { encoding: 'utf8' }, (err, out) => (err ? reject(err) : resolve(out.trim().endsWith(': OK') ? 'Clean' : out.trim()))),
+  )
 }
 
 async function timeFile(scanFile, file) {
@@ -495,7 +503,7 @@ function checkTargets(rows) {
   add(`${FILE_MB} MiB file over UNIX: ≥ 1.25× the best INSTREAM peer`, fileUnix && fileUnix.vsBestPeer, (v) => v >= 1.25, x)
   // What bounds it: no client can beat clamd reading the file itself (path SCAN, nothing sent).
   const pathScan = find(`one ${FILE_MB} MiB file`, 'unix', 'clamscan (npm), path SCAN')
-  const instream = rows.filter((r) => r.scenario === (fileUnix && fileUnix.scenario) && r.transport === 'unix' && !r.contender.includes('path SCAN') && r.contender !== OURS && r.contender !== BARE_FILDES)
+  const instream = rows.filter((r) => r.scenario === (fileUnix && fileUnix.scenario) && r.transport === 'unix' && !r.contender.includes('path SCAN') && !notPeers.has(r.contender))
   if (pathScan && instream.length) {
     const bound = median(pathScan.rounds.map((v, i) => Math.min(...instream.map((r) => r.rounds[i])) / v))
     targets.push({ target: `  bound: clamd's own path SCAN vs the best INSTREAM peer (no client can beat path SCAN)`, measured: x(bound), met: null })
@@ -511,6 +519,14 @@ function checkTargets(rows) {
   }
   const fileTcp = find(`one ${FILE_MB} MiB file`, 'tcp')
   add(`${FILE_MB} MiB file over TCP: ≥ 1.0× the best peer`, fileTcp && fileTcp.vsBestPeer, (v) => v >= 1.0, x)
+  // What bounds it: clamd receives the whole upload, then scans it, whoever sends it.
+  const bareInstream = find(`one ${FILE_MB} MiB file`, 'tcp', BARE_INSTREAM)
+  const tcpPeers = rows.filter((r) => r.scenario === (fileTcp && fileTcp.scenario) && r.transport === 'tcp' && !notPeers.has(r.contender))
+  if (bareInstream && tcpPeers.length && fileTcp) {
+    const bound = median(bareInstream.rounds.map((v, i) => Math.min(...tcpPeers.map((r) => r.rounds[i])) / v))
+    targets.push({ target: `  bound: one bare INSTREAM (bench/floor) vs the best peer`, measured: x(bound), met: null })
+    targets.push({ target: `  this package vs one bare INSTREAM`, measured: x(median(fileTcp.rounds.map((v, i) => bareInstream.rounds[i] / v))), met: null })
+  }
   const rss = find(`${STREAM_MB} MiB generated stream, scanStream()`, 'unix')
   add(`${STREAM_MB} MiB stream: RSS growth ≤ 64 MiB`, rss && rss.value, (v) => v <= 64, (v) => `${v.toFixed(1)} MiB`)
   // Issue 19: the scanning tee and Blobs.
@@ -666,7 +682,6 @@ async function main() {
 
   // Ratios against the best peer of the same scenario and transport. With interleaved rounds the
   // ratio is taken round by round (paired: same moment of the machine) and its median reported.
-  const notPeers = new Set([OURS, TEE, NO_TRACE_CHECK, TRACED, FLOOR, NODE_FLOOR, ADDON_FLOOR, BARE_FILDES, BASELINE, 'clamd'])
   for (const row of rows) {
     if (row.contender !== OURS) continue
     const same = (r) => r.scenario === row.scenario && r.transport === row.transport

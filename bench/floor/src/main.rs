@@ -11,6 +11,11 @@
 //! Usage: clamd-floor fildes /path/to/clamd.sock FILE
 //! One bare FILDES request (the file's descriptor passed over the UNIX socket, nothing else); prints
 //! clamd's reply. The bench times it beside path SCAN: what clamd's own descriptor scan costs.
+//!
+//! Usage: clamd-floor instream unix:/path|tcp:host:port FILE
+//! One bare INSTREAM upload of the file, in 64 KiB chunks (the protocol crate's, and clamd's
+//! default buffer), one write per chunk; prints clamd's reply: what receiving and scanning the
+//! file costs clamd when a client adds nothing.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -203,11 +208,33 @@ fn fildes(socket: &str, file: &str) {
   println!("{}", reply.trim_end_matches('\0'));
 }
 
+/// One bare INSTREAM upload of `file`, then the reply.
+fn instream(target: &str, file: &str) {
+  let mut conn = connect(target);
+  let mut file = std::fs::File::open(file).expect("open");
+  let mut chunk = vec![0u8; 4 + 64 * 1024];
+  conn.write_all(b"zINSTREAM\0").unwrap();
+  loop {
+    let n = file.read(&mut chunk[4..]).unwrap();
+    chunk[..4].copy_from_slice(&(n as u32).to_be_bytes());
+    conn.write_all(&chunk[..4 + n]).unwrap();
+    if n == 0 {
+      break;
+    }
+  }
+  let mut reply = Vec::new();
+  conn.read_to_end(&mut reply).unwrap();
+  println!("{}", String::from_utf8_lossy(&reply).trim_end_matches('\0'));
+}
+
 fn main() {
   let args: Vec<String> = std::env::args().collect();
-  if let [_, mode, socket, file] = &args[..] {
-    assert_eq!(mode, "fildes", "usage: clamd-floor fildes SOCKET FILE");
-    return fildes(socket, file);
+  if let [_, mode, target, file] = &args[..] {
+    return match mode.as_str() {
+      "fildes" => fildes(target, file),
+      "instream" => instream(target, file),
+      _ => panic!("usage: clamd-floor fildes SOCKET FILE | instream TARGET FILE"),
+    };
   }
   let [_, target, count, size, sessions, in_flight] = &args[..] else {
     panic!("usage: clamd-floor unix:/path|tcp:host:port COUNT SIZE SESSIONS IN_FLIGHT");
