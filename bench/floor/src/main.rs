@@ -202,10 +202,7 @@ fn fildes(socket: &str, file: &str) {
   let file = std::fs::File::open(file).expect("open");
   conn.write_all(b"zFILDES\0").unwrap();
   send_fd(&conn, std::os::fd::AsRawFd::as_raw_fd(&file));
-  let mut reply = Vec::new();
-  conn.read_to_end(&mut reply).unwrap();
-  let reply = String::from_utf8_lossy(&reply);
-  println!("{}", reply.trim_end_matches('\0'));
+  print_reply(conn);
 }
 
 /// One bare INSTREAM upload of `file`, then the reply.
@@ -222,6 +219,11 @@ fn instream(target: &str, file: &str) {
       break;
     }
   }
+  print_reply(conn);
+}
+
+/// Prints clamd's reply to a one-request connection, which clamd closes after it.
+fn print_reply(mut conn: impl Read) {
   let mut reply = Vec::new();
   conn.read_to_end(&mut reply).unwrap();
   println!("{}", String::from_utf8_lossy(&reply).trim_end_matches('\0'));
