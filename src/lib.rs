@@ -454,7 +454,7 @@ impl Completer {
     if first {
       #[cfg(unix)]
       if let Some(env) = self.direct.lock().unwrap().as_ref().map(|d| d.env) {
-        if reply_watch::after_reads(env, self.clone()).is_ok() {
+        if reply_watch::after_reads(env, self) {
           return;
         }
       }

@@ -278,22 +278,22 @@ fn new_check(env: sys::napi_env) -> usize {
 }
 
 /// Called while a watch reads on the JS thread of `env`: `work` runs at the end of this loop
-/// turn's poll phase, once for all the reads of the turn. Anywhere else it is given back.
-pub fn after_reads(env: sys::napi_env, work: Arc<dyn AfterReads>) -> Result<(), Arc<dyn AfterReads>> {
+/// turn's poll phase, once for all the reads of the turn. Anywhere else nothing is kept: false.
+pub fn after_reads<T: AfterReads + 'static>(env: sys::napi_env, work: &Arc<T>) -> bool {
   let (this_env, check) = ENV.get();
   if !READING.get() || this_env != env || check == 0 {
-    return Err(work);
+    return false;
   }
   let first = AFTER_READS.with(|a| {
     let mut a = a.borrow_mut();
-    a.push(work);
+    a.push(work.clone());
     a.len() == 1
   });
   if first {
     // SAFETY: this thread's live check handle; starting a started one is a no-op.
     unsafe { (uv_loaded().check_start)(check as *mut c_void, run_after_reads) };
   }
-  Ok(())
+  true
 }
 
 /// libuv, after the poll phase: what the reads left for JS runs.
