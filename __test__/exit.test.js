@@ -62,6 +62,36 @@ test('a worker terminated with its sessions open exits cleanly, and the main thr
   assert.equal(child.stdout.trim(), 'Clean Clean Clean')
 })
 
+// Workers terminated while their scans are in flight: replies read on the worker's loop, results
+// waiting for the end of its loop turn (after_reads) or for its threadsafe function. None of it may
+// outlive the worker's environment, or Node aborts the process.
+test('workers terminated mid-scan over TCP and UNIX exit cleanly, and the main thread scans on', () => {
+  const child = runChild(`
+    const { Worker } = require('worker_threads')
+    const body = \`const p = require(${JSON.stringify(ROOT)}); const { parentPort, workerData } = require('worker_threads');
+      const c = p.createClient(workerData.tcp ? { port: ${clamd.port} } : { socket: ${JSON.stringify(clamd.socket)} })
+      let first = true
+      const loop = async () => { for (let i = 0; ; i++) { await c.scanBuffer(Buffer.alloc(4096, i)).catch(() => {}); if (first) { first = false; parentPort.postMessage('scanning') } } }
+      for (let i = 0; i < 16; i++) loop()\`
+    const once = (tcp, delay) => new Promise((resolve, reject) => {
+      const w = new Worker(body, { eval: true, workerData: { tcp } })
+      w.once('error', reject)
+      w.once('message', () => setTimeout(() => w.terminate().then(resolve, reject), delay))
+    })
+    ;(async () => {
+      let n = 0
+      for (let round = 0; round < 6; round++) {
+        await Promise.all([once(true, round * 3), once(false, round * 3), once(true, 1 + round * 5), once(false, 1 + round * 5)])
+        n += 4
+      }
+      const v = await pompelmi.scanBuffer(Buffer.from('x'), { socket: ${JSON.stringify(clamd.socket)} })
+      const t = await pompelmi.scanBuffer(Buffer.from('x'), { port: ${clamd.port} })
+      console.log(n + ' ' + v.description + ' ' + t.description)
+    })()`)
+  assert.equal(child.status, 0, child.stderr)
+  assert.equal(child.stdout.trim(), '24 Clean Clean')
+})
+
 test('a pending scan keeps the process alive until it settles (like a Node socket)', () => {
   const child = runChild(`
     const net = require('net')
