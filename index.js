@@ -6,6 +6,11 @@
 // The scanning core loads now; every feature module loads on first use (a getter), so that
 // `require('pompelmi')` stays fast (serverless cold starts) and nothing installs a hook unused.
 
+// The published package also carries this file and the core as one file, index.bundle.js, made by
+// `npm pack` (scripts/bundle.js): it loads faster, and its copy of this file runs without this line.
+// A checkout has none and loads the sources.
+if (require('node:fs').existsSync(`${__dirname}/index.bundle.js`)) return void (module.exports = require('./index.bundle.js'))
+
 const { Verdict } = require('./lib/core/verdict.js')
 const { Client, createClient } = require('./lib/core/client.js')
 const shared = require('./lib/core/shared.js')

@@ -186,8 +186,75 @@ test("require('pompelmi') loads the scanning core only: feature modules, adapter
   const { atRequire, exitHooks, afterCache } = JSON.parse(r.stdout)
   const core = ['binding', 'client', 'diagnostics', 'errors', 'inputs', 'options', 'shared', 'verdict'].map((m) => `lib/core/${m}.js`)
   assert.deepEqual(atRequire.filter((f) => f.endsWith('.js')), ['index.js', ...core].sort())
+  // The packed package bundles exactly these (scripts/bundle.js).
+  assert.deepEqual([...require('../scripts/bundle.js').MODULES].sort(), ['index.js', ...core].sort())
   assert.equal(exitHooks, 0)
   assert.deepEqual(afterCache, ['lib/cache.js'])
+})
+
+test('the shipped bundle (scripts/bundle.js, made by npm pack): no core file read apart, one copy of each core module for every feature and adapter, the same exports, stack traces mapped to the sources', (t) => {
+  const { spawnSync } = require('node:child_process')
+  const { BUNDLE, MODULES, stagePackage } = require('../scripts/bundle.js')
+  const root = path.join(__dirname, '..')
+  assert.ok(!fs.existsSync(path.join(root, BUNDLE)), `a checkout carries no ${BUNDLE} (npm pack's postpack removes it): the tests run the sources`)
+  const dir = stagePackage(root, path.join(tempDir(t), 'pompelmi'))
+  const script = `
+    const Module = require('node:module')
+    const path = require('node:path')
+    const dir = ${JSON.stringify(dir)}
+    const compiled = []
+    const compile = Module.prototype._compile
+    Module.prototype._compile = function (content, filename) {
+      compiled.push(path.relative(dir, filename))
+      return compile.apply(this, arguments)
+    }
+    const p = require(dir)
+    const core = ${JSON.stringify(MODULES.slice(1))}.map((f) => path.join(dir, f))
+    const atRequire = core.map((f) => require.cache[f] && require.cache[f].exports)
+    const compiledAtRequire = [...compiled]
+    for (const key of Object.keys(p)) void p[key]
+    for (const adapter of ['fastify', 'koa', 'hono', 'next', 'multer', 'testing', 'prometheus']) require(path.join(dir, 'lib', 'adapters', adapter + '.js'))
+    p.scanBuffer(5).catch((err) => console.log(JSON.stringify({
+      keys: Object.keys(p),
+      compiledAtRequire,
+      registered: atRequire.every((e) => e && typeof e === 'object'),
+      same: core.every((f, i) => require.cache[f].exports === atRequire[i]),
+      coreCompiledLater: compiled.filter((f) => ${JSON.stringify(MODULES)}.includes(f)),
+      code: err.code,
+      frame: err.stack.split('\\n')[1].trim(),
+    })))`
+  const run = (args) => {
+    // The adapters' frameworks are peer dependencies: the checkout's node_modules has them.
+    const r = spawnSync(process.execPath, [...args, '-e', script], { encoding: 'utf8', env: { ...process.env, NODE_PATH: path.join(root, 'node_modules') } })
+    assert.equal(r.status, 0, r.stderr)
+    return JSON.parse(r.stdout)
+  }
+  const plain = run([])
+  assert.deepEqual(plain.compiledAtRequire, ['index.js', BUNDLE], 'the core came from the bundle, not from its files')
+  assert.ok(plain.registered, 'each core module is in require.cache under its own path')
+  assert.ok(plain.same, 'features and adapters loaded later use the same core modules')
+  assert.deepEqual(plain.coreCompiledLater, ['index.js'], 'no core module was loaded a second time')
+  assert.deepEqual(plain.keys, Object.keys(require('..')))
+  assert.equal(plain.code, 'ERR_INVALID_ARG_TYPE')
+  assert.match(plain.frame, /^at coded \(.+:\d+:\d+\)$/)
+  assert.ok(plain.frame.startsWith(`at coded (${path.join(dir, BUNDLE)}:`), plain.frame)
+  // With source maps on, the frame is the source's own line and column.
+  const lines = fs.readFileSync(path.join(root, 'lib', 'core', 'errors.js'), 'utf8').split('\n')
+  const line = lines.indexOf('  const err = new Error(message)')
+  assert.ok(line > 0)
+  const mapped = run(['--enable-source-maps'])
+  assert.equal(mapped.frame, `at coded (${path.join(dir, 'lib', 'core', 'errors.js')}:${line + 1}:${lines[line].indexOf('new Error') + 1})`)
+})
+
+test('scripts/bundle.js refuses an index.js that does not hand over to the bundle', (t) => {
+  const { bundle, HANDOVER, MODULES } = require('../scripts/bundle.js')
+  const root = path.join(__dirname, '..')
+  const dir = tempDir(t)
+  for (const f of MODULES) fs.cpSync(path.join(root, f), path.join(dir, f))
+  assert.equal(fs.readFileSync(path.join(root, 'index.js'), 'utf8').split('\n').filter((l) => l === HANDOVER).length, 1)
+  assert.ok(bundle(dir).code.includes('run(\'index.js\', module)'))
+  fs.writeFileSync(path.join(dir, 'index.js'), fs.readFileSync(path.join(root, 'index.js'), 'utf8').replace(HANDOVER, ''))
+  assert.throws(() => bundle(dir), /index\.js must hand over to the bundle/)
 })
 
 test('metrics: VERSION read into the version, the database number and its date', () => {

@@ -1,7 +1,8 @@
 'use strict'
-// The published shape: `npm pack` of the main package and of the linux-x64-gnu binary package,
-// both installed into a fresh project without network, then require('pompelmi') scans there.
-// Without the platform package, require() names the platform and the package it needs.
+// The published shape: `npm pack` of the main package (with its prepack/postpack scripts, which
+// bundle index.js and the core) and of the linux-x64-gnu binary package, both installed into a fresh
+// project without network, then require('pompelmi') scans there from the bundle. Without the
+// platform package, require() names the platform and the package it needs.
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
@@ -9,7 +10,8 @@ const path = require('node:path')
 const { execFileSync, spawnSync } = require('node:child_process')
 
 const { startClamd } = require('./helpers/clamd.js')
-const { tempDir } = require('./helpers/samples.js')
+const { tempDir, EICAR } = require('./helpers/samples.js')
+const { BUNDLE, stagePackage } = require('../scripts/bundle.js')
 
 const ROOT = path.join(__dirname, '..')
 const TRIPLE = 'linux-x64-gnu'
@@ -19,6 +21,17 @@ const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', en
 function pack(dir, into) {
   const out = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', into, dir], ROOT))
   return { tarball: path.join(into, out[0].filename), files: out[0].files.map((f) => f.path) }
+}
+
+/** The main package packed as `npm publish` packs it: in a copy of the checkout, with its scripts. */
+function packMain(work) {
+  const src = path.join(work, 'src')
+  stagePackage(ROOT, src)
+  for (const f of fs.readdirSync(src)) if (f.endsWith('.node') || f.startsWith(BUNDLE)) fs.rmSync(path.join(src, f))
+  fs.cpSync(path.join(ROOT, 'scripts', 'bundle.js'), path.join(src, 'scripts', 'bundle.js'))
+  const out = JSON.parse(npm(['pack', '--json', '--pack-destination', work], src))
+  assert.deepEqual(fs.readdirSync(src).filter((f) => f.startsWith(BUNDLE)), [], 'postpack removed the bundle')
+  return { tarball: path.join(work, out[0].filename), files: out[0].files.map((f) => f.path) }
 }
 
 function runIn(project, script) {
@@ -31,19 +44,26 @@ test(`npm pack + offline install of pompelmi and pompelmi-${TRIPLE}: require('po
   const platformDir = path.join(work, TRIPLE)
   fs.cpSync(path.join(ROOT, 'npm', TRIPLE), platformDir, { recursive: true })
   fs.copyFileSync(path.join(ROOT, `pompelmi.${TRIPLE}.node`), path.join(platformDir, `pompelmi.${TRIPLE}.node`))
-  const main = pack(ROOT, work)
+  const main = packMain(work)
   const native = pack(platformDir, work)
   assert.ok(!main.files.some((f) => f.endsWith('.node')), 'the main package carries no binary')
-  for (const f of ['index.js', 'index.mjs', 'index.d.ts', 'binding.js', 'bin/pompelmi.js', 'lib/middleware.js']) assert.ok(main.files.includes(f), f)
+  for (const f of ['index.js', BUNDLE, `${BUNDLE}.map`, 'index.mjs', 'index.d.ts', 'binding.js', 'bin/pompelmi.js', 'lib/core/client.js', 'lib/middleware.js']) assert.ok(main.files.includes(f), f)
+  assert.ok(!main.files.some((f) => f.startsWith('scripts/')), 'the packing script stays out of the package')
   assert.deepEqual(native.files.sort(), ['README.md', 'package.json', `pompelmi.${TRIPLE}.node`])
 
   const project = path.join(work, 'app')
   fs.mkdirSync(project)
   fs.writeFileSync(path.join(project, 'package.json'), '{"name":"app","version":"1.0.0","private":true}')
   npm(['install', '--offline', '--no-save', main.tarball, native.tarball], project)
-  const r = runIn(project, `require('pompelmi').scanBuffer(Buffer.from('hello'), { port: ${clamd.port} }).then((v) => console.log(v.description))`)
+  const r = runIn(
+    project,
+    `const p = require('pompelmi')
+    const fromBundle = Object.keys(require.cache).some((f) => f.endsWith(${JSON.stringify(`${path.sep}pompelmi${path.sep}${BUNDLE}`)}))
+    Promise.all([p.scanBuffer(Buffer.from('hello'), { port: ${clamd.port} }), p.scanBuffer(Buffer.from(${JSON.stringify(EICAR.toString('base64'))}, 'base64'), { socket: ${JSON.stringify(clamd.socket)} }), p.scanBuffer(Buffer.from('hello'), { port: 1 }).catch((e) => e.code)])
+      .then((v) => console.log(fromBundle, v[0].description, v[1].description, v[2]))`,
+  )
   assert.equal(r.status, 0, r.stderr)
-  assert.equal(r.stdout.trim(), 'Clean')
+  assert.equal(r.stdout.trim(), 'true Clean Malicious ECONNREFUSED')
   const esm = spawnSync(process.execPath, ['--input-type=module', '-e', `import { Verdict, ping } from 'pompelmi'; console.log(await ping({ socket: ${JSON.stringify(clamd.socket)} }), typeof Verdict.Clean)`], { cwd: project, encoding: 'utf8' })
   assert.equal(esm.stdout.trim(), 'true symbol', esm.stderr)
   const cli = spawnSync(path.join(project, 'node_modules', '.bin', 'pompelmi'), ['ping', '--port', String(clamd.port)], { encoding: 'utf8' })
@@ -88,6 +108,10 @@ test('the release workflow is valid YAML that builds, tests and publishes every 
   assert.deepEqual(tested.map((s) => s.target).sort(), targets.sort())
   for (const s of tested) assert.match(s.run, s.target === 'x86_64-unknown-linux-gnu' ? /npm test/ : /node scripts\/smoke\.js/)
   assert.deepEqual(wf.jobs.publish.needs.sort(), ['build', 'test'])
+  // The main package is published with its scripts, so that prepack bundles it.
+  const publish = wf.jobs.publish.steps.find((s) => /npm publish --access/.test(s.run || '')).run
+  assert.match(publish, /^\s*npm publish --access public --provenance\s*$/m)
+  assert.doesNotMatch(publish, /--ignore-scripts/)
 })
 
 test('scripts/smoke.js (what the release workflow runs for every other binary) passes here', () => {
