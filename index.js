@@ -8,8 +8,10 @@
 
 // The published package also carries this file and the core as one file, index.bundle.js, made by
 // `npm pack` (scripts/bundle.js): it loads faster, and its copy of this file runs without this line.
-// A checkout has none and loads the sources.
-if (require('node:fs').existsSync(`${__dirname}/index.bundle.js`)) return void (module.exports = require('./index.bundle.js'))
+// It registers the core in Node's own require.cache, so it is used only when Node's loader loads
+// this file: under another module system (jest's registry, a bundler), as in a checkout, which
+// has no bundle, the sources load, and features loaded later share them.
+if (module instanceof require('node:module') && require('node:fs').existsSync(`${__dirname}/index.bundle.js`)) return void (module.exports = require('./index.bundle.js'))
 
 const { Verdict } = require('./lib/core/verdict.js')
 const { Client, createClient } = require('./lib/core/client.js')

@@ -27,7 +27,7 @@ const MODULES = [
   'lib/core/shared.js',
 ]
 /** index.js's first statement hands over to the bundle; inside the bundle it is left out. */
-const HANDOVER = "if (require('node:fs').existsSync(`${__dirname}/index.bundle.js`)) return void (module.exports = require('./index.bundle.js'))"
+const HANDOVER = "if (module instanceof require('node:module') && require('node:fs').existsSync(`${__dirname}/index.bundle.js`)) return void (module.exports = require('./index.bundle.js'))"
 
 // Runs the modules as Node's loader would: each core module is a Module in require.cache under its
 // own path; a relative require of another bundled module loads it from here, and anything else
