@@ -64,12 +64,18 @@ test('the shipped bundle (scripts/bundle.js, made by npm pack): no core file rea
   assert.equal(mapped.frame, `at coded (${path.join(dir, 'lib', 'core', 'errors.js')}:${line + 1}:${lines[line].indexOf('new Error') + 1})`)
 })
 
-test('scripts/bundle.js refuses an index.js that does not hand over to the bundle', (t) => {
+test('scripts/bundle.js leaves out index.js\'s handover line (LF or CRLF line ends), and refuses an index.js without it', (t) => {
   const dir = tempDir(t)
   for (const f of MODULES) fs.cpSync(path.join(ROOT, f), path.join(dir, f))
-  assert.equal(fs.readFileSync(path.join(ROOT, 'index.js'), 'utf8').split('\n').filter((l) => l === HANDOVER).length, 1)
-  assert.ok(bundle(dir).code.includes('run(\'index.js\', module)'))
-  fs.writeFileSync(path.join(dir, 'index.js'), fs.readFileSync(path.join(ROOT, 'index.js'), 'utf8').replace(HANDOVER, ''))
+  const index = fs.readFileSync(path.join(ROOT, 'index.js'), 'utf8')
+  assert.equal(index.split('\n').filter((l) => l === HANDOVER).length, 1)
+  for (const text of [index, index.replace(/\n/g, '\r\n')]) {
+    fs.writeFileSync(path.join(dir, 'index.js'), text)
+    const { code } = bundle(dir)
+    assert.ok(code.includes('run(\'index.js\', module)'))
+    assert.ok(!code.includes(HANDOVER), 'the bundle\'s copy of index.js does not hand over again')
+  }
+  fs.writeFileSync(path.join(dir, 'index.js'), index.replace(HANDOVER, ''))
   assert.throws(() => bundle(dir), /index\.js must hand over to the bundle/)
 })
 

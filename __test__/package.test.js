@@ -11,7 +11,7 @@ const { execFileSync, spawnSync } = require('node:child_process')
 
 const { startClamd } = require('./helpers/clamd.js')
 const { tempDir, EICAR } = require('./helpers/samples.js')
-const { BUNDLE, stagePackage } = require('../scripts/bundle.js')
+const { BUNDLE, copyPackage } = require('../scripts/bundle.js')
 
 const ROOT = path.join(__dirname, '..')
 const TRIPLE = 'linux-x64-gnu'
@@ -25,9 +25,7 @@ function pack(dir, into) {
 
 /** The main package packed as `npm publish` packs it: in a copy of the checkout, with its scripts. */
 function packMain(work) {
-  const src = path.join(work, 'src')
-  stagePackage(ROOT, src)
-  for (const f of fs.readdirSync(src)) if (f.endsWith('.node') || f.startsWith(BUNDLE)) fs.rmSync(path.join(src, f))
+  const src = copyPackage(ROOT, path.join(work, 'src'))
   fs.cpSync(path.join(ROOT, 'scripts', 'bundle.js'), path.join(src, 'scripts', 'bundle.js'))
   const out = JSON.parse(npm(['pack', '--json', '--pack-destination', work], src))
   assert.deepEqual(fs.readdirSync(src).filter((f) => f.startsWith(BUNDLE)), [], 'postpack removed the bundle')

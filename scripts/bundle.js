@@ -106,7 +106,7 @@ function bundle(packageDir) {
   MODULES.forEach((name, source) => {
     let text = fs.readFileSync(path.join(packageDir, name), 'utf8').replace(/\n$/, '')
     if (name === 'index.js') {
-      if (text.split('\n').filter((line) => line === HANDOVER).length !== 1) throw new Error(`index.js must hand over to the bundle with exactly this line:\n${HANDOVER}`)
+      if (text.split('\n').filter((line) => line.trimEnd() === HANDOVER).length !== 1) throw new Error(`index.js must hand over to the bundle with exactly this line:\n${HANDOVER}`)
       text = text.replace(HANDOVER, '')
     }
     lines.push(`${JSON.stringify(name)}: function (exports, require, module, __filename, __dirname) {`)
@@ -140,15 +140,21 @@ function writeBundle(packageDir) {
 }
 
 /**
- * The shipped form, for the bench and the tests: what `npm pack` puts in the tarball (package.json
- * and its `files`), copied from `root` to `dest` with the binary built in place, then bundled.
+ * For the bench and the tests: what `npm pack` puts in the tarball (package.json and its `files`),
+ * copied from `root` to `dest`, with the binary built in place so that the copy loads.
  */
-function stagePackage(root, dest) {
+function copyPackage(root, dest) {
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'))
   fs.mkdirSync(dest, { recursive: true })
   for (const entry of ['package.json', ...pkg.files.filter((f) => !f.startsWith(BUNDLE)), ...fs.readdirSync(root).filter((f) => f.endsWith('.node'))]) {
     fs.cpSync(path.join(root, entry), path.join(dest, entry), { recursive: true })
   }
+  return dest
+}
+
+/** The shipped form: the package copied as `npm pack` ships it, then bundled. */
+function stagePackage(root, dest) {
+  copyPackage(root, dest)
   writeBundle(dest)
   return dest
 }
@@ -164,6 +170,6 @@ function main(argv) {
   writeBundle(packageDir)
 }
 
-module.exports = { BUNDLE, MODULES, HANDOVER, bundle, stagePackage }
+module.exports = { BUNDLE, MODULES, HANDOVER, bundle, copyPackage, stagePackage }
 
 if (require.main === module) main(process.argv.slice(2))
