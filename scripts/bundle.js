@@ -2,7 +2,7 @@
 'use strict'
 // `npm pack` (prepack): writes index.bundle.js and its source map: index.js and the scanning core
 // that it loads, as one file. Node's loader pays for each file it resolves, reads and compiles; as
-// one file, these nine took 1.3–1.9 ms less of `require('pompelmi')` from `node -e`, and 0.4–0.6 ms
+// one file, these nine took 0.7–1.9 ms less of `require('pompelmi')` from `node -e`, and 0.3–0.6 ms
 // less from an entry file (2026-12-07; README, "Cold start"). Each core module is still a Module in
 // `require.cache` under its own path, so a feature module or adapter loaded later gets the same
 // ones, and the source map points stack traces at the sources (`node --enable-source-maps`).
