@@ -79,6 +79,17 @@ test('scripts/bundle.js leaves out index.js\'s handover line (LF or CRLF line en
   assert.throws(() => bundle(dir), /index\.js must hand over to the bundle/)
 })
 
+test('the bundle is ASCII, so that V8 holds it one byte per character; scripts/bundle.js names the first wider character in a bundled source', (t) => {
+  const { code } = bundle(ROOT)
+  assert.ok(!/[\u0080-\uffff]/.test(code), 'the bundle is ASCII')
+  const dir = tempDir(t)
+  for (const f of MODULES) fs.cpSync(path.join(ROOT, f), path.join(dir, f))
+  const errors = fs.readFileSync(path.join(ROOT, 'lib', 'core', 'errors.js'), 'utf8').split('\n')
+  errors.splice(3, 0, '// a native error \u2192 a Node-style one')
+  fs.writeFileSync(path.join(dir, 'lib', 'core', 'errors.js'), errors.join('\n'))
+  assert.throws(() => bundle(dir), { message: 'lib/core/errors.js:4: the bundled sources are ASCII (found U+2192, \u2192): write it with ASCII characters' })
+})
+
 test("under jest (another module system), the packaged package loads its sources: pompelmi/testing's verdicts are pompelmi's own Verdict symbols", (t) => {
   // jest runs each test file in its own module registry and realm. The bundle registers the core
   // in Node's require.cache, which jest's registry never reads, so index.js hands over to it only

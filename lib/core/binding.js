@@ -10,7 +10,7 @@
 
 const fs = require('node:fs')
 
-/** The platform suffix napi-rs uses: linux-x64-gnu, linux-x64-musl, darwin-arm64, win32-x64-msvc… */
+/** The platform suffix napi-rs uses: linux-x64-gnu, linux-x64-musl, darwin-arm64, win32-x64-msvc... */
 function platformTriple() {
   if (process.platform === 'win32') return `win32-${process.arch}-msvc`
   if (process.platform !== 'linux') return `${process.platform}-${process.arch}`

@@ -554,7 +554,7 @@ class Client {
     return scanned
   }
 
-  /** A native result → a Verdict (`report` false) or a report; failures → shaped errors. */
+  /** A native result -> a Verdict (`report` false) or a report; failures -> shaped errors. */
   #settle(result, call, report) {
     // A call still in flight when close() was called rejects, whatever it came back with.
     if (this.#closing) throw this.#closedError()

@@ -47,7 +47,7 @@ function scanContext(kind) {
   return { kind, endpoint: null, bytes: 0, verdict: null, reason: null, viruses: [], durationMs: 0, attempt: 0 }
 }
 
-/** One native endpoint event → its channel, when the channel has subscribers. */
+/** One native endpoint event -> its channel, when the channel has subscribers. */
 function publishEvent(event) {
   const c = channels()
   if (c === null) return

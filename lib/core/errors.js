@@ -58,7 +58,7 @@ function systemError(code) {
 /** A failure of what was being uploaded (a file, a stream that stopped giving data), not of clamd. */
 const aboutTheUpload = (e) => Boolean(e.path) || (e.code === 'ETIMEDOUT' && e.syscall === 'read')
 
-/** A native error description → an Error shaped like Node's own. */
+/** A native error description -> an Error shaped like Node's own. */
 function toError(native, endpoint) {
   const err = new Error(native.message)
   if (native.code) {

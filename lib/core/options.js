@@ -95,7 +95,7 @@ function tcpEndpoint(host, port, optionName = 'port') {
   return { kind: 'tcp', host, port: n }
 }
 
-/** PEM as Node's `tls` takes it (a string, a Buffer, or a list of them) → one PEM text. */
+/** PEM as Node's `tls` takes it (a string, a Buffer, or a list of them) -> one PEM text. */
 function pemOption(value, name) {
   const list = Array.isArray(value) ? value : [value]
   const texts = list.map((item) => (typeof item === 'string' ? item : Buffer.isBuffer(item) || item instanceof Uint8Array ? Buffer.from(item).toString('latin1') : null))
@@ -180,7 +180,7 @@ const GRAMMAR = 'made of { host, port, tls, discover }, { socket }, "tcp://host:
 /**
  * The one parser of the endpoint grammar: `{ host, port, tls, discover }`, `{ socket }`,
  * `tcp://host:port`, `tls://host:port`, `dns+tcp://host:port`, `dns+tls://host:port`,
- * `dns+srv://name` or `unix:/path` → the native endpoint object.
+ * `dns+srv://name` or `unix:/path` -> the native endpoint object.
  */
 function parseEndpoint(spec) {
   if (typeof spec === 'string') {

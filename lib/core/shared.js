@@ -1,5 +1,5 @@
 'use strict'
-// The top-level functions (scan, scanBuffer, …): pompelmi 1.x's calls, each on a shared Client per
+// The top-level functions (scan, scanBuffer, ...): pompelmi 1.x's calls, each on a shared Client per
 // distinct connection options. Their connections never keep the process alive, so scripts exit
 // without calling close().
 
