@@ -23,8 +23,11 @@ export declare class AbortHandle {
  * more endpoints.
  */
 export declare class NativeClient {
-  /** `onComplete(ids, results)` receives finished file and buffer scans, in batches. */
-  constructor(options: ClientOptions, onComplete: (ids: number[], results: Array<number | Outcome>) => void, onEvent?: (event: ClientEvent) => void)
+  /**
+   * `onComplete(ids, results)` receives finished file and buffer scans, in batches; a batch of
+   * one read on the JS thread comes as `(id, result)`.
+   */
+  constructor(options: ClientOptions, onComplete: (ids: number | number[], results: number | Outcome | Array<number | Outcome>) => void, onEvent?: (event: ClientEvent) => void)
   /**
    * Scans a copy of a Buffer. Copied, not borrowed: JS can detach, transfer or free the
    * memory behind a Buffer while the scan runs, and the scan must never read it then.

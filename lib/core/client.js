@@ -132,12 +132,18 @@ class CallAbort {
 /**
  * Scans waiting for their native result, by id, across every client: the native side hands
  * results back in batches to `completed` (a module function, so that no client is held by the
- * native callback and an unused client can still be collected).
+ * native callback and an unused client can still be collected), a batch of one as `(id, result)`.
  */
 const waiting = new Map()
 let lastId = 0
 
 function completed(ids, results) {
+  if (typeof ids === 'number') {
+    const resolve = waiting.get(ids)
+    waiting.delete(ids)
+    if (resolve) resolve(results)
+    return
+  }
   for (let i = 0; i < ids.length; i++) {
     const resolve = waiting.get(ids[i])
     waiting.delete(ids[i])
