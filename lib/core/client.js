@@ -138,17 +138,14 @@ const waiting = new Map()
 let lastId = 0
 
 function completed(ids, results) {
-  if (typeof ids === 'number') {
-    const resolve = waiting.get(ids)
-    waiting.delete(ids)
-    if (resolve) resolve(results)
-    return
-  }
-  for (let i = 0; i < ids.length; i++) {
-    const resolve = waiting.get(ids[i])
-    waiting.delete(ids[i])
-    if (resolve) resolve(results[i])
-  }
+  if (typeof ids === 'number') return resolveWaiting(ids, results)
+  for (let i = 0; i < ids.length; i++) resolveWaiting(ids[i], results[i])
+}
+
+function resolveWaiting(id, result) {
+  const resolve = waiting.get(id)
+  waiting.delete(id)
+  if (resolve) resolve(result)
 }
 
 /** Starts `start(id)` and resolves what the native side hands back under that id. */
